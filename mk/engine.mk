@@ -1,0 +1,41 @@
+# The engine: build/libmemkit.so (preloadable, exports the malloc family and the mk_ API),
+# build/libmemkit.a (the same, for static linking) and build/libmemkit-mk.a (mk_ names only: no
+# interposition, the build that runs under sanitizers and in unit tests).
+ENGINE_SRC := $(sort $(wildcard src/engine/*.c)) src/os/os.c
+ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/obj/%.o)
+ENGINE_CFLAGS := -fvisibility=hidden -ftls-model=initial-exec
+$(ENGINE_OBJ): CFLAGS += $(ENGINE_CFLAGS)
+
+API_ENGINE := -DMK_BACKEND=mk__engine -DMK_BACKEND_H='"engine/engine.h"'
+$(BUILD)/obj/api-override.o: src/override/api.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) $(API_ENGINE) -DMK_API_PREFIX= -DMK_API_OVERRIDE -c $< -o $@
+$(BUILD)/obj/api-mk.o: src/override/api.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) $(API_ENGINE) -DMK_API_PREFIX=mk_ -DMK_API_PREFIXED -c $< -o $@
+
+LIBMEMKIT_OBJ := $(ENGINE_OBJ) $(BUILD)/obj/api-override.o $(BUILD)/obj/api-mk.o
+
+$(BUILD)/libmemkit.so: $(LIBMEMKIT_OBJ)
+	$(CC) -shared -o $@ $^ $(LDLIBS) -Wl,-z,now -Wl,-soname,libmemkit.so
+$(BUILD)/libmemkit.a: $(LIBMEMKIT_OBJ)
+	rm -f $@ && ar rcs $@ $^
+$(BUILD)/libmemkit-mk.a: $(ENGINE_OBJ) $(BUILD)/obj/api-mk.o
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/memkit: tools/memkit.in
+	@mkdir -p $(@D)
+	sed 's|@LIBDIR@|$(abspath $(BUILD))|' $< >$@ && chmod +x $@
+$(BUILD)/memkit.pc: tools/memkit.pc.in
+	sed 's|@PREFIX@|$(PREFIX)|' $< >$@
+
+ALL += $(BUILD)/libmemkit.so $(BUILD)/libmemkit.a $(BUILD)/libmemkit-mk.a $(BUILD)/memkit $(BUILD)/memkit.pc
+
+install: $(BUILD)/libmemkit.so $(BUILD)/libmemkit.a $(BUILD)/memkit.pc
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/memkit.h $(DESTDIR)$(PREFIX)/include/
+	install -m 755 $(BUILD)/libmemkit.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(BUILD)/libmemkit.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(BUILD)/memkit.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	sed 's|@LIBDIR@|$(PREFIX)/lib|' tools/memkit.in >$(DESTDIR)$(PREFIX)/bin/memkit
+	chmod 755 $(DESTDIR)$(PREFIX)/bin/memkit

@@ -1,0 +1,152 @@
+/* The system interface; see os.h for the contract every function keeps. */
+#include "os/os.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Fault injection.  skip < 0 means off, so the normal path costs one relaxed load. */
+static _Atomic long inject_skip = -1;
+static _Atomic long inject_count;
+static _Atomic long injected;
+
+void mk__os_inject_fail(long skip, long count)
+{
+	atomic_store(&inject_count, count);
+	atomic_store(&inject_skip, count > 0 ? skip : -1);
+}
+
+long mk__os_injected_failures(void) { return atomic_load(&injected); }
+
+/* True when this call must fail: consumes one unit of the injector's budget. */
+static int should_fail(void)
+{
+	if (__builtin_expect(atomic_load_explicit(&inject_skip, memory_order_relaxed) < 0, 1))
+		return 0;
+	long s = atomic_load(&inject_skip);
+	while (s > 0) {
+		if (atomic_compare_exchange_weak(&inject_skip, &s, s - 1))
+			return 0;
+	}
+	if (s < 0)
+		return 0;
+	long c = atomic_fetch_sub(&inject_count, 1);
+	if (c <= 1)
+		atomic_store(&inject_skip, -1);
+	if (c <= 0)
+		return 0;
+	atomic_fetch_add(&injected, 1);
+	errno = ENOMEM;
+	return 1;
+}
+
+static size_t page_round(size_t n) { return (n + MK_PAGE_SIZE - 1) & ~(size_t)(MK_PAGE_SIZE - 1); }
+
+void *mk__os_map(size_t size)
+{
+	if (should_fail())
+		return NULL;
+	void *p = mmap(NULL, page_round(size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return p;
+}
+
+/* Over-maps by `align` and trims both ends, so the kernel never has to know about alignment. */
+static void *map_aligned(size_t size, size_t align, int prot)
+{
+	size = page_round(size);
+	size_t span = size + align;
+	if (span < size) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | (prot == PROT_NONE ? MAP_NORESERVE : 0);
+	char *raw = mmap(NULL, span, prot, flags, -1, 0);
+	if (raw == MAP_FAILED) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	char *start = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+	if (start > raw)
+		munmap(raw, (size_t)(start - raw));
+	char *end = start + size;
+	if (raw + span > end)
+		munmap(end, (size_t)(raw + span - end));
+	return start;
+}
+
+void *mk__os_map_aligned(size_t size, size_t align)
+{
+	if (should_fail())
+		return NULL;
+	if (align <= MK_PAGE_SIZE)
+		return mk__os_map(size);
+	return map_aligned(size, align, PROT_READ | PROT_WRITE);
+}
+
+void *mk__os_reserve(size_t size, size_t align)
+{
+	if (should_fail())
+		return NULL;
+	return map_aligned(size, align < MK_PAGE_SIZE ? MK_PAGE_SIZE : align, PROT_NONE);
+}
+
+int mk__os_commit(void *p, size_t size)
+{
+	if (should_fail())
+		return -1;
+	if (mprotect(p, page_round(size), PROT_READ | PROT_WRITE) != 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+void mk__os_unmap(void *p, size_t size)
+{
+	if (p)
+		munmap(p, page_round(size));
+}
+
+void mk__os_purge(void *p, size_t size)
+{
+	if (size)
+		madvise(p, size, MADV_DONTNEED);
+}
+
+void *mk__os_remap(void *p, size_t old_size, size_t new_size, void *fixed)
+{
+	if (should_fail())
+		return NULL;
+	old_size = page_round(old_size);
+	new_size = page_round(new_size);
+	void *q = fixed ? mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, fixed)
+	                : mremap(p, old_size, new_size, 0);
+	if (q == MAP_FAILED) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return q;
+}
+
+void *mk__os_map_fd(size_t size, int prot, int flags, int fd, off_t offset)
+{
+	if (should_fail())
+		return NULL;
+	void *p = mmap(NULL, page_round(size), prot, flags, fd, offset);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void *mk__os_sbrk(intptr_t increment)
+{
+	if (increment > 0 && should_fail())
+		return (void *)-1;
+	void *p = sbrk(increment);
+	if (p == (void *)-1)
+		errno = ENOMEM;
+	return p;
+}

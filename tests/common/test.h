@@ -1,0 +1,86 @@
+/* The test harness shared by every C test: cases, checks, and cases that must abort.
+ *
+ *   static void test_something(void) { CHECK(1 + 1 == 2); }
+ *   int main(void) { RUN(test_something); return test_done(); }
+ *
+ * Each case prints "PASS name" or "FAIL name" (what tests/run-all.sh counts); CHECK reports the failing
+ * expression with its line and lets the case go on. */
+#ifndef MK_TEST_H
+#define MK_TEST_H
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int test_case_failed;
+static int test_failures;
+
+#define CHECK(cond)                                                                               \
+	do {                                                                                          \
+		if (!(cond)) {                                                                            \
+			fprintf(stderr, "  check failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__);           \
+			test_case_failed = 1;                                                                 \
+		}                                                                                         \
+	} while (0)
+
+/* Stops the case at once: for checks whose failure makes the rest meaningless. */
+#define REQUIRE(cond)                                                                             \
+	do {                                                                                          \
+		if (!(cond)) {                                                                            \
+			fprintf(stderr, "  requirement failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__);     \
+			test_case_failed = 1;                                                                 \
+			return;                                                                               \
+		}                                                                                         \
+	} while (0)
+
+static inline void test_run(const char *name, void (*fn)(void))
+{
+	test_case_failed = 0;
+	fn();
+	printf("%s %s\n", test_case_failed ? "FAIL" : "PASS", name);
+	fflush(stdout);
+	fflush(stderr);
+	test_failures += test_case_failed;
+}
+#define RUN(fn) test_run(#fn, fn)
+
+static inline int test_done(void) { return test_failures ? 1 : 0; }
+
+/* Runs fn in a child process and checks that it dies of SIGABRT having written `expect` to stderr.
+ * Returns 1 when it did. */
+static inline int test_expect_abort(void (*fn)(void *), void *arg, const char *expect)
+{
+	int fds[2];
+	if (pipe(fds) != 0)
+		return 0;
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(fds[1], 2);
+		close(fds[0]);
+		fn(arg);
+		_exit(0); /* reaching here means nothing was detected */
+	}
+	close(fds[1]);
+	char buf[4096];
+	size_t len = 0;
+	ssize_t r;
+	while ((r = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0)
+		len += (size_t)r;
+	buf[len] = 0;
+	close(fds[0]);
+	int status = 0;
+	waitpid(pid, &status, 0);
+	int ok = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && strstr(buf, expect) != NULL;
+	if (!ok)
+		fprintf(stderr, "  expected abort with \"%s\"; got status %#x, stderr: %s\n", expect, status, buf);
+	return ok;
+}
+
+#endif

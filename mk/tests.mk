@@ -1,7 +1,7 @@
 # The engine's tests: contract, stress, exhaustion, real programs, sanitizers, static linking.
 #
 # Contract and stress sources build twice: "-mk" links build/libmemkit-mk.a and calls the mk_ names,
-# "-plain" calls malloc & co and runs under LD_PRELOAD=build/libmemkit.so (the tests/*/preload.sh scripts).
+# "-plain" calls malloc & co and runs under LD_PRELOAD=build/libmemkit.so (tests/*/*-preload.sh).
 # Test programs never let the compiler reason about malloc (-fno-builtin), and they do on purpose what
 # gcc's allocation warnings are about (huge sizes, use after a failed realloc, freeing a static array).
 TESTS_CFLAGS := -fno-builtin -Wno-alloc-size-larger-than -Wno-use-after-free -Wno-free-nonheap-object
@@ -45,12 +45,16 @@ $(BUILD)/$(1)/obj/api-mk.o: src/override/api.c
 	$$(CC) $$(CPPFLAGS) $$(CFLAGS) $$(ENGINE_CFLAGS) $$(API_ENGINE) -DMK_API_PREFIX=mk_ -DMK_API_PREFIXED $(2) -c $$< -o $$@
 $(BUILD)/$(1)/libmemkit-mk.a: $$(TESTS_$(1)_OBJ)
 	rm -f $$@ && ar rcs $$@ $$^
-$(BUILD)/$(1)/tests/contract: tests/contract/contract.c $(BUILD)/$(1)/libmemkit-mk.a
+# The test programs link with the sanitizer's runtime but are not instrumented: the engine is what is
+# under test, and instrumented byte loops over 100 MiB blocks would take most of a minute under TSan.
+$(BUILD)/$(1)/tests/contract.o: tests/contract/contract.c
 	@mkdir -p $$(@D)
-	$$(CC) $$(TESTS_CPPFLAGS) $$(CFLAGS) $$(TESTS_CFLAGS) -DMK_TEST_PREFIXED -DMK_TEST_SANITIZE $(2) $(3) $$< $(BUILD)/$(1)/libmemkit-mk.a -o $$@ $$(TESTS_LDLIBS)
-$(BUILD)/$(1)/tests/stress: tests/stress/stress.c $(BUILD)/$(1)/libmemkit-mk.a
+	$$(CC) $$(TESTS_CPPFLAGS) $$(CFLAGS) $$(TESTS_CFLAGS) -DMK_TEST_PREFIXED -DMK_TEST_SANITIZE $(3) -c $$< -o $$@
+$(BUILD)/$(1)/tests/stress.o: tests/stress/stress.c
 	@mkdir -p $$(@D)
-	$$(CC) $$(TESTS_CPPFLAGS) $$(CFLAGS) $$(TESTS_CFLAGS) -DMK_TEST_PREFIXED -DMK_TEST_SANITIZE $(2) $(3) $$< $(BUILD)/$(1)/libmemkit-mk.a -o $$@ $$(TESTS_LDLIBS)
+	$$(CC) $$(TESTS_CPPFLAGS) $$(CFLAGS) $$(TESTS_CFLAGS) -DMK_TEST_PREFIXED -DMK_TEST_SANITIZE $(3) -c $$< -o $$@
+$(BUILD)/$(1)/tests/%: $(BUILD)/$(1)/tests/%.o $(BUILD)/$(1)/libmemkit-mk.a
+	$$(CC) $(2) $$^ -o $$@ $$(TESTS_LDLIBS)
 TESTS_SANITIZED_PROGRAMS += $(BUILD)/$(1)/tests/contract $(BUILD)/$(1)/tests/stress
 endef
 TESTS_SAN_COMMON := -O1 -fno-omit-frame-pointer
@@ -59,13 +63,13 @@ $(eval $(call TESTS_SANITIZED,ubsan,$(TESTS_SAN_COMMON) -fsanitize=undefined -fn
 $(eval $(call TESTS_SANITIZED,tsan,$(TESTS_SAN_COMMON) -fsanitize=thread,-DMK_TEST_NO_FORK))
 
 # Scripts are tests too; these rules only make sure what they run is built first.
-tests/contract/preload.sh: $(TESTS_DIR)/contract-plain $(BUILD)/libmemkit.so
-tests/stress/preload.sh: $(TESTS_DIR)/stress-plain $(BUILD)/libmemkit.so
-tests/fault/rlimit.sh: $(TESTS_DIR)/rlimit-plain $(BUILD)/libmemkit.so
-tests/programs/run.sh: $(BUILD)/libmemkit.so $(BUILD)/memkit
-tests/sanitize/run.sh: $(TESTS_SANITIZED_PROGRAMS)
+tests/contract/contract-preload.sh: $(TESTS_DIR)/contract-plain $(BUILD)/libmemkit.so
+tests/stress/stress-preload.sh: $(TESTS_DIR)/stress-plain $(BUILD)/libmemkit.so
+tests/fault/rlimit-preload.sh: $(TESTS_DIR)/rlimit-plain $(BUILD)/libmemkit.so
+tests/programs/programs.sh: $(BUILD)/libmemkit.so $(BUILD)/memkit
+tests/sanitize/sanitize.sh: $(TESTS_SANITIZED_PROGRAMS)
 
-TESTS += $(TESTS_DIR)/contract-mk tests/contract/preload.sh \
-         $(TESTS_DIR)/stress-mk tests/stress/preload.sh \
-         $(TESTS_DIR)/fault-mk tests/fault/rlimit.sh \
-         $(TESTS_DIR)/static-memkit tests/programs/run.sh tests/sanitize/run.sh
+TESTS += $(TESTS_DIR)/contract-mk tests/contract/contract-preload.sh \
+         $(TESTS_DIR)/stress-mk tests/stress/stress-preload.sh \
+         $(TESTS_DIR)/fault-mk tests/fault/rlimit-preload.sh \
+         $(TESTS_DIR)/static-memkit tests/programs/programs.sh tests/sanitize/sanitize.sh

@@ -1,7 +1,7 @@
 /* Exhaustion for real: a child capped by RLIMIT_AS allocates until malloc says no, which must be NULL with
  * errno = ENOMEM (not a crash), and after freeing everything it must be able to allocate again.
  *
- * Built plain and run under LD_PRELOAD=build/libmemkit.so by rlimit.sh (MK_EXPECT_MEMKIT=1 checks that
+ * Built plain and run under LD_PRELOAD=build/libmemkit.so by rlimit-preload.sh (MK_EXPECT_MEMKIT=1 checks that
  * memkit is the allocator). */
 #define _GNU_SOURCE
 #include <errno.h>

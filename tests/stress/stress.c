@@ -3,7 +3,7 @@
  * and is verified before it is freed, so a block handed out twice or overwritten shows.
  *
  * Built like the contract tests: -DMK_TEST_PREFIXED against build/libmemkit-mk.a, and plain for
- * LD_PRELOAD=build/libmemkit.so (preload.sh).  Sizes are counts, not durations: the work is the same on a
+ * LD_PRELOAD=build/libmemkit.so (stress-preload.sh).  Sizes are counts, not durations: the work is the same on a
  * slow machine, only slower.  -DMK_TEST_SANITIZE (the sanitizer builds) scales the counts down and drops the
  * RSS bounds, which a sanitizer runtime's shadow memory would distort; -DMK_TEST_NO_FORK drops the fork case
  * (ThreadSanitizer does not support fork from a multi-threaded process). */

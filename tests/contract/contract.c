@@ -305,9 +305,9 @@ static void test_realloc_zero_frees(void)
 	CHECK(M(realloc)(p, 0) == NULL);
 	CHECK(test_heap_check() == 0);
 	size_t n = 48;
-	CHECK(test_expect_bad_free(realloc_zero_then_free, &n, NULL));
+	CHECK(test_expect_bad_free(realloc_zero_then_free, &n, NULL, "double free"));
 	n = 4 * MiB;
-	CHECK(test_expect_bad_free(realloc_zero_then_free, &n, NULL));
+	CHECK(test_expect_bad_free(realloc_zero_then_free, &n, NULL, NULL));
 }
 
 static void test_reallocarray(void)
@@ -735,8 +735,8 @@ static void test_double_free_small(void)
 	for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
 		void *p = M(malloc)(sizes[i]);
 		REQUIRE(p != NULL);
-		CHECK(test_expect_bad_free(double_free, p, p));
-		CHECK(test_expect_bad_free(double_free_between, p, p));
+		CHECK(test_expect_bad_free(double_free, p, p, "double free"));
+		CHECK(test_expect_bad_free(double_free_between, p, p, "double free"));
 		M(free)(p);
 	}
 }
@@ -747,7 +747,7 @@ static void test_double_free_large(void)
 	for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
 		void *p = M(malloc)(sizes[i]);
 		REQUIRE(p != NULL);
-		CHECK(test_expect_bad_free(double_free, p, p));
+		CHECK(test_expect_bad_free(double_free, p, p, NULL));
 		M(free)(p);
 	}
 }
@@ -755,21 +755,21 @@ static void test_double_free_large(void)
 static void test_free_stack_pointer(void)
 {
 	/* the child prints its stack address first; the abort line must name that address */
-	CHECK(test_expect_bad_free(free_stack, NULL, NULL));
+	CHECK(test_expect_bad_free(free_stack, NULL, NULL, "invalid pointer"));
 }
 
 static void test_free_foreign_pointer(void)
 {
-	CHECK(test_expect_bad_free(do_free, static_block, static_block));
+	CHECK(test_expect_bad_free(do_free, static_block, static_block, "invalid pointer"));
 	char *m = mmap(NULL, 1 << 16, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	REQUIRE(m != MAP_FAILED);
-	CHECK(test_expect_bad_free(do_free, m, m));
-	CHECK(test_expect_bad_free(do_free, m + 4096, m + 4096));
+	CHECK(test_expect_bad_free(do_free, m, m, "invalid pointer"));
+	CHECK(test_expect_bad_free(do_free, m + 4096, m + 4096, "invalid pointer"));
 	munmap(m, 1 << 16);
 #ifdef MK_TEST_PREFIXED
 	/* in this build malloc is the C library's: its blocks are another allocator's */
 	void *g = malloc(100);
-	CHECK(test_expect_bad_free(do_free, g, g));
+	CHECK(test_expect_bad_free(do_free, g, g, "invalid pointer"));
 	free(g);
 #endif
 }
@@ -778,15 +778,15 @@ static void test_free_interior_pointer(void)
 {
 	char *p = M(malloc)(64);
 	REQUIRE(p != NULL);
-	CHECK(test_expect_bad_free(do_free, p + 16, p + 16));
+	CHECK(test_expect_bad_free(do_free, p + 16, p + 16, "interior pointer"));
 	M(free)(p);
 	p = M(malloc)(3000);
 	REQUIRE(p != NULL);
-	CHECK(test_expect_bad_free(do_free, p + 1024, p + 1024));
+	CHECK(test_expect_bad_free(do_free, p + 1024, p + 1024, "interior pointer"));
 	M(free)(p);
 	p = M(malloc)(4 * MiB);
 	REQUIRE(p != NULL);
-	CHECK(test_expect_bad_free(do_free, p + 8192, p + 8192));
+	CHECK(test_expect_bad_free(do_free, p + 8192, p + 8192, NULL));
 	M(free)(p);
 	CHECK(test_heap_check() == 0);
 }

@@ -9,6 +9,7 @@
  * (ThreadSanitizer does not support fork from a multi-threaded process). */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -167,6 +168,70 @@ static void test_cross_thread_free(void)
 		while (queue_pop(&queues[i], &it))
 			release(it.p, it.n);
 	}
+	CHECK(atomic_load(&corrupted) == 0);
+	CHECK(test_heap_check() == 0);
+}
+
+/* --- short-lived producers, long-lived consumers ----------------------------------------------------- */
+
+/* Blocks outlive the threads that allocated them while other threads are freeing them: the heap of an
+ * exiting thread is given up with remote frees still arriving. */
+enum { ORPHAN_ROUNDS = 100 / SCALE, ORPHAN_PRODUCERS = 4, ORPHAN_BLOCKS = 1500, ORPHAN_CONSUMERS = 2 };
+
+static _Atomic int orphan_done;
+
+static void *orphan_producer(void *arg)
+{
+	uint64_t rng = (uint64_t)(uintptr_t)arg;
+	for (int i = 0; i < ORPHAN_BLOCKS; i++) {
+		size_t n = stress_size(&rng) % (200 * KiB) + 1;
+		void *p = M(malloc)(n);
+		if (!p) {
+			atomic_fetch_add(&corrupted, 1);
+			return NULL;
+		}
+		mark(p, n);
+		while (!queue_push(&queues[0], (struct item){p, n}))
+			sched_yield();
+	}
+	return NULL;
+}
+
+static void *orphan_consumer(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct item it;
+		if (queue_pop(&queues[0], &it))
+			release(it.p, it.n);
+		else if (atomic_load(&orphan_done))
+			return NULL;
+		else
+			sched_yield();
+	}
+}
+
+static void test_blocks_outlive_their_threads(void)
+{
+	pthread_t c[ORPHAN_CONSUMERS];
+	atomic_store(&corrupted, 0);
+	atomic_store(&orphan_done, 0);
+	pthread_mutex_init(&queues[0].lock, NULL);
+	for (int i = 0; i < ORPHAN_CONSUMERS; i++)
+		REQUIRE(pthread_create(&c[i], NULL, orphan_consumer, NULL) == 0);
+	for (int r = 0; r < ORPHAN_ROUNDS; r++) {
+		pthread_t p[ORPHAN_PRODUCERS];
+		int started = 0;
+		for (int k = 0; k < ORPHAN_PRODUCERS; k++)
+			started += pthread_create(&p[started], NULL, orphan_producer,
+			                          (void *)(uintptr_t)(r * ORPHAN_PRODUCERS + k + 1)) == 0;
+		for (int k = 0; k < started; k++)
+			pthread_join(p[k], NULL);
+		CHECK(started == ORPHAN_PRODUCERS);
+	}
+	atomic_store(&orphan_done, 1);
+	for (int i = 0; i < ORPHAN_CONSUMERS; i++)
+		pthread_join(c[i], NULL);
 	CHECK(atomic_load(&corrupted) == 0);
 	CHECK(test_heap_check() == 0);
 }
@@ -450,6 +515,7 @@ int main(void)
 		RUN(test_memkit_loaded);
 #endif
 	RUN(test_cross_thread_free);
+	RUN(test_blocks_outlive_their_threads);
 	RUN(test_thread_churn_rss_flat);
 	RUN(test_producer_consumer_bounded);
 #ifndef MK_TEST_NO_FORK

@@ -62,18 +62,24 @@ void *mk__alloc_slow(size_t n) MK_HIDDEN;
 void  mk__free_slow(void *p) MK_HIDDEN;
 void  mk__span_emptied(mk_span *s) MK_HIDDEN;
 
+/* Takes the first free block of s, or NULL. */
+MK_INLINE void *mk__span_pop(mk_span *s)
+{
+	mk_block *b = s->free;
+	if (mk_likely(b != NULL)) {
+		s->free = b->next;
+		s->used++;
+		b->cookie = 0;
+	}
+	return b;
+}
+
 MK_INLINE void *mk__engine_alloc(size_t n)
 {
-	mk_heap *h = mk__tls_heap;
 	if (mk_likely(n <= MK_DIRECT_MAX)) {
-		mk_span *s = h->direct[(n + 15) >> 4];
-		mk_block *b = s->free;
-		if (mk_likely(b != NULL)) {
-			s->free = b->next;
-			s->used++;
-			b->cookie = 0;
+		void *b = mk__span_pop(mk__tls_heap->direct[(n + 15) >> 4]);
+		if (mk_likely(b != NULL))
 			return b;
-		}
 	}
 	return mk__alloc_slow(n);
 }

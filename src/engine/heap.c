@@ -287,24 +287,13 @@ found:
 		list_push(&h->active[cls], s, true);
 	}
 	set_current(h, cls, s);
-	mk_block *b = s->free;
-	s->free = b->next;
-	s->used++;
-	b->cookie = 0;
-	return b;
+	return mk__span_pop(s);
 }
 
 void *mk__heap_alloc_class(mk_heap *h, unsigned cls)
 {
-	mk_span *s = h->current[cls];
-	mk_block *b = s->free;
-	if (mk_likely(b != NULL)) {
-		s->free = b->next;
-		s->used++;
-		b->cookie = 0;
-		return b;
-	}
-	return refill(h, cls);
+	void *b = mk__span_pop(h->current[cls]);
+	return mk_likely(b != NULL) ? b : refill(h, cls);
 }
 
 void *mk__alloc_slow(size_t n)

@@ -3,9 +3,11 @@
  * payload, free, fence; the program break marks the end.  The summary goes to stderr.
  *
  *   build/sbrk-picture fragment > docs/img/sbrk-fragment.svg
+ *   build/sbrk-picture stats        the figures of docs/sbrk.md: overhead per block, brk calls, trimming
  *
  * The tool is linked with the allocator's objects, so its own mallocs (none after start-up: stdout gets
  * a static buffer) run on the heap it draws. */
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,6 +59,63 @@ static void workload_fragment(void)
 			myfree(p[i]);
 			p[i] = NULL;
 		}
+}
+
+/* Overhead per block (bytes consumed minus bytes asked for) over a range of sizes, all blocks live. */
+static void overhead(size_t lo, size_t hi)
+{
+	static void *p[4096];
+	size_t sum = 0, min = SIZE_MAX, max = 0;
+	for (size_t n = lo; n <= hi; n++) {
+		p[n - lo] = mymalloc(n);
+		size_t o = malloc_usable_size(p[n - lo]) + MK_SBRK_HEADER - n;
+		sum += o;
+		min = o < min ? o : min;
+		max = o > max ? o : max;
+	}
+	for (size_t n = lo; n <= hi; n++)
+		myfree(p[n - lo]);
+	printf("sizes %zu..%zu: overhead per block mean %.1f, min %zu, max %zu bytes\n", lo, hi,
+	       (double)sum / (double)(hi - lo + 1), min, max);
+}
+
+/* brk calls and bytes for n live allocations of `size` bytes. */
+static void brk_calls(size_t n, size_t size)
+{
+	static void *p[100000];
+	struct mk_sbrk_counters a, b;
+	mk__sbrk_counters(&a);
+	for (size_t i = 0; i < n; i++)
+		p[i] = mymalloc(size);
+	mk__sbrk_counters(&b);
+	for (size_t i = 0; i < n; i++)
+		myfree(p[i]);
+	size_t grown = b.brk_bytes_grown - a.brk_bytes_grown;
+	printf("%6zu x malloc(%zu): %lu brk growths, %zu bytes grown, %.0f%% of them asked for\n", n, size,
+	       b.grow_calls - a.grow_calls, grown, grown ? 100.0 * (double)(n * size) / (double)grown : 0.0);
+}
+
+static void trimming(size_t size)
+{
+	char *before = mk__os_sbrk(0);
+	void *p = mymalloc(size);
+	char *grown = mk__os_sbrk(0);
+	myfree(p);
+	char *after = mk__os_sbrk(0);
+	printf("malloc(%zu) then free: break +%td then %td bytes\n", size, grown - before, after - grown);
+}
+
+static void stats(void)
+{
+	overhead(1, 64);
+	overhead(1, 256);
+	overhead(1, 4096);
+	brk_calls(1000, 24);
+	brk_calls(100000, 24);
+	brk_calls(100000, 100);
+	trimming(1 << 20);
+	trimming(MK_SBRK_TRIM_AT / 2);
+	printf("check: %d broken invariants\n", mk__sbrk_check());
 }
 
 static const char *const fills[] = { "#4a7fd0", "#d9e8c9", "#c0392b" };   /* used, free, fence */
@@ -122,8 +181,12 @@ int main(int argc, char **argv)
 	static char outbuf[1 << 16];
 	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
 	const char *name = argc > 1 ? argv[1] : "fragment";
+	if (strcmp(name, "stats") == 0) {
+		stats();
+		return 0;
+	}
 	if (strcmp(name, "fragment") != 0) {
-		fprintf(stderr, "usage: %s [fragment] > picture.svg\n", argv[0]);
+		fprintf(stderr, "usage: %s [fragment] > picture.svg | %s stats\n", argv[0], argv[0]);
 		return 2;
 	}
 	workload_fragment();
@@ -146,8 +209,8 @@ int main(int argc, char **argv)
 	draw(title, c.heap_start, c.heap_end);
 	fprintf(stderr,
 	        "workload %s: heap %zu bytes, used %zu blocks / %zu bytes (headers %zu), free %zu blocks / %zu "
-	        "bytes, largest free %zu, brk growths %lu, brk shrinks %lu\n",
+	        "bytes, largest free %zu, top free %zu, brk growths %lu, brk shrinks %lu\n",
 	        name, (size_t)(c.heap_end - c.heap_start), c.used_blocks, c.used_bytes, headers, c.free_blocks,
-	        c.free_bytes, largest, c.grow_calls, c.shrink_calls);
+	        c.free_bytes, largest, c.top_free, c.grow_calls, c.shrink_calls);
 	return 0;
 }

@@ -370,6 +370,33 @@ static void test_exhaustion_by_injection(void)
 	CHECK(mk__sbrk_check() == 0);
 }
 
+/* check() is only worth calling after every step if it notices damage: break a footer, then a link. */
+static void test_check_detects_damage(void)
+{
+	fresh_area(4096);
+	char *a = mymalloc(200);
+	char *guard = mymalloc(16);
+	REQUIRE(a && guard);
+	myfree(a);
+	REQUIRE(mk__sbrk_check() == 0);
+	struct found f = find_block((uintptr_t)(a - MK_SBRK_HEADER));
+	REQUIRE(f.kind == MK_SBRK_FREE);
+	uint64_t *footer = (uint64_t *)(f.at + f.size - 8);
+	uint64_t saved = *footer;
+	*footer ^= 0x10;
+	int found_footer = mk__sbrk_check();
+	*footer = saved;
+	void **link = (void **)a;   /* the free block's next link sits where the payload was */
+	void *saved_link = *link;
+	*link = guard;
+	int found_link = mk__sbrk_check();
+	*link = saved_link;
+	CHECK(found_footer >= 1);
+	CHECK(found_link >= 1);
+	CHECK(mk__sbrk_check() == 0);
+	myfree(guard);
+}
+
 /* ---- bad pointers must abort with one line that names them ---- */
 
 static char expect[128];
@@ -429,6 +456,7 @@ int main(void)
 	RUN(test_trim_returns_top);
 	RUN(test_random_workload_checked);
 	RUN(test_exhaustion_by_injection);
+	RUN(test_check_detects_damage);
 	RUN(test_invalid_frees_abort);
 	return test_done();
 }

@@ -298,16 +298,14 @@ static block *top_free(void)
 /* Grows the heap until its top free block holds `want` bytes; returns that block or NULL. */
 static block *grow(size_t want)
 {
-	for (int tries = 0; tries < 3; tries++) {
+	for (int tries = 0;; tries++) {   /* more than one try only when someone else's sbrk cut in */
 		block *top = top_free();
 		size_t have = top ? bsize(top) : 0;
 		if (have >= want)
 			return top;
-		if (!extend(want - have))
+		if (tries == 3 || !extend(want - have))
 			return NULL;
 	}
-	block *top = top_free();
-	return top && bsize(top) >= want ? top : NULL;
 }
 
 /* ---- allocation ---- */

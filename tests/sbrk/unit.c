@@ -442,6 +442,44 @@ static void test_invalid_frees_abort(void)
 	CHECK(mk__sbrk_check() == 0);
 }
 
+static void count_fences(void *arg, uintptr_t at, size_t size, int kind)
+{
+	struct found *f = arg;
+	if (kind == MK_SBRK_FENCE) {
+		f->at = at;
+		f->size = size;
+		f->kind++;
+	}
+}
+
+/* Someone else moves the break between two growths: the foreign bytes are fenced off, never handed out,
+ * and the heap is still trimmed down to them but not below.  Last, because the fence stays. */
+static void test_foreign_sbrk_is_fenced(void)
+{
+	struct mk_sbrk_counters c0 = counters();
+	char *foreign = mk__os_sbrk(4096);
+	REQUIRE(foreign != (void *)-1);
+	REQUIRE((uintptr_t)foreign >= c0.heap_end);
+	char *p = mymalloc(c0.free_bytes + 2 * MK_SBRK_TRIM_AT);
+	REQUIRE(p != NULL);
+	CHECK(p > foreign);
+	CHECK(mk__sbrk_check() == 0);
+	struct found fence = { .kind = 0 };
+	mk__sbrk_walk(count_fences, &fence);
+	CHECK(fence.kind == 1);
+	CHECK(fence.at < (uintptr_t)foreign && fence.at + fence.size >= (uintptr_t)foreign + 4096);
+	memset(foreign, 0x77, 4096);   /* the foreign page is its owner's to write */
+	CHECK(mk__sbrk_check() == 0);
+	expect_abort(do_free, foreign + 16, "invalid pointer", foreign + 16);
+	myfree(p);
+	CHECK((char *)mk__os_sbrk(0) >= foreign + 4096);
+	CHECK(counters().top_free < MK_SBRK_TRIM_AT);
+	CHECK(mk__sbrk_check() == 0);
+	void *q = mymalloc(100);   /* LIFO: carved from the top block just freed, above the fence */
+	CHECK(q != NULL && (char *)q > foreign);
+	myfree(q);
+}
+
 int main(void)
 {
 	RUN(test_alignment_and_overhead);
@@ -458,5 +496,6 @@ int main(void)
 	RUN(test_exhaustion_by_injection);
 	RUN(test_check_detects_damage);
 	RUN(test_invalid_frees_abort);
+	RUN(test_foreign_sbrk_is_fenced);
 	return test_done();
 }

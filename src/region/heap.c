@@ -200,14 +200,21 @@ static void tell_next(mkr_heap *h, uint64_t off, uint64_t units)
 		put1(h, next, units, mk__rg_owner_of(h, next));
 }
 
-/* Lays out an empty heap over the geometry already in the header. */
-void mk__rg_format(mkr_heap *h)
+/* Empties everything derived from the blocks: bitmap, bins, counters. */
+static void forget_derived(mkr_heap *h)
 {
 	struct rg_header *hd = h->hdr;
 	memset(bitmap(h), 0, hd->heap_off - hd->bitmap_off);
 	memset(hd->bins, 0, sizeof hd->bins);
 	memset(hd->bin_map, 0, sizeof hd->bin_map);
 	hd->used_blocks = hd->used_units = hd->free_blocks = hd->free_units = 0;
+}
+
+/* Lays out an empty heap over the geometry already in the header. */
+void mk__rg_format(mkr_heap *h)
+{
+	struct rg_header *hd = h->hdr;
+	forget_derived(h);
 	put1(h, hd->heap_off, 0, 0);
 	put0(h, hd->heap_off, heap_units(h), 0);
 	bit_set(h, hd->heap_off);
@@ -325,10 +332,7 @@ uint64_t mk__rg_next_block(const mkr_heap *h, uint64_t off) { return off + (uint
 int mk__rg_rebuild(mkr_heap *h)
 {
 	struct rg_header *hd = h->hdr;
-	memset(bitmap(h), 0, hd->heap_off - hd->bitmap_off);
-	memset(hd->bins, 0, sizeof hd->bins);
-	memset(hd->bin_map, 0, sizeof hd->bin_map);
-	hd->used_blocks = hd->used_units = hd->free_blocks = hd->free_units = 0;
+	forget_derived(h);
 	uint64_t prev = 0, prev_units = 0;
 	int prev_free = 0;
 	for (uint64_t off = hd->heap_off; off < hd->heap_end;) {

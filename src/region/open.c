@@ -241,11 +241,20 @@ static mkr_heap *create_named(int fd, size_t size, const char *what)
 /* An existing named heap: validated, and repaired when no one else has it open. */
 static mkr_heap *open_named(int fd, const char *what)
 {
-	int alone = flock(fd, LOCK_EX | LOCK_NB) == 0;
+	int alone;
 	struct stat st;
-	if ((!alone && flock(fd, LOCK_SH) != 0) || fstat(fd, &st) != 0) {
-		mk__rg_fail(errno, "%s: %s", what, strerror(errno));
-		return NULL;
+	/* An empty file may be one whose creator has not yet taken its flock (a window of a few instructions
+	 * after open): give it a moment before calling the file truncated. */
+	for (int tries = 0;; tries++) {
+		alone = flock(fd, LOCK_EX | LOCK_NB) == 0;
+		if ((!alone && flock(fd, LOCK_SH) != 0) || fstat(fd, &st) != 0) {
+			mk__rg_fail(errno, "%s: %s", what, strerror(errno));
+			return NULL;
+		}
+		if (st.st_size > 0 || tries == 20)
+			break;
+		flock(fd, LOCK_UN);
+		usleep(1000);
 	}
 	size_t size = (size_t)st.st_size;
 	if (size < sizeof(struct rg_header)) {

@@ -10,6 +10,7 @@
 #include "region/layout.h"
 
 static int stop_point, stop_fd = -1;
+static void victim(mkr_heap *h, int point) __attribute__((noreturn));
 
 static void stop_here(int point)
 {
@@ -20,6 +21,24 @@ static void stop_here(int point)
 		_exit(3);
 	for (;;)
 		pause();
+}
+
+/* Forks a victim that stops, holding the lock, at `point`; *fd reads its signal that it got there. */
+static pid_t start_victim(mkr_heap *h, int point, int *fd)
+{
+	int fds[2];
+	if (pipe(fds) != 0)
+		return -1;
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		stop_fd = fds[1];
+		victim(h, point);
+	}
+	close(fds[1]);
+	*fd = fds[0];
+	return pid;
 }
 
 /* Waits for the victim to reach its stop, proves it holds the lock, and kills it. */
@@ -83,17 +102,11 @@ static void kill_at(int point, long expect_left, int by_dead_scan)
 		mine[i] = mkr_alloc(h, 1000);
 		fill(mine[i], 1000, (uint32_t)i);
 	}
-	int fds[2];
-	REQUIRE(pipe(fds) == 0);
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid == 0) {
-		stop_fd = fds[1];
-		victim(h, point);
-	}
-	kill_when_stopped(h, pid, fds[0]);
-	close(fds[0]);
-	close(fds[1]);
+	int fd;
+	pid_t pid = start_victim(h, point, &fd);
+	REQUIRE(pid > 0);
+	kill_when_stopped(h, pid, fd);
+	close(fd);
 
 	CHECK(mkr_lock_holder(h) == pid); /* the dead process still owns the lock word */
 	CHECK_HEAP(h);                    /* takes the lock: EOWNERDEAD, repair */
@@ -206,16 +219,11 @@ static void test_file_left_locked_opens(void)
 	char *keep = mkr_alloc(h, 64);
 	strcpy(keep, "survives");
 	mkr_root_set(h, 0, mkr_to_off(h, keep));
-	int fds[2];
-	REQUIRE(pipe(fds) == 0);
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid == 0) {
-		stop_fd = fds[1];
-		victim(h, RG_HOOK_FREE_MERGE);
-	}
+	int fd;
+	pid_t pid = start_victim(h, RG_HOOK_FREE_MERGE, &fd);
+	REQUIRE(pid > 0);
 	char c;
-	CHECK(read(fds[0], &c, 1) == 1);
+	CHECK(read(fd, &c, 1) == 1);
 	CHECK(mkr_lock_holder(h) == pid);
 	int in = open(path, O_RDONLY), out = open(copy, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	REQUIRE(in >= 0 && out >= 0);
@@ -237,8 +245,7 @@ static void test_file_left_locked_opens(void)
 	mkr_close(k);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
-	close(fds[0]);
-	close(fds[1]);
+	close(fd);
 	CHECK_HEAP(h);
 	mkr_close(h);
 	unlink(path);

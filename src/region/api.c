@@ -164,12 +164,13 @@ static long reclaim(mkr_heap *h, int (*dead)(pid_t owner, pid_t arg), pid_t arg)
 
 static int is_owner(pid_t owner, pid_t pid) { return owner == pid; }
 
-/* kill(pid, 0) answers ESRCH only for a pid that does not exist; the last answer is remembered because
- * blocks of one owner tend to sit together. */
+/* kill(pid, 0) answers ESRCH only for a pid that does not exist; the last answer is remembered during one
+ * walk because blocks of one owner tend to sit together. */
+static __thread pid_t last_pid;
+static __thread int last_gone;
+
 static int is_gone(pid_t owner, pid_t self)
 {
-	static __thread pid_t last_pid;
-	static __thread int last_gone;
 	if (owner == self)
 		return 0;
 	if (owner != last_pid) {
@@ -188,7 +189,11 @@ long mkr_reclaim_owner(mkr_heap *h, pid_t pid)
 	return reclaim(h, is_owner, pid);
 }
 
-long mkr_reclaim_dead(mkr_heap *h) { return reclaim(h, is_gone, mk__rg_self()); }
+long mkr_reclaim_dead(mkr_heap *h)
+{
+	last_pid = 0;
+	return reclaim(h, is_gone, mk__rg_self());
+}
 
 int mkr_foreach(mkr_heap *h, int (*fn)(void *arg, mkr_off off, size_t size, pid_t owner), void *arg)
 {

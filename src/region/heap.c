@@ -225,7 +225,7 @@ void mk__rg_format(mkr_heap *h)
 uint64_t mk__rg_alloc_locked(mkr_heap *h, uint64_t units)
 {
 	struct rg_header *hd = h->hdr;
-	uint64_t off = bin_find(h, units);
+	uint64_t off = units <= heap_units(h) ? bin_find(h, units) : 0; /* bin_of is defined up to heap_units */
 	if (!off)
 		return 0;
 	uint64_t have = units_of(h, off);

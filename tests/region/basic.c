@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stddef.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "helpers.h"
 #include "os/os.h"
@@ -208,8 +209,8 @@ static void test_enomem_changes_nothing(void)
 	REQUIRE(before);
 	char *base = (char *)mkr_to_ptr(h, 1) - 1;
 	memcpy(before, base, st.region_size);
-	static const size_t too_big[] = {1000, 64 * 1024, SIZE_MAX, SIZE_MAX / 2};
-	for (int i = 0; i < 4; i++) {
+	static const size_t too_big[] = {1000, 64 * 1024, SIZE_MAX, SIZE_MAX / 2, MKR_MAX_REGION - 64, MKR_MAX_REGION};
+	for (int i = 0; i < 6; i++) {
 		errno = 0;
 		CHECK(mkr_alloc(h, too_big[i]) == NULL && errno == ENOMEM);
 		errno = 0;
@@ -418,6 +419,38 @@ static void test_ownership(void)
 	mkr_close(h);
 }
 
+/* mkr_reclaim_dead frees nothing of a live process, and everything of one that has gone. */
+static void test_reclaim_dead(void)
+{
+	mkr_heap *h = mkr_create_shared(MB);
+	REQUIRE(h);
+	int go[2], ready[2];
+	REQUIRE(pipe(go) == 0 && pipe(ready) == 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		char c = mkr_alloc(h, 10) && mkr_alloc(h, 20) ? 'y' : 'n';
+		if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	char c = 0;
+	CHECK(read(ready[0], &c, 1) == 1 && c == 'y');
+	void *mine = mkr_alloc(h, 30);
+	CHECK(mkr_reclaim_dead(h) == 0);
+	CHECK(write(go[1], &c, 1) == 1);
+	CHECK(waitpid(pid, NULL, 0) == pid);
+	CHECK(mkr_reclaim_dead(h) == 2);
+	CHECK(mkr_owner(h, mine) == getpid());
+	CHECK(mkr_free(h, mine) == 0);
+	CHECK_HEAP(h);
+	for (int i = 0; i < 2; i++) {
+		close(go[i]);
+		close(ready[i]);
+	}
+	mkr_close(h);
+}
+
 static void test_named_shm(void)
 {
 	const char *name = scratch_shm("basic");
@@ -456,6 +489,7 @@ int main(void)
 	RUN(test_bad_files);
 	RUN(test_repair_and_check);
 	RUN(test_ownership);
+	RUN(test_reclaim_dead);
 	RUN(test_named_shm);
 	return test_done();
 }

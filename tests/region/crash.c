@@ -9,12 +9,12 @@
 #include "helpers.h"
 #include "region/layout.h"
 
-static int stop_point, stop_fd = -1;
+static int stop_point, stop_fd = -1, stop_countdown = -1;
 static void victim(mkr_heap *h, int point) __attribute__((noreturn));
 
 static void stop_here(int point)
 {
-	if (point != stop_point)
+	if (stop_countdown >= 0 ? stop_countdown-- != 0 : point != stop_point)
 		return;
 	char c = 'x';
 	if (write(stop_fd, &c, 1) != 1)
@@ -206,6 +206,52 @@ static void test_others_go_on_after_kill(void)
 	mkr_close(h);
 }
 
+/* Kills at the k-th hook of a random workload, for many k: every kind of operation, at every point. */
+static void test_kill_at_many_points(void)
+{
+	mkr_heap *h = mkr_create_shared(2u << 20);
+	REQUIRE(h);
+	char *mine = mkr_alloc(h, 4000);
+	REQUIRE(mine);
+	fill(mine, 4000, 99);
+	for (int k = 1; k <= 60; k += 3) {
+		int fds[2];
+		REQUIRE(pipe(fds) == 0);
+		fflush(NULL);
+		pid_t pid = fork();
+		if (pid == 0) {
+			uint64_t seed = 1000u + (uint64_t)k;
+			void *p[24] = {0};
+			stop_fd = fds[1];
+			stop_countdown = 20 + k; /* the LOCKED hook of every call counts too */
+			mk__region_hook = stop_here;
+			for (;;) {
+				int i = (int)(rnd(&seed) % 24);
+				if (!p[i])
+					p[i] = mkr_alloc(h, rnd(&seed) % 3000);
+				else if (rnd(&seed) % 3 == 0)
+					p[i] = mkr_realloc(h, p[i], rnd(&seed) % 6000);
+				else {
+					mkr_free(h, p[i]);
+					p[i] = NULL;
+				}
+			}
+		}
+		close(fds[1]);
+		kill_when_stopped(h, pid, fds[0]);
+		close(fds[0]);
+		CHECK_HEAP(h);
+		long left = blocks_of(h, pid);
+		CHECK(mkr_reclaim_owner(h, pid) == left);
+		CHECK(blocks_of(h, pid) == 0);
+		CHECK(intact(mine, 4000, 99));
+		CHECK_HEAP(h);
+	}
+	struct mkr_stats st;
+	CHECK(mkr_stats(h, &st) == 0 && st.recoveries == 20 && st.used_blocks == 1);
+	mkr_close(h);
+}
+
 /* A file copied while a process held its lock (as after a machine crash) still opens: the first opener,
  * alone with the file, makes a new lock and rebuilds the heap.  Without that the lock, held in the copy by
  * a live thread id, would block forever (alarm() turns that into a failure). */
@@ -259,6 +305,7 @@ int main(void)
 	RUN(test_kill_between_free_and_merge);
 	RUN(test_kill_during_realloc_grow);
 	RUN(test_others_go_on_after_kill);
+	RUN(test_kill_at_many_points);
 	RUN(test_file_left_locked_opens);
 	return test_done();
 }

@@ -4,7 +4,8 @@ REGION_SRC := $(sort $(wildcard src/region/*.c)) src/os/os.c
 REGION_OBJ := $(REGION_SRC:%.c=$(BUILD)/obj/region/%.o)
 REGION_TESTS_C := $(sort $(wildcard tests/region/*.c))
 REGION_TEST_BIN := $(REGION_TESTS_C:tests/region/%.c=$(BUILD)/tests/region-%)
-REGION_EXAMPLES := $(BUILD)/examples/region-producer $(BUILD)/examples/region-consumer
+REGION_EXAMPLES := $(BUILD)/examples/region-producer $(BUILD)/examples/region-consumer \
+                   $(BUILD)/examples/region-timing
 
 # Own object directory: os.c is built here with the library's flags, apart from the engine's copy.
 $(BUILD)/obj/region/%.o: %.c

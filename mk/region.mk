@@ -12,9 +12,6 @@ $(BUILD)/obj/region/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-# os.c calls mremap, declared only under _GNU_SOURCE, which -std=gnu11 does not define.
-$(BUILD)/obj/region/src/os/os.o: CPPFLAGS += -D_GNU_SOURCE
-
 $(BUILD)/libmemkit-region.so: $(REGION_OBJ)
 	$(CC) -shared -o $@ $^ $(LDLIBS) -Wl,-soname,libmemkit-region.so
 $(BUILD)/libmemkit-region.a: $(REGION_OBJ)

@@ -3,6 +3,7 @@
  * found and reclaimed.  Deterministic: the victim stops itself inside the operation (test hook), tells the
  * parent through a pipe, and the parent verifies that the victim holds the lock before killing it. */
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -252,6 +253,44 @@ static void test_kill_at_many_points(void)
 	mkr_close(h);
 }
 
+static void exit_thread(int point)
+{
+	if (point == RG_HOOK_FREE_MERGE)
+		pthread_exit(NULL);
+}
+
+static void *free_and_exit(void *p)
+{
+	void **arg = p;
+	mk__region_hook = exit_thread;
+	mkr_free(arg[0], arg[1]);
+	return p; /* not reached: the hook ends the thread */
+}
+
+/* A thread that ends while it holds the lock (the process lives on): the next locker repairs. */
+static void test_thread_exit_holding_lock(void)
+{
+	mkr_heap *h = mkr_create_private(1u << 20);
+	REQUIRE(h);
+	void *a = mkr_alloc(h, 100), *b = mkr_alloc(h, 100), *c = mkr_alloc(h, 100);
+	REQUIRE(a && b && c);
+	mkr_free(h, a);
+	void *arg[2] = {h, b}, *ret = arg;
+	pthread_t t;
+	REQUIRE(pthread_create(&t, NULL, free_and_exit, arg) == 0);
+	pthread_join(t, &ret);
+	mk__region_hook = NULL;
+	CHECK(ret == NULL);
+	CHECK(mkr_lock_holder(h) == getpid());
+	CHECK_HEAP(h);
+	struct mkr_stats st;
+	CHECK(mkr_stats(h, &st) == 0 && st.recoveries == 1 && st.used_blocks == 1 && st.free_blocks == 2);
+	CHECK(mkr_free(h, c) == 0);
+	CHECK(mkr_stats(h, &st) == 0 && st.used_blocks == 0 && st.free_blocks == 1);
+	CHECK_HEAP(h);
+	mkr_close(h);
+}
+
 /* A file copied while a process held its lock (as after a machine crash) still opens: the first opener,
  * alone with the file, makes a new lock and rebuilds the heap.  Without that the lock, held in the copy by
  * a live thread id, would block forever (alarm() turns that into a failure). */
@@ -306,6 +345,7 @@ int main(void)
 	RUN(test_kill_during_realloc_grow);
 	RUN(test_others_go_on_after_kill);
 	RUN(test_kill_at_many_points);
+	RUN(test_thread_exit_holding_lock);
 	RUN(test_file_left_locked_opens);
 	return test_done();
 }

@@ -1,6 +1,7 @@
 /* Four processes allocating, writing, verifying and freeing in one heap at once: children of a fork
  * sharing an anonymous heap, and unrelated processes (fresh exec) opening a named one.  Blocks also pass
  * between processes through a shared mailbox and are freed by a process that did not allocate them. */
+#include <pthread.h>
 #include <sys/wait.h>
 
 #include "helpers.h"
@@ -146,6 +147,37 @@ static void test_unrelated_processes_share_named_heap(void)
 	mkr_unlink_shm(name);
 }
 
+struct thread_arg {
+	mkr_heap *h;
+	int seed, bad;
+};
+
+static void *thread_work(void *p)
+{
+	struct thread_arg *a = p;
+	a->bad = work(a->h, 0xd1b54a32d192ed03ull * (uint64_t)a->seed);
+	return NULL;
+}
+
+/* Threads of one process share one handle the same way. */
+static void test_threads_share_one_handle(void)
+{
+	mkr_heap *h = prepare(mkr_create_private(8u << 20));
+	REQUIRE(h);
+	pthread_t t[WORKERS];
+	struct thread_arg a[WORKERS];
+	for (int w = 0; w < WORKERS; w++) {
+		a[w] = (struct thread_arg){h, w + 1, 0};
+		REQUIRE(pthread_create(&t[w], NULL, thread_work, &a[w]) == 0);
+	}
+	for (int w = 0; w < WORKERS; w++) {
+		pthread_join(t[w], NULL);
+		CHECK(a[w].bad == 0);
+	}
+	finish(h);
+	mkr_close(h);
+}
+
 /* A fresh process: opens the heap by name (at an address of its own) and works in it. */
 static int worker_main(const char *name, const char *seed)
 {
@@ -165,5 +197,6 @@ int main(int argc, char **argv)
 		return worker_main(argv[2], argv[3]);
 	RUN(test_forked_workers_share_anonymous_heap);
 	RUN(test_unrelated_processes_share_named_heap);
+	RUN(test_threads_share_one_handle);
 	return test_done();
 }

@@ -12,8 +12,8 @@ $(BUILD)/obj/region/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/libmemkit-region.so: $(REGION_OBJ)
-	$(CC) -shared -o $@ $^ $(LDLIBS) -Wl,-soname,libmemkit-region.so
+$(BUILD)/libmemkit-region.so: $(REGION_OBJ) src/region/exports.map
+	$(CC) -shared -o $@ $(REGION_OBJ) $(LDLIBS) -Wl,-soname,libmemkit-region.so -Wl,--version-script=src/region/exports.map
 $(BUILD)/libmemkit-region.a: $(REGION_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
@@ -21,6 +21,12 @@ $(BUILD)/libmemkit-region.a: $(REGION_OBJ)
 $(BUILD)/tests/region-%: tests/region/%.c $(BUILD)/libmemkit-region.a tests/common/test.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -o $@ $< $(BUILD)/libmemkit-region.a $(LDLIBS)
+
+# The persistence test once more, linked to the shared library: proves the .so exports what programs need.
+$(BUILD)/tests/region-persist-so: tests/region/persist.c $(BUILD)/libmemkit-region.so tests/common/test.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -o $@ $< -L$(BUILD) -lmemkit-region -Wl,-rpath,'$$ORIGIN/..' $(LDLIBS)
+REGION_TEST_BIN += $(BUILD)/tests/region-persist-so
 
 $(BUILD)/examples/region-%: examples/region-%.c $(BUILD)/libmemkit-region.a
 	@mkdir -p $(@D)

@@ -50,6 +50,12 @@ static void *no_room(const mkr_heap *h, size_t n)
 	return NULL;
 }
 
+/* A failed allocation: ENOMEM, unless it met damage (EIO, already reported). */
+static void *failed(const mkr_heap *h, size_t n)
+{
+	return h->hdr->flags & RG_FLAG_CORRUPT ? NULL : no_room(h, n);
+}
+
 void *mkr_alloc(mkr_heap *h, size_t n)
 {
 	if (!h)
@@ -61,7 +67,7 @@ void *mkr_alloc(mkr_heap *h, size_t n)
 		return NULL;
 	uint64_t off = mk__rg_alloc_locked(h, units);
 	mk__rg_unlock(h);
-	return off ? payload(h, off) : no_room(h, n);
+	return off ? payload(h, off) : failed(h, n);
 }
 
 int mkr_free(mkr_heap *h, void *p)
@@ -74,10 +80,9 @@ int mkr_free(mkr_heap *h, void *p)
 		return -1;
 	uint32_t units;
 	uint64_t off = live_block(h, p, &units);
-	if (off)
-		mk__rg_free_locked(h, off);
+	int ok = off && mk__rg_free_locked(h, off);
 	mk__rg_unlock(h);
-	return off ? 0 : -1;
+	return ok ? 0 : -1;
 }
 
 void *mkr_realloc(mkr_heap *h, void *p, size_t n)
@@ -98,18 +103,18 @@ void *mkr_realloc(mkr_heap *h, void *p, size_t n)
 	uint32_t cur;
 	void *q = NULL;
 	uint64_t off = live_block(h, p, &cur);
-	if (off && mk__rg_resize_locked(h, off, units)) {
+	int in_place = off ? mk__rg_resize_locked(h, off, units) : -1;
+	if (in_place == 1) {
 		q = p;
-	} else if (off) {
+	} else if (in_place == 0) {
 		uint64_t to = mk__rg_alloc_locked(h, units);
 		if (to) {
 			memcpy(payload(h, to), p, (size_t)(cur - 1) * RG_UNIT);
-			mk__rg_free_locked(h, off);
-			q = payload(h, to);
+			q = mk__rg_free_locked(h, off) ? payload(h, to) : NULL;
 		}
 	}
 	mk__rg_unlock(h);
-	return q || !off ? q : no_room(h, n);
+	return q || in_place < 0 ? q : failed(h, n);
 }
 
 /* Runs fn on the live block p under the lock; 0 (with EINVAL) when p is not one. */
@@ -154,7 +159,10 @@ static long reclaim(mkr_heap *h, int (*dead)(pid_t owner, pid_t arg), pid_t arg)
 	for (uint64_t off = hd->heap_off; off < hd->heap_end; off = mk__rg_next_block(h, off)) {
 		uint32_t units;
 		if (mk__rg_block_state(h, off, &units) == 1 && dead((pid_t)mk__rg_owner_of(h, off), arg)) {
-			off = mk__rg_free_locked(h, off);
+			if (!(off = mk__rg_free_locked(h, off))) {
+				n = -1;
+				break;
+			}
 			n++;
 		}
 	}

@@ -159,6 +159,30 @@ static void bin_remove(mkr_heap *h, uint64_t off, uint64_t units)
 	hd->free_units -= units;
 }
 
+#define RG_BAD_LINK UINT64_MAX
+
+/* A link read from a bin or a free block's payload: 0, or the start of a free block.  Links are derived
+ * state that a write after free can damage, so each one is checked before it is followed or written through. */
+static int link_ok(const mkr_heap *h, uint64_t off)
+{
+	const struct rg_header *hd = h->hdr;
+	uint32_t u;
+	return off == 0 || (off >= hd->heap_off && off < hd->heap_end && (off - hd->heap_off) % RG_UNIT == 0 &&
+	                    mk__rg_block_state(h, off, &u) == 0);
+}
+
+/* The free block at off and its list neighbours point at each other (and the bin at it when first). */
+static int linked_ok(const mkr_heap *h, uint64_t off)
+{
+	if (!off || !link_ok(h, off))
+		return 0;
+	uint64_t next = *next_link(h, off), prev = *prev_link(h, off);
+	if (!link_ok(h, next) || !link_ok(h, prev) || (next && *prev_link(h, next) != off))
+		return 0;
+	return prev ? *next_link(h, prev) == off : h->hdr->bins[bin_of(units_of(h, off))] == off;
+}
+
+/* A free block of at least `units`, 0 when none, RG_BAD_LINK when a damaged link was met. */
 static uint64_t bin_find(const mkr_heap *h, uint64_t units)
 {
 	const struct rg_header *hd = h->hdr;
@@ -168,22 +192,28 @@ static uint64_t bin_find(const mkr_heap *h, uint64_t units)
 		uint64_t m = hd->bin_map[w];
 		if (w == start / 64)
 			m &= ~0ull << (start % 64);
-		if (m)
-			return hd->bins[w * 64 + (unsigned)__builtin_ctzll(m)];
+		if (m) {
+			uint64_t off = hd->bins[w * 64 + (unsigned)__builtin_ctzll(m)];
+			return linked_ok(h, off) ? off : RG_BAD_LINK;
+		}
 	}
-	for (uint64_t off = hd->bins[b]; off; off = *next_link(h, off))
+	for (uint64_t off = hd->bins[b]; off; off = *next_link(h, off)) {
+		if (!linked_ok(h, off))
+			return RG_BAD_LINK;
 		if (units_of(h, off) >= units)
 			return off;
+	}
 	return 0;
 }
 
-/* The largest block free now, in units (for statistics). */
+/* The largest block free now, in units (for statistics); the walk stops at a damaged link. */
 uint64_t mk__rg_largest_free(const mkr_heap *h)
 {
 	const struct rg_header *hd = h->hdr;
 	for (int b = (int)RG_NBINS - 1; b >= 0; b--) {
-		uint64_t best = 0;
-		for (uint64_t off = hd->bins[b]; off; off = *next_link(h, off))
+		uint64_t best = 0, seen = 0;
+		for (uint64_t off = hd->bins[b]; off && link_ok(h, off) && seen++ <= hd->free_blocks;
+		     off = *next_link(h, off))
 			if (units_of(h, off) > best)
 				best = units_of(h, off);
 		if (best)
@@ -222,11 +252,49 @@ void mk__rg_format(mkr_heap *h)
 }
 
 /* --- operations ------------------------------------------------------------------------------------ */
+/* Before an operation stores anything around the used block at off: the next block's header is sound, the
+ * previous one is where word1 says, and each free neighbour is properly on its list.  Derived state that
+ * fails (a write after free into links, say) is rebuilt from the block headers; 0 when the heap is sound
+ * then, -1 (EIO, heap flagged) when a block header itself is damaged (a write past a block's end). */
+static int sound_around(mkr_heap *h, uint64_t off)
+{
+	struct rg_header *hd = h->hdr;
+	uint64_t end = mk__rg_next_block(h, off), pu = prev_units_of(h, off);
+	uint32_t u;
+	int ok = 1;
+	if (end < hd->heap_end) {
+		int st = state_of(h, end, &u);
+		ok = st == 1 || (st == 0 && linked_ok(h, end));
+	}
+	if (ok && pu) {
+		uint64_t prev = off - pu * RG_UNIT;
+		int st = pu * RG_UNIT <= off - hd->heap_off ? state_of(h, prev, &u) : -1;
+		ok = st >= 0 && u == pu && (st == 1 || linked_ok(h, prev));
+	} else if (ok) {
+		ok = off == hd->heap_off;
+	}
+	return ok ? 0 : mk__rg_repair_locked(h);
+}
+
+/* Rebuilds the derived state; on a damaged block header flags the heap so nothing walks it again. */
+int mk__rg_repair_locked(mkr_heap *h)
+{
+	if (mk__rg_rebuild(h) == 0)
+		return 0;
+	h->hdr->flags |= RG_FLAG_CORRUPT;
+	return -1;
+}
+
 uint64_t mk__rg_alloc_locked(mkr_heap *h, uint64_t units)
 {
 	struct rg_header *hd = h->hdr;
 	uint64_t off = units <= heap_units(h) ? bin_find(h, units) : 0; /* bin_of is defined up to heap_units */
-	if (!off)
+	if (off == RG_BAD_LINK) {
+		if (mk__rg_repair_locked(h) != 0)
+			return 0;
+		off = bin_find(h, units);
+	}
+	if (!off || off == RG_BAD_LINK)
 		return 0;
 	uint64_t have = units_of(h, off);
 	uint64_t prev = prev_units_of(h, off);
@@ -251,10 +319,13 @@ uint64_t mk__rg_alloc_locked(mkr_heap *h, uint64_t units)
 	return off;
 }
 
-/* Frees the used block at off and merges it with free neighbours; returns where the free block starts. */
+/* Frees the used block at off and merges it with free neighbours; returns where the free block starts, or 0
+ * (EIO) when the heap is damaged. */
 uint64_t mk__rg_free_locked(mkr_heap *h, uint64_t off)
 {
 	struct rg_header *hd = h->hdr;
+	if (sound_around(h, off) != 0)
+		return 0;
 	uint64_t units = units_of(h, off);
 	put0(h, off, units, 0);
 	hd->used_blocks--;
@@ -285,10 +356,13 @@ uint64_t mk__rg_free_locked(mkr_heap *h, uint64_t off)
 }
 
 /* Resizes the used block at off in place when it can (shrinking, or growing into a free next block):
- * 1 when done, 0 when a move is needed.  The block then belongs to the caller, as a moved one would. */
+ * 1 when done, 0 when a move is needed, -1 (EIO) when the heap is damaged.  The block then belongs to the
+ * caller, as a moved one would. */
 int mk__rg_resize_locked(mkr_heap *h, uint64_t off, uint64_t units)
 {
 	struct rg_header *hd = h->hdr;
+	if (sound_around(h, off) != 0)
+		return -1;
 	uint64_t cur = units_of(h, off), end = off + cur * RG_UNIT;
 	uint32_t nu = 0;
 	int next_free = end < hd->heap_end && state_of(h, end, &nu) == 0;

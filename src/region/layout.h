@@ -72,6 +72,7 @@ void     mk__rg_format(mkr_heap *h);
 uint64_t mk__rg_alloc_locked(mkr_heap *h, uint64_t units);
 uint64_t mk__rg_free_locked(mkr_heap *h, uint64_t off);
 int      mk__rg_rebuild(mkr_heap *h);
+int      mk__rg_repair_locked(mkr_heap *h);
 int      mk__rg_check_locked(mkr_heap *h);
 int      mk__rg_resize_locked(mkr_heap *h, uint64_t off, uint64_t units);
 /* 1 used, 0 free, -1 not a block start (off: a 16-aligned offset inside the block area). */

@@ -398,6 +398,50 @@ static void test_repair_and_check(void)
 	unlink(path);
 }
 
+/* Writes after free land in a free block's links, which are derived: the heap rebuilds them and goes on,
+ * never following a forged link. */
+static void test_write_after_free_is_repaired(void)
+{
+	mkr_heap *h = mkr_create_private(MB);
+	REQUIRE(h);
+	char *a = mkr_alloc(h, 200), *wall = mkr_alloc(h, 16), *b = mkr_alloc(h, 200), *wall2 = mkr_alloc(h, 16);
+	REQUIRE(a && wall && b && wall2);
+	CHECK(mkr_free(h, a) == 0);
+	CHECK(mkr_free(h, b) == 0);
+	memset(a, 0x41, 32); /* both links of a: forged offsets */
+	memset(b, 0xff, 16);
+	CHECK(mkr_check(h) == -1 && errno == EIO);
+	char *c = mkr_alloc(h, 200); /* meets a forged link: rebuilds, then serves */
+	CHECK(c == a || c == b);
+	CHECK_HEAP(h);
+	memset(c == a ? b : a, 0x42, 32);
+	CHECK(mkr_free(h, wall) == 0); /* merging with a damaged free neighbour: rebuilt first */
+	CHECK_HEAP(h);
+	CHECK(mkr_free(h, c) == 0 && mkr_free(h, wall2) == 0);
+	struct mkr_stats st;
+	CHECK(mkr_stats(h, &st) == 0 && st.used_blocks == 0 && st.free_blocks == 1);
+	CHECK_HEAP(h);
+	mkr_close(h);
+}
+
+/* A write past the end of a block damages the next block's header: the next operation that needs it
+ * stops with EIO and the heap refuses further use rather than walk it. */
+static void test_overrun_is_detected(void)
+{
+	mkr_heap *h = mkr_create_private(MB);
+	REQUIRE(h);
+	char *a = mkr_alloc(h, 100), *b = mkr_alloc(h, 100);
+	REQUIRE(a && b);
+	memset(a, 0x55, mkr_usable_size(h, a) + 8);
+	errno = 0;
+	CHECK(mkr_free(h, a) == -1 && errno == EIO);
+	CHECK(strstr(mkr_last_error(), "damaged") != NULL);
+	CHECK(mkr_alloc(h, 10) == NULL && errno == EIO);
+	CHECK(mkr_free(h, b) == -1 && errno == EIO);
+	CHECK(mkr_check(h) == -1 && errno == EIO);
+	mkr_close(h);
+}
+
 static void test_ownership(void)
 {
 	mkr_heap *h = mkr_create_private(MB);
@@ -488,6 +532,8 @@ int main(void)
 	RUN(test_fault_injection);
 	RUN(test_bad_files);
 	RUN(test_repair_and_check);
+	RUN(test_write_after_free_is_repaired);
+	RUN(test_overrun_is_detected);
 	RUN(test_ownership);
 	RUN(test_reclaim_dead);
 	RUN(test_named_shm);

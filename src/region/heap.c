@@ -15,6 +15,9 @@
  * constant number of word operations), and only when there is none looks through the request's own bin for
  * a tight fit, so it fails only when no free block is large enough.
  *
+ * Damage from callers: links are checked before use (link_ok, linked_ok) and rebuilt when wrong; a damaged
+ * neighbour header stops the operation with EIO and flags the heap (sound_around).
+ *
  * Crash safety: word0 stores are the only authoritative changes.  Each operation writes whatever a new
  * block needs (its word1, a remainder's header inside the payload being split) before the word0 store that
  * makes it reachable, so a walk by word0 sizes sees either the state before or the state after, at every

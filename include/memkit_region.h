@@ -15,7 +15,9 @@
  *   EINVAL  bad argument; a pointer that is not the start of a live block of this heap (outside it, interior,
  *           already freed); a region that is not a heap (bad magic), truncated, or with a damaged header
  *   ENOTSUP a heap of another format version or built for another ABI
- *   EIO     the heap's blocks are damaged (check() failed, or a repair after a crash found damage)
+ *   EIO     the heap's blocks are damaged (check() failed, a write past a block's end was found, or a repair
+ *           after a crash found damage)
+ *   EDEADLK called from a mkr_foreach callback on the same heap
  *   others  from open/shm_open/ftruncate/flock (ENOENT, EEXIST, EACCES, ...)
  * See docs/region.md for the layout, the locking and recovery design, and an example. */
 #ifndef MEMKIT_REGION_H
@@ -90,7 +92,8 @@ long mkr_reclaim_owner(mkr_heap *h, pid_t pid);
 /* Frees the blocks of every owner that no longer exists (kill(pid, 0) says ESRCH); returns how many. */
 long mkr_reclaim_dead(mkr_heap *h);
 /* Calls fn for each live block (payload offset, usable size, owner) under the heap's lock, so fn must not
- * call mkr_* on the same heap.  A non-zero return from fn stops the walk and is returned. */
+ * call mkr_* on the same heap (such a call fails with EDEADLK).  A non-zero return from fn stops the walk and
+ * is returned. */
 int mkr_foreach(mkr_heap *h, int (*fn)(void *arg, mkr_off off, size_t size, pid_t owner), void *arg);
 
 /* --- waiting between processes --------------------------------------------------------------------- */

@@ -40,6 +40,7 @@ int mk__rg_init_lock(mkr_heap *h)
 	pthread_mutexattr_init(&a);
 	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
 	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK); /* a re-entry (from a foreach callback) fails, not hangs */
 	int rc = pthread_mutex_init(&h->hdr->lock.m, &a);
 	pthread_mutexattr_destroy(&a);
 	h->hdr->lock_holder = 0;
@@ -62,6 +63,10 @@ int mk__rg_lock(mkr_heap *h, int even_if_corrupt)
 		else
 			hd->flags |= RG_FLAG_CORRUPT;
 		pthread_mutex_consistent(&hd->lock.m);
+	} else if (rc == EDEADLK) {
+		mk__rg_fail(EDEADLK, "region heap: called again while this thread holds the heap's lock (from a foreach "
+		                     "callback?)");
+		return -1;
 	} else if (rc) {
 		mk__rg_fail(rc == ENOTRECOVERABLE ? EIO : rc, "region heap: the lock cannot be taken (%s)", strerror(rc));
 		return -1;

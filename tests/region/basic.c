@@ -463,6 +463,25 @@ static void test_ownership(void)
 	mkr_close(h);
 }
 
+static int reenter(void *arg, mkr_off off, size_t size, pid_t owner)
+{
+	(void)off, (void)size, (void)owner;
+	errno = 0;
+	return mkr_alloc(arg, 10) == NULL && errno == EDEADLK ? 7 : 1;
+}
+
+/* A foreach callback that calls back into the heap gets EDEADLK instead of hanging. */
+static void test_foreach_reentry_fails(void)
+{
+	mkr_heap *h = mkr_create_private(MB);
+	REQUIRE(h);
+	REQUIRE(mkr_alloc(h, 10));
+	CHECK(mkr_foreach(h, reenter, h) == 7);
+	CHECK(mkr_alloc(h, 10) != NULL); /* the lock was released */
+	CHECK_HEAP(h);
+	mkr_close(h);
+}
+
 /* mkr_reclaim_dead frees nothing of a live process, and everything of one that has gone. */
 static void test_reclaim_dead(void)
 {
@@ -536,6 +555,7 @@ int main(void)
 	RUN(test_overrun_is_detected);
 	RUN(test_ownership);
 	RUN(test_reclaim_dead);
+	RUN(test_foreach_reentry_fails);
 	RUN(test_named_shm);
 	return test_done();
 }

@@ -88,7 +88,10 @@ void mk__rg_unlock(mkr_heap *h)
 	pthread_mutex_unlock(&h->hdr->lock.m);
 }
 
-pid_t mkr_lock_holder(const mkr_heap *h) { return h ? (pid_t)__atomic_load_n(&h->hdr->lock_holder, __ATOMIC_RELAXED) : 0; }
+pid_t mkr_lock_holder(const mkr_heap *h)
+{
+	return h ? (pid_t)__atomic_load_n(&h->hdr->lock_holder, __ATOMIC_RELAXED) : 0;
+}
 
 static int word_inside(const mkr_heap *h, const uint32_t *word)
 {

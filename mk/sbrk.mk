@@ -5,20 +5,12 @@
 #                            then runs on this allocator alone, like a preloaded program)
 #   build/sbrk-picture       draws the heap after a workload as SVG (docs/img/sbrk-*.svg)
 SBRK_API := -DMK_BACKEND=mk__sbrk -DMK_BACKEND_H='"classic/sbrk.h"'
-# gcc 12 rejects api.c's __libc_ aliases (-Wmissing-attributes: the alias lacks malloc's attributes);
-# clang has no such warning and no such option.  Probed once; to drop when api.c copies the attributes.
-SBRK_NO_ALIAS_WARN := $(shell $(CC) -Werror -Wno-missing-attributes -E -x c /dev/null >/dev/null 2>&1 \
-                        && echo -Wno-missing-attributes)
-SBRK_OBJ := $(BUILD)/obj/src/classic/sbrk.o $(BUILD)/obj/sbrk-os.o \
+SBRK_OBJ := $(BUILD)/obj/src/classic/sbrk.o $(BUILD)/obj/src/os/os.o \
             $(BUILD)/obj/sbrk-api-override.o $(BUILD)/obj/sbrk-api-my.o
 
-# Our own copy of the OS layer's object: os.c needs _GNU_SOURCE for mremap (asked for in os.c itself).
-$(BUILD)/obj/sbrk-os.o: src/os/os.c
-	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -D_GNU_SOURCE -c $< -o $@
 $(BUILD)/obj/sbrk-api-override.o: src/override/api.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(SBRK_API) -DMK_API_PREFIX= -DMK_API_OVERRIDE $(SBRK_NO_ALIAS_WARN) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(SBRK_API) -DMK_API_PREFIX= -DMK_API_OVERRIDE -c $< -o $@
 $(BUILD)/obj/sbrk-api-my.o: src/override/api.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(SBRK_API) -DMK_API_PREFIX=my -DMK_API_PREFIXED -c $< -o $@

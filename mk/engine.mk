@@ -29,6 +29,13 @@ $(BUILD)/memkit: tools/memkit.in
 $(BUILD)/memkit.pc: tools/memkit.pc.in
 	sed 's|@PREFIX@|$(PREFIX)|' $< >$@
 
+# The same library without the fast free's double-free and interior-pointer checks: only to measure
+# what they cost (make bench-instr reports both).  Not for use.
+NOCHECKS_SRC := $(ENGINE_SRC) src/override/api.c
+$(BUILD)/libmemkit-nochecks.so: $(NOCHECKS_SRC) $(wildcard src/engine/*.h)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) -DMK_FREE_CHECKS=0 $(API_ENGINE) -DMK_API_PREFIX= -DMK_API_OVERRIDE \
+	    -shared -o $@ $(NOCHECKS_SRC) $(LDLIBS) -Wl,-z,now
+
 ALL += $(BUILD)/libmemkit.so $(BUILD)/libmemkit.a $(BUILD)/libmemkit-mk.a $(BUILD)/memkit $(BUILD)/memkit.pc
 
 install: $(BUILD)/libmemkit.so $(BUILD)/libmemkit.a $(BUILD)/memkit.pc

@@ -196,23 +196,24 @@ static void free_local(mk_heap *h, mk_span *s, mk_block *b)
 
 void mk__span_emptied(mk_span *s) { retire(owner_of(s), s); }
 
-/* Moves the blocks other threads freed into s onto its free list. */
+/* Moves the blocks other threads freed into s onto its free list (without touching them when the free
+ * list is empty, the usual case: they were last in another core's cache). */
 static bool collect(mk_span *s)
 {
-	if ((atomic_load_explicit(&s->xfree, memory_order_relaxed) & ~MK_XFULL) == 0)
+	if ((atomic_load_explicit(&s->xfree, memory_order_relaxed) & MK_XPTR_MASK) == 0)
 		return false;
 	uintptr_t x = atomic_exchange_explicit(&s->xfree, 0, memory_order_acquire);
-	mk_block *first = (mk_block *)(x & ~MK_XFULL), *last = first;
+	mk_block *first = (mk_block *)(x & MK_XPTR_MASK);
 	if (!first)
 		return false;
-	uint32_t n = 1;
-	while (last->next) {
-		last = last->next;
-		n++;
+	if (s->free) {
+		mk_block *last = first;
+		while (last->next)
+			last = last->next;
+		last->next = s->free;
 	}
-	last->next = s->free;
 	s->free = first;
-	s->used -= n;
+	s->used -= (uint32_t)(x >> MK_XCOUNT_SHIFT);
 	return true;
 }
 
@@ -257,26 +258,26 @@ static mk_span *span_new(mk_heap *h, unsigned cls)
 	return s;
 }
 
-/* Finds a span of class cls with a free block (collecting remote frees, carving fresh blocks, parking
- * spans that have none), or makes one. */
+/* Finds a span of class cls with a free block, or makes one.  Freed blocks (local or remote) are reused
+ * before untouched memory is carved, and carving comes before mapping a new span, so the heap's resident
+ * size follows what the program holds.  Spans with nothing left are parked as full. */
 static MK_SLOW void *refill(mk_heap *h, unsigned cls)
 {
 	if (atomic_load_explicit(&h->xblocks, memory_order_relaxed))
 		drain_xblocks(h);
-	mk_span *s;
-	for (;;) {
-		s = h->active[cls].first;
-		if (!s)
-			break;
+	mk_span *s, *next;
+	for (s = h->active[cls].first; s; s = next) {
+		next = s->next;
 		if (s->free || collect(s))
 			goto found;
+		if (s->carved == s->capacity && !park_full(h, s) && collect(s))
+			goto found;
+	}
+	for (s = h->active[cls].first; s; s = s->next)
 		if (s->carved < s->capacity) {
 			mk__span_carve(s);
 			goto found;
 		}
-		if (!park_full(h, s) && collect(s))
-			goto found;
-	}
 	s = span_new(h, cls);
 	if (!s)
 		return NULL;
@@ -346,9 +347,10 @@ void mk__remote_free(mk_span *s, mk_block *b)
 			                                              memory_order_relaxed));
 			return;
 		}
-		b->next = (mk_block *)old;
-		if (atomic_compare_exchange_weak_explicit(&s->xfree, &old, (uintptr_t)b, memory_order_release,
-		                                          memory_order_relaxed))
+		b->next = (mk_block *)(old & MK_XPTR_MASK);
+		uintptr_t count = (old >> MK_XCOUNT_SHIFT) + 1;
+		if (atomic_compare_exchange_weak_explicit(&s->xfree, &old, (uintptr_t)b | count << MK_XCOUNT_SHIFT,
+		                                          memory_order_release, memory_order_relaxed))
 			return;
 	}
 }

@@ -7,7 +7,8 @@
 static mk_span *valid_small(const void *p, const char *what)
 {
 	mk_span *s = mk__span_of(mk__segment_of(p), p);
-	if (s->state != MK_SPAN_ACTIVE && s->state != MK_SPAN_FULL)
+	uint8_t state = MK_LOAD(s->state);
+	if (state != MK_SPAN_ACTIVE && state != MK_SPAN_FULL)
 		mk__fatal(what, p);
 	if (!mk__is_block_start(s, (uintptr_t)p) || (uintptr_t)p >= s->start + (uintptr_t)s->capacity * s->block_size)
 		mk__fatal("interior pointer", p);

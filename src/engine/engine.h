@@ -18,6 +18,10 @@
 #define MK_INLINE      static inline __attribute__((always_inline))
 #define MK_SLOW        __attribute__((noinline, cold))
 #define MK_HIDDEN      __attribute__((visibility("hidden")))
+/* A span's heap and state are written by its owner and read by any thread that frees into it (to find the
+ * owner, or to validate the pointer): relaxed atomics, which cost a plain mov on x86-64. */
+#define MK_LOAD(field)        __atomic_load_n(&(field), __ATOMIC_RELAXED)
+#define MK_STORE(field, value) __atomic_store_n(&(field), (value), __ATOMIC_RELAXED)
 
 /* The calling thread's heap.  A thread starts on mk__empty_heap, whose spans have no free block, so the
  * first malloc falls into the slow path, which gives the thread a real heap: no "initialised?" test. */
@@ -100,7 +104,7 @@ MK_INLINE void mk__engine_free(void *p)
 	mk_span *s = mk__span_of(mk__segment_of(p), p);
 	mk_block *b = p;
 	uintptr_t c = mk__cookie();
-	if (mk_unlikely(s->heap != mk__tls_heap ||
+	if (mk_unlikely(MK_LOAD(s->heap) != mk__tls_heap ||
 	                (mk__free_checks && (b->cookie == c || !mk__is_block_start(s, (uintptr_t)p))))) {
 		mk__free_slow(p);                       /* another thread's block, or a bad free */
 		return;

@@ -43,7 +43,7 @@ void mk__heaps_after_fork_child(void)
 }
 
 #define FULL_TAG ((uintptr_t)1)
-static mk_heap *owner_of(const mk_span *s) { return (mk_heap *)((uintptr_t)s->heap & ~FULL_TAG); }
+static mk_heap *owner_of(const mk_span *s) { return (mk_heap *)((uintptr_t)MK_LOAD(s->heap) & ~FULL_TAG); }
 
 /* ---- span lists ---- */
 
@@ -166,7 +166,7 @@ static mk_heap *heap_get(void)
 static void retire(mk_heap *h, mk_span *s)
 {
 	list_remove(list_of(h, s), s);
-	s->heap = NULL;
+	MK_STORE(s->heap, NULL);
 	atomic_store_explicit(&s->xfree, 0, memory_order_relaxed);
 	mk__span_free(s);
 }
@@ -175,8 +175,8 @@ static void retire(mk_heap *h, mk_span *s)
 static void unfull(mk_heap *h, mk_span *s)
 {
 	list_remove(&h->full, s);
-	s->state = MK_SPAN_ACTIVE;
-	s->heap = h;
+	MK_STORE(s->state, MK_SPAN_ACTIVE);
+	MK_STORE(s->heap, h);
 	list_push(&h->active[s->cls], s, false);
 	uintptr_t expect = MK_XFULL;
 	atomic_compare_exchange_strong(&s->xfree, &expect, 0);
@@ -234,8 +234,8 @@ static bool park_full(mk_heap *h, mk_span *s)
 	if (!atomic_compare_exchange_strong(&s->xfree, &expect, MK_XFULL))
 		return false;
 	list_remove(&h->active[s->cls], s);
-	s->state = MK_SPAN_FULL;
-	s->heap = (mk_heap *)((uintptr_t)h | FULL_TAG);
+	MK_STORE(s->state, MK_SPAN_FULL);
+	MK_STORE(s->heap, (mk_heap *)((uintptr_t)h | FULL_TAG));
 	list_push(&h->full, s, true);
 	return true;
 }
@@ -246,14 +246,14 @@ static mk_span *span_new(mk_heap *h, unsigned cls)
 	mk_span *s = mk__span_alloc(ci->span_slices);
 	if (!s)
 		return NULL;
-	s->heap = h;
+	MK_STORE(s->heap, h);
 	s->block_size = ci->size;
 	s->div_mul = ci->div_mul;
 	s->div_max = ci->div_max;
 	s->div_shift = ci->div_shift;
 	s->cls = (uint8_t)cls;
 	s->capacity = (uint32_t)(((size_t)s->slices * MK_SLICE_SIZE) / ci->size);
-	s->state = MK_SPAN_ACTIVE;
+	MK_STORE(s->state, MK_SPAN_ACTIVE);
 	list_push(&h->active[cls], s, true);
 	return s;
 }
@@ -369,7 +369,8 @@ void mk__free_slow(void *p)
 	}
 	mk_span *s = mk__span_of(mk__segment_of(p), p);
 	mk_block *b = p;
-	if (s->state != MK_SPAN_ACTIVE && s->state != MK_SPAN_FULL)
+	uint8_t state = MK_LOAD(s->state);
+	if (state != MK_SPAN_ACTIVE && state != MK_SPAN_FULL)
 		mk__fatal("free(): invalid pointer", p);
 	if (!mk__is_block_start(s, (uintptr_t)p) || (uintptr_t)p >= s->start + (uintptr_t)s->capacity * s->block_size)
 		mk__fatal("free(): interior pointer", p);

@@ -20,8 +20,9 @@ static mk_span *valid_small(const void *p, const char *what)
 void *mk__engine_alloc_zero(size_t n)
 {
 	if (n > MK_MEDIUM_MAX) {
-		if (n > PTRDIFF_MAX || !mk__engine_alloc(0))  /* the second call sets the heap up (and is freed) */
+		if (n > PTRDIFF_MAX)
 			return NULL;
+		mk__init();   /* huge blocks need no thread heap, only the options */
 		return mk__huge_alloc(n, 0, true);
 	}
 	void *p = mk__engine_alloc(n);

@@ -680,6 +680,31 @@ static int child_work(void)
 	return test_heap_check() == 0 ? 0 : 1;
 }
 
+/* The child of MEMKIT_PURGE_DELAY=0: freed pages go back at once, without malloc_trim. */
+static int child_purge(void)
+{
+	enum { N = 100000, SZ = 256 };
+	void **v = M(malloc)(N * sizeof *v);
+	void *big[8];
+	if (!v)
+		return 2;
+	for (int i = 0; i < N; i++)
+		if (!(v[i] = M(malloc)(SZ)) || !memset(v[i], 7, SZ))
+			return 2;
+	for (int i = 0; i < 8; i++)
+		if (!(big[i] = M(malloc)(4 * MiB)) || !memset(big[i], 8, 4 * MiB))
+			return 2;
+	size_t before = test_rss();
+	for (int i = 0; i < N; i++)
+		M(free)(v[i]);
+	for (int i = 0; i < 8; i++)
+		M(free)(big[i]);
+	M(free)(v);
+	size_t after = test_rss();
+	fprintf(stderr, "rss before free %zu KiB, after %zu KiB\n", before / KiB, after / KiB);
+	return after < before / 4 ? 0 : 1;
+}
+
 static void test_env_options(void)
 {
 	static char out[65536];
@@ -698,6 +723,12 @@ static void test_env_options(void)
 	st = run_self((char *)"MEMKIT_VERBOSE=1", (char *)"MEMKIT_STATS=1", out, sizeof out);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	CHECK(strlen(out) > 0);
+#ifndef MK_TEST_SANITIZE
+	st = run_self((char *)"MEMKIT_PURGE_DELAY=0", (char *)"MK_TEST_CHILD=purge", out, sizeof out);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fprintf(stderr, "  MEMKIT_PURGE_DELAY=0 child: status %#x, %s", st, out);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+#endif
 }
 
 /* --- bad input --------------------------------------------------------------------------------------- */
@@ -932,8 +963,10 @@ static void test_memkit_loaded(void)
 
 int main(int argc, char **argv)
 {
-	if (argc > 1 && strcmp(argv[1], "--work") == 0)
-		return child_work();
+	if (argc > 1 && strcmp(argv[1], "--work") == 0) {
+		const char *child = getenv("MK_TEST_CHILD");
+		return child && strcmp(child, "purge") == 0 ? child_purge() : child_work();
+	}
 #ifndef MK_TEST_PREFIXED
 	const char *expect = getenv("MK_EXPECT_MEMKIT");
 	if (expect && strcmp(expect, "1") == 0) {

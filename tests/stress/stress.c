@@ -400,7 +400,7 @@ static void *background_allocator(void *arg)
 		struct item *it = &ring[k++ % 32];
 		if (it->p)
 			release(it->p, it->n);
-		it->n = stress_size(&rng) % (64 * KiB) + 1;
+		it->n = stress_size(&rng); /* huge ones too: fork may come while any lock is held */
 		it->p = M(malloc)(it->n);
 		if (it->p)
 			mark(it->p, it->n);

@@ -114,6 +114,26 @@ static int queue_pop(struct queue *q, struct item *it)
 	return ok;
 }
 
+/* realloc of a block another thread allocated: the head must survive the move. */
+static struct item realloc_foreign(struct item it, size_t m)
+{
+	uintptr_t seed = block_seed(it.p, it.n);
+	size_t keep = it.n < m ? it.n : m;
+	keep = keep < EDGE ? keep : EDGE;
+	if (!intact(it.p, it.n))
+		atomic_fetch_add(&corrupted, 1);
+	void *q = M(realloc)(it.p, m);
+	if (!q) {
+		atomic_fetch_add(&corrupted, 1);
+		M(free)(it.p);
+		return (struct item){NULL, 0};
+	}
+	if (!test_verify_seed(q, keep, seed))
+		atomic_fetch_add(&corrupted, 1);
+	mark(q, m);
+	return (struct item){q, m};
+}
+
 static void *cross_thread_worker(void *arg)
 {
 	int self = (int)(intptr_t)arg;
@@ -122,8 +142,12 @@ static void *cross_thread_worker(void *arg)
 	int nlocal = 0;
 	for (int op = 0; op < XT_OPS; op++) {
 		struct item it;
-		if (queue_pop(&queues[self], &it))
-			release(it.p, it.n);
+		if (queue_pop(&queues[self], &it)) {
+			if (test_rand(&rng) % 4 == 0)
+				it = realloc_foreign(it, stress_size(&rng));
+			if (it.p)
+				release(it.p, it.n);
+		}
 		size_t n = stress_size(&rng);
 		void *p = M(malloc)(n);
 		if (!p) {

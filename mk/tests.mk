@@ -33,7 +33,7 @@ $(TESTS_DIR)/static-memkit: tests/static/static.c $(BUILD)/libmemkit.a
 	$(CC) $(TESTS_CPPFLAGS) $(CFLAGS) $(TESTS_CFLAGS) -static $< $(BUILD)/libmemkit.a -o $@ $(LDLIBS)
 
 # Sanitizer builds: the engine and the prefixed API compiled exactly as mk/engine.mk does for
-# libmemkit-mk.a, plus the sanitizer, each in its own tree build/<name>/.
+# libmemkit-mk.a, plus the sanitizer (and -O1), each in its own tree build/<name>/.
 # $(1) = name, $(2) = flags for compiling and linking, $(3) = extra flags for the test programs.
 define TESTS_SANITIZED
 TESTS_$(1)_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/$(1)/obj/%.o) $(BUILD)/$(1)/obj/api-mk.o

@@ -1,0 +1,57 @@
+# classic: the seed allocators.
+#  - lab (seed 001): build/lab/binarytrees-v0 .. -v4, one per LAB_VERSION; tests per version;
+#    `make lab-table` measures them (bench/results/lab-table.md).
+#  - slabfit (seed 002): build/libmem.so, build/mem-tester, tests.
+CLASSIC_LAB_SRC := src/classic/mmap.c src/classic/bump.c src/classic/cells.c src/classic/lab_ref.c
+CLASSIC_LAB_VERSIONS := 0 1 2 3 4
+# Tests use small pools so that growing past the first pool is quick to reach.
+CLASSIC_LAB_TEST_POOL := 65536
+
+# $(call classic_lab_rules,N): objects, benchmark and test for LAB_VERSION=N.
+define classic_lab_rules
+$(BUILD)/obj/lab-v$(1)/%.o: %.c
+	@mkdir -p $$(@D)
+	$$(CC) $$(CPPFLAGS) $$(CFLAGS) -DLAB_VERSION=$(1) -c $$< -o $$@
+$(BUILD)/obj/lab-test-v$(1)/%.o: %.c
+	@mkdir -p $$(@D)
+	$$(CC) $$(CPPFLAGS) $$(CFLAGS) -DLAB_VERSION=$(1) -DLAB_POOL_BYTES=$(CLASSIC_LAB_TEST_POOL) -c $$< -o $$@
+# os.c needs _GNU_SOURCE for mremap, which -std=gnu11 alone does not define (reported to the lead).
+$(BUILD)/obj/lab-v$(1)/src/os/os.o $(BUILD)/obj/lab-test-v$(1)/src/os/os.o: CPPFLAGS += -D_GNU_SOURCE
+CLASSIC_LAB_OBJ_$(1) := $$(CLASSIC_LAB_SRC:%.c=$(BUILD)/obj/lab-v$(1)/%.o) \
+	$$(if $$(filter 4,$(1)),$(BUILD)/libmemkit-mk.a,$(BUILD)/obj/lab-v$(1)/src/os/os.o)
+CLASSIC_LAB_TOBJ_$(1) := $$(CLASSIC_LAB_SRC:%.c=$(BUILD)/obj/lab-test-v$(1)/%.o) \
+	$$(if $$(filter 4,$(1)),$(BUILD)/libmemkit-mk.a,$(BUILD)/obj/lab-test-v$(1)/src/os/os.o)
+$(BUILD)/lab/binarytrees-v$(1): $(BUILD)/obj/lab-v$(1)/bench/lab/binarytrees.o $$(CLASSIC_LAB_OBJ_$(1))
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS) -o $$@ $$^ $$(LDLIBS)
+$(BUILD)/tests/classic-lab-v$(1): $(BUILD)/obj/lab-test-v$(1)/tests/classic/lab-test.o $$(CLASSIC_LAB_TOBJ_$(1))
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach v,$(CLASSIC_LAB_VERSIONS),$(eval $(call classic_lab_rules,$(v))))
+
+CLASSIC_LAB_BINS := $(CLASSIC_LAB_VERSIONS:%=$(BUILD)/lab/binarytrees-v%)
+CLASSIC_LAB_TESTS := $(CLASSIC_LAB_VERSIONS:%=$(BUILD)/tests/classic-lab-v%)
+
+# The engine's objects come from mk/engine.mk; without src/engine the table leaves version 4 out.
+CLASSIC_LAB_TABLE_BINS := $(if $(wildcard src/engine/*.c),$(CLASSIC_LAB_BINS),$(filter-out %-v4,$(CLASSIC_LAB_BINS)))
+.PHONY: lab lab-table
+lab: $(CLASSIC_LAB_TABLE_BINS)
+lab-table: $(CLASSIC_LAB_TABLE_BINS)
+	python3 bench/lab/table.py --out bench/results/lab-table.md $(LAB_TABLE_ARGS)
+
+# slabfit: the P3A heap as a shared object, its tester and its unit test.
+CLASSIC_MEM_OBJ := $(BUILD)/obj/src/classic/slabfit.o $(BUILD)/obj/classic/os.o
+$(BUILD)/obj/classic/os.o: src/os/os.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -D_GNU_SOURCE $(CFLAGS) -c $< -o $@
+$(BUILD)/libmem.so: $(CLASSIC_MEM_OBJ)
+	$(CC) -shared -o $@ $^ $(LDLIBS) -Wl,-soname,libmem.so
+$(BUILD)/mem-tester: $(BUILD)/obj/tests/classic/mem-tester.o $(BUILD)/obj/tools/heapsvg.o $(BUILD)/libmem.so
+	$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) -L$(BUILD) -lmem -Wl,-rpath,'$$ORIGIN' $(LDLIBS)
+$(BUILD)/tests/classic-slabfit: $(BUILD)/obj/tests/classic/slabfit-test.o $(CLASSIC_MEM_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+ALL += $(CLASSIC_LAB_BINS)
+TESTS += $(CLASSIC_LAB_TESTS) tests/classic/lab-binarytrees.sh

@@ -35,9 +35,11 @@ CLASSIC_LAB_TESTS := $(CLASSIC_LAB_VERSIONS:%=$(BUILD)/tests/classic-lab-v%)
 
 # The engine's objects come from mk/engine.mk; without src/engine the table leaves version 4 out.
 CLASSIC_LAB_TABLE_BINS := $(if $(wildcard src/engine/*.c),$(CLASSIC_LAB_BINS),$(filter-out %-v4,$(CLASSIC_LAB_BINS)))
+$(BUILD)/lab/rusage: $(BUILD)/obj/bench/lab/rusage.o
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 .PHONY: lab lab-table
-lab: $(CLASSIC_LAB_TABLE_BINS)
-lab-table: $(CLASSIC_LAB_TABLE_BINS)
+lab: $(CLASSIC_LAB_TABLE_BINS) $(BUILD)/lab/rusage
+lab-table: $(CLASSIC_LAB_TABLE_BINS) $(BUILD)/lab/rusage
 	python3 bench/lab/table.py --out bench/results/lab-table.md $(LAB_TABLE_ARGS)
 
 # slabfit: the P3A heap as a shared object, its tester and its unit test.
@@ -53,5 +55,5 @@ $(BUILD)/tests/classic-slabfit: $(BUILD)/obj/tests/classic/slabfit-test.o $(CLAS
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-ALL += $(CLASSIC_LAB_BINS) $(BUILD)/libmem.so $(BUILD)/mem-tester
+ALL += $(CLASSIC_LAB_BINS) $(BUILD)/lab/rusage $(BUILD)/libmem.so $(BUILD)/mem-tester
 TESTS += $(CLASSIC_LAB_TESTS) $(BUILD)/tests/classic-slabfit tests/classic/mem-tester.sh tests/classic/lab-binarytrees.sh

@@ -15,12 +15,10 @@ $(BUILD)/obj/lab-v$(1)/%.o: %.c
 $(BUILD)/obj/lab-test-v$(1)/%.o: %.c
 	@mkdir -p $$(@D)
 	$$(CC) $$(CPPFLAGS) $$(CFLAGS) -DLAB_VERSION=$(1) -DLAB_POOL_BYTES=$(CLASSIC_LAB_TEST_POOL) -c $$< -o $$@
-# os.c needs _GNU_SOURCE for mremap, which -std=gnu11 alone does not define (reported to the lead).
-$(BUILD)/obj/lab-v$(1)/src/os/os.o $(BUILD)/obj/lab-test-v$(1)/src/os/os.o: CPPFLAGS += -D_GNU_SOURCE
 CLASSIC_LAB_OBJ_$(1) := $$(CLASSIC_LAB_SRC:%.c=$(BUILD)/obj/lab-v$(1)/%.o) \
-	$$(if $$(filter 4,$(1)),$(BUILD)/libmemkit-mk.a,$(BUILD)/obj/lab-v$(1)/src/os/os.o)
+	$$(if $$(filter 4,$(1)),$(BUILD)/libmemkit-mk.a,$(BUILD)/obj/src/os/os.o)
 CLASSIC_LAB_TOBJ_$(1) := $$(CLASSIC_LAB_SRC:%.c=$(BUILD)/obj/lab-test-v$(1)/%.o) \
-	$$(if $$(filter 4,$(1)),$(BUILD)/libmemkit-mk.a,$(BUILD)/obj/lab-test-v$(1)/src/os/os.o)
+	$$(if $$(filter 4,$(1)),$(BUILD)/libmemkit-mk.a,$(BUILD)/obj/src/os/os.o)
 $(BUILD)/lab/binarytrees-v$(1): $(BUILD)/obj/lab-v$(1)/bench/lab/binarytrees.o $$(CLASSIC_LAB_OBJ_$(1))
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS) -o $$@ $$^ $$(LDLIBS)
@@ -43,10 +41,7 @@ lab-table: $(CLASSIC_LAB_TABLE_BINS) $(BUILD)/lab/rusage
 	python3 bench/lab/table.py --out bench/results/lab-table.md $(LAB_TABLE_ARGS)
 
 # slabfit: the P3A heap as a shared object, its tester and its unit test.
-CLASSIC_MEM_OBJ := $(BUILD)/obj/src/classic/slabfit.o $(BUILD)/obj/classic/os.o
-$(BUILD)/obj/classic/os.o: src/os/os.c
-	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -D_GNU_SOURCE $(CFLAGS) -c $< -o $@
+CLASSIC_MEM_OBJ := $(BUILD)/obj/src/classic/slabfit.o $(BUILD)/obj/src/os/os.o
 $(BUILD)/libmem.so: $(CLASSIC_MEM_OBJ)
 	$(CC) -shared -o $@ $^ $(LDLIBS) -Wl,-soname,libmem.so
 $(BUILD)/mem-tester: $(BUILD)/obj/tests/classic/mem-tester.o $(BUILD)/obj/tools/heapsvg.o $(BUILD)/libmem.so

@@ -26,6 +26,14 @@ NAMES = {0: "C library malloc/free", 1: "mmap per call", 2: "bump pointer pool",
          3: "32-byte cell free list", 4: "memkit engine"}
 
 
+def allocations(depth):
+    """my_malloc calls binary-trees makes at this depth (stretch, long-lived and iterated trees)."""
+    total = (2 ** (depth + 2) - 1) + (2 ** (depth + 1) - 1)
+    for d in range(4, depth + 1, 2):
+        total += 2 ** (depth - d + 4) * (2 ** (d + 1) - 1)
+    return total
+
+
 def run_once(binary, depth):
     """Runs the binary under bench/lab/rusage.c's wrapper; returns (wall s, user s, sys s, peak RSS KiB).
     Raises on a non-zero exit."""
@@ -140,11 +148,11 @@ def main():
         f"Times are the median of {args.repeat} runs (wall, user, system); peak RSS is the largest of them;",
         "system calls come from one more run under `strace -f -c -e trace=memory` (not timed).",
         "",
-        "| version | allocator | depth | wall s | user s | sys s | peak RSS MiB | mmap | munmap | brk | other memory calls |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| version | allocator | depth | my_malloc calls | wall s | user s | sys s | peak RSS MiB | mmap | munmap | brk | other memory calls |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for v, m, calls, other in rows:
-        lines.append(f"| v{v} | {NAMES[v]} | {depths[v]} | {m['wall']:.3f} | {m['user']:.3f} | {m['sys']:.3f} | "
+        lines.append(f"| v{v} | {NAMES[v]} | {depths[v]} | {allocations(depths[v])} | {m['wall']:.3f} | {m['user']:.3f} | {m['sys']:.3f} | "
                      f"{m['rss_kib'] / 1024:.1f} | {calls.get('mmap', 0)} | {calls.get('munmap', 0)} | "
                      f"{calls.get('brk', 0)} | {other} |")
     missing = [v for v in NAMES if v not in bins and v not in notes]

@@ -34,6 +34,7 @@ CLASSIC_LAB_TESTS := $(CLASSIC_LAB_VERSIONS:%=$(BUILD)/tests/classic-lab-v%)
 # The engine's objects come from mk/engine.mk; without src/engine the table leaves version 4 out.
 CLASSIC_LAB_TABLE_BINS := $(if $(wildcard src/engine/*.c),$(CLASSIC_LAB_BINS),$(filter-out %-v4,$(CLASSIC_LAB_BINS)))
 $(BUILD)/lab/rusage: $(BUILD)/obj/bench/lab/rusage.o
+	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 .PHONY: lab lab-table
 lab: $(CLASSIC_LAB_TABLE_BINS) $(BUILD)/lab/rusage

@@ -226,7 +226,7 @@ static void free_foreign(void *arg)
 {
 	unsigned char *page = aligned_alloc(4096, 8192);
 	memset(page, 0x5a, 8192);
-	my_free(arg ? page + 16 : page + 100);
+	my_free(arg ? page + 32 : page + 100);
 }
 
 static void free_interior(void *arg)
@@ -234,6 +234,22 @@ static void free_interior(void *arg)
 	(void)arg;
 	unsigned char *p = my_malloc(100);
 	my_free(p + 16);
+}
+
+/* my_check walks the live blocks: an overwritten header shows up there too. */
+static void test_check_sees_a_damaged_header(void)
+{
+	unsigned char *a = my_malloc(10), *b = my_malloc(10);
+	REQUIRE(a && b);
+	CHECK(my_check() == 0);
+	b[-24] ^= 1; /* the tag, 24 bytes before the user pointer */
+	fprintf(stderr, "  (one my_check complaint expected)\n");
+	CHECK(my_check() == 1);
+	b[-24] ^= 1;
+	CHECK(my_check() == 0);
+	my_free(a);
+	my_free(b);
+	CHECK(my_check() == 0);
 }
 
 static void test_bad_free_aborts(void)
@@ -286,6 +302,7 @@ int main(void)
 	RUN(test_free_null);
 #if V == 1
 	RUN(test_free_unmaps);
+	RUN(test_check_sees_a_damaged_header);
 	RUN(test_map_failure_is_enomem);
 	RUN(test_bad_free_aborts);
 #elif V == 2

@@ -6,7 +6,7 @@
 Wall, user and system time and peak RSS come from the child's rusage, read by the small wrapper
 build/lab/rusage (bench/lab/rusage.c), median of --repeat runs.  System calls are counted in a separate run under `strace -f -c -e trace=memory`
 (strace slows the run, so its time is not used).  The depth is the smallest from 16 up at which
-version 0 (the C library) takes at least 1 s of CPU time, unless --depth is given.  Version 1 (one mmap per
+version 0 (the C library) takes at least 1 s of CPU time (median of 3 runs), unless --depth is given.  Version 1 (one mmap per
 node) cannot finish that depth in reasonable time, so it runs at the largest depth, from 8 up, that it
 finishes in under 3 s; the table says which depth each row used.
 """
@@ -114,7 +114,7 @@ def main():
         depth = 16
         # CPU time, not wall time: it is what the depth decides, and other load on the machine
         # does not move it.
-        while depth < 22 and sum(run_once(bins[0], depth)[1:3]) < 1.0:
+        while depth < 22 and statistics.median(sum(run_once(bins[0], depth)[1:3]) for _ in range(3)) < 1.0:
             depth += 1
     depths = {v: depth for v in bins}
     notes = {}

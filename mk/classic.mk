@@ -31,14 +31,12 @@ $(foreach v,$(CLASSIC_LAB_VERSIONS),$(eval $(call classic_lab_rules,$(v))))
 CLASSIC_LAB_BINS := $(CLASSIC_LAB_VERSIONS:%=$(BUILD)/lab/binarytrees-v%)
 CLASSIC_LAB_TESTS := $(CLASSIC_LAB_VERSIONS:%=$(BUILD)/tests/classic-lab-v%)
 
-# The engine's objects come from mk/engine.mk; without src/engine the table leaves version 4 out.
-CLASSIC_LAB_TABLE_BINS := $(if $(wildcard src/engine/*.c),$(CLASSIC_LAB_BINS),$(filter-out %-v4,$(CLASSIC_LAB_BINS)))
 $(BUILD)/lab/rusage: $(BUILD)/obj/bench/lab/rusage.o
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 .PHONY: lab lab-table
-lab: $(CLASSIC_LAB_TABLE_BINS) $(BUILD)/lab/rusage
-lab-table: $(CLASSIC_LAB_TABLE_BINS) $(BUILD)/lab/rusage
+lab: $(CLASSIC_LAB_BINS) $(BUILD)/lab/rusage
+lab-table: $(CLASSIC_LAB_BINS) $(BUILD)/lab/rusage
 	python3 bench/lab/table.py --out bench/results/lab-table.md $(LAB_TABLE_ARGS)
 
 # slabfit: the P3A heap as a shared object, its tester and its unit test.

@@ -161,7 +161,7 @@ def main():
     for v, note in sorted(notes.items()):
         lines.append(f"- v{v}: {note}.")
     for v in missing:
-        lines.append(f"- v{v}: not built (the engine is not on this branch yet).")
+        lines.append(f"- v{v}: left out: {os.path.join(args.bindir, f'binarytrees-v{v}')} is not built.")
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
     if args.out:

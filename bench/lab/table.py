@@ -116,10 +116,12 @@ def main():
         # does not move it.
         while depth < 22 and statistics.median(sum(run_once(bins[0], depth)[1:3]) for _ in range(3)) < 1.0:
             depth += 1
+    depth = max(depth, 6)  # binarytrees.c runs at least depth 6 (min depth 4 + 2)
     depths = {v: depth for v in bins}
     notes = {}
     if 1 in bins:
         if args.v1_depth:
+            args.v1_depth = max(args.v1_depth, 6)
             depths[1] = args.v1_depth
             notes[1] = f"run at depth {args.v1_depth} (--v1-depth)"
         else:

@@ -51,3 +51,10 @@ $(BUILD)/tests/classic-slabfit: $(BUILD)/obj/tests/classic/slabfit-test.o $(CLAS
 
 ALL += $(CLASSIC_LAB_BINS) $(BUILD)/lab/rusage $(BUILD)/libmem.so $(BUILD)/mem-tester
 TESTS += $(CLASSIC_LAB_TESTS) $(BUILD)/tests/classic-slabfit tests/classic/mem-tester.sh tests/classic/lab-binarytrees.sh
+
+# The same fragmenting workload through slabfit's next fit and the sbrk allocator's first fit.
+$(BUILD)/tests/classic-fragment-compare: $(BUILD)/obj/tests/classic/fragment-compare.o $(BUILD)/obj/tools/heapsvg.o \
+		$(BUILD)/obj/src/classic/slabfit.o $(BUILD)/libmemkit-sbrk.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+TESTS += $(BUILD)/tests/classic-fragment-compare

@@ -60,7 +60,7 @@ static void set_run(mk_segment *seg, unsigned i, unsigned n, int dirty, uint64_t
 {
 	mk_span *r = &seg->spans[i];
 	memset(r, 0, sizeof *r);
-	r->state = MK_SPAN_FREE;
+	MK_STORE(r->state, MK_SPAN_FREE);
 	r->slices = n;
 	r->dirty = (uint8_t)dirty;
 	r->free_since_ms = since;
@@ -102,7 +102,7 @@ static mk_span *take_run(mk_segment *seg, unsigned n)
 {
 	for (unsigned i = 1; i < MK_SLICES; i += seg->spans[i].slices) {
 		mk_span *r = &seg->spans[i];
-		if (r->state != MK_SPAN_FREE || r->slices < n)
+		if (MK_LOAD(r->state) != MK_SPAN_FREE || r->slices < n)
 			continue;
 		if (seg->free_slices == MK_SLICES - 1)
 			free_segments--;
@@ -118,7 +118,7 @@ static mk_span *take_run(mk_segment *seg, unsigned n)
 		}
 		memset(r, 0, sizeof *r);
 		r->slices = n;
-		r->state = MK_SPAN_ACTIVE;
+		MK_STORE(r->state, MK_SPAN_ACTIVE);
 		r->start = slice_addr(seg, i);
 		seg->free_slices -= n;
 		return r;
@@ -166,7 +166,7 @@ static void purge_locked(bool all, uint64_t now)
 		}
 		for (unsigned i = 1; i < MK_SLICES; i += seg->spans[i].slices) {
 			mk_span *r = &seg->spans[i];
-			if (r->state == MK_SPAN_FREE && r->dirty &&
+			if (MK_LOAD(r->state) == MK_SPAN_FREE && r->dirty &&
 			    (all || now - r->free_since_ms >= (uint64_t)mk__opt.purge_delay_ms))
 				purge_run(seg, i);
 		}
@@ -189,13 +189,13 @@ void mk__span_free(mk_span *s)
 	seg->free_slices += n;
 	/* Merge with the free runs on either side. */
 	unsigned after = i + n;
-	if (after < MK_SLICES && seg->spans[after].state == MK_SPAN_FREE) {
+	if (after < MK_SLICES && MK_LOAD(seg->spans[after].state) == MK_SPAN_FREE) {
 		if (seg->spans[after].dirty)
 			dirty_bytes -= (size_t)seg->spans[after].slices * MK_SLICE_SIZE;
 		n += seg->spans[after].slices;
 	}
 	unsigned before = head_of(seg, i - 1);
-	if (i > 1 && seg->spans[before].state == MK_SPAN_FREE) {
+	if (i > 1 && MK_LOAD(seg->spans[before].state) == MK_SPAN_FREE) {
 		if (seg->spans[before].dirty)
 			dirty_bytes -= (size_t)seg->spans[before].slices * MK_SLICE_SIZE;
 		n += i - before;
@@ -242,7 +242,7 @@ void mk__segments_info(size_t *mapped, size_t *in_use, size_t *free_dirty, size_
 	for (mk_segment *seg = segments; seg; seg = seg->next)
 		for (unsigned i = 1; i < MK_SLICES; i += seg->spans[i].slices) {
 			mk_span *s = &seg->spans[i];
-			if (s->state != MK_SPAN_FREE)
+			if (MK_LOAD(s->state) != MK_SPAN_FREE)
 				used += (size_t)__atomic_load_n(&s->used, __ATOMIC_RELAXED) * s->block_size;
 		}
 	*mapped = nsegments * MK_SEG_SIZE;
@@ -280,22 +280,22 @@ bool mk__segments_check(int *errors)
 				if (head_of(seg, k) != i)
 					SEG_ERROR("memkit: check: segment %p slice %u points to %u, not %u\n", (void *)seg, k,
 					          head_of(seg, k), i);
-			if (s->state == MK_SPAN_FREE) {
+			if (MK_LOAD(s->state) == MK_SPAN_FREE) {
 				if (prev_free)
 					SEG_ERROR("memkit: check: segment %p has adjacent free runs at %u\n", (void *)seg, i);
 				free_slices += s->slices;
 				if (s->dirty)
 					dirty += (size_t)s->slices * MK_SLICE_SIZE;
-			} else if (s->state == MK_SPAN_ACTIVE || s->state == MK_SPAN_FULL) {
+			} else if (MK_LOAD(s->state) == MK_SPAN_ACTIVE || MK_LOAD(s->state) == MK_SPAN_FULL) {
 				if (s->start != slice_addr(seg, i) || s->block_size == 0 || s->capacity == 0 ||
 				    s->carved > s->capacity || (size_t)s->capacity * s->block_size > (size_t)s->slices * MK_SLICE_SIZE)
 					SEG_ERROR("memkit: check: span %p has inconsistent geometry\n", (void *)s);
 				if (__atomic_load_n(&s->used, __ATOMIC_RELAXED) > s->carved + 1) /* + the pin */
 					SEG_ERROR("memkit: check: span %p has more blocks in use than carved\n", (void *)s);
 			} else {
-				SEG_ERROR("memkit: check: span %p has bad state %u\n", (void *)s, s->state);
+				SEG_ERROR("memkit: check: span %p has bad state %u\n", (void *)s, MK_LOAD(s->state));
 			}
-			prev_free = s->state == MK_SPAN_FREE;
+			prev_free = MK_LOAD(s->state) == MK_SPAN_FREE;
 			i += s->slices;
 		}
 		if (free_slices != seg->free_slices)

@@ -9,7 +9,6 @@ build=${BUILD:-$root/build}
 export ASAN_OPTIONS=abort_on_error=0:detect_leaks=0:allocator_may_return_null=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
-[ "${MK_TSAN_STRICT:-0}" = 1 ] || TSAN_OPTIONS="$TSAN_OPTIONS:suppressions=$root/tests/sanitize/tsan.supp"
 failed=0
 
 # ThreadSanitizer's runtime needs its fixed memory layout; with many bits of mmap randomisation

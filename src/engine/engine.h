@@ -132,6 +132,7 @@ int    mk__engine_check(void) MK_HIDDEN;
 typedef struct mk_class_info {
 	uint32_t size;
 	uint32_t span_slices;
+	uint8_t direct_lo, direct_hi;  /* the direct-table entries that map to this class: [lo, hi) */
 	uint64_t div_mul, div_max;
 	uint8_t div_shift;
 } mk_class_info;

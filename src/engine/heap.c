@@ -98,11 +98,8 @@ static void set_current(mk_heap *h, unsigned cls, mk_span *s)
 	if (s != &mk__empty_span)
 		s->used++;
 	h->current[cls] = s;
-	if (mk__classes[cls].size <= MK_DIRECT_MAX) {
-		for (unsigned d = 0; d < MK_DIRECT_COUNT; d++)
-			if (mk__direct_class[d] == cls)
-				h->direct[d] = s;
-	}
+	for (unsigned d = mk__classes[cls].direct_lo; d < mk__classes[cls].direct_hi; d++)
+		h->direct[d] = s;
 	if (old != &mk__empty_span && --old->used == 0)
 		retire(h, old);
 }

@@ -37,8 +37,11 @@ static void test_classes_round_trip(void)
 		size_t rounded = n < 16 ? 16 : (n + 15) & ~(size_t)15;
 		CHECK((size - rounded) * 8 <= rounded);          /* at most 12.5% over the aligned request */
 		CHECK(size % 16 == 0);
-		if (n <= MK_DIRECT_MAX)
-			CHECK(mk__direct_class[(n + 15) >> 4] == c);
+		if (n <= MK_DIRECT_MAX) {
+			unsigned d = (unsigned)((n + 15) >> 4);
+			CHECK(mk__direct_class[d] == c);
+			CHECK(mk__classes[c].direct_lo <= d && d < mk__classes[c].direct_hi);
+		}
 		if (test_case_failed) {
 			fprintf(stderr, "  at size %zu (class %u of %zu bytes)\n", n, c, size);
 			return;

@@ -19,7 +19,7 @@ static mk_span *valid_small(const void *p, const char *what)
 
 void *mk__engine_alloc_zero(size_t n)
 {
-	if (n > MK_MEDIUM_MAX) {
+	if (n > MK_LARGE_MAX) {
 		if (n > PTRDIFF_MAX)
 			return NULL;
 		mk__init();   /* huge blocks need no thread heap, only the options */
@@ -52,7 +52,7 @@ void *mk__engine_realloc(void *p, size_t n)
 		old = mk__huge_usable(p);
 		if (!old)
 			mk__fatal(mk__huge_was_freed(p) ? "realloc(): double free of" : "realloc(): invalid pointer", p);
-		if (n > MK_MEDIUM_MAX)
+		if (n > MK_LARGE_MAX)
 			return mk__huge_realloc(p, n);
 	}
 	void *q = mk__engine_alloc(n);

@@ -157,7 +157,9 @@ void     mk__lock_all(void) MK_HIDDEN;
 void     mk__unlock_all(void) MK_HIDDEN;
 
 /* segment.c: spans out of segments, purge, segment map */
-mk_span *mk__span_alloc(unsigned slices) MK_HIDDEN;      /* NULL when the OS refuses */
+/* A span of `slices` for blocks of class cls (or one MK_LARGE_CLS block), its geometry set under the
+ * segment lock so that no walker (check, a fork's child) sees it half made.  NULL when the OS refuses. */
+mk_span *mk__span_alloc(unsigned slices, unsigned cls) MK_HIDDEN;
 void     mk__span_free(mk_span *s) MK_HIDDEN;
 void     mk__segments_purge(bool all) MK_HIDDEN;
 bool     mk__segments_check(int *errors) MK_HIDDEN;
@@ -177,7 +179,11 @@ void     mk__heaps_collect_abandoned(void) MK_HIDDEN;
 int      mk__heap_check(mk_heap *h) MK_HIDDEN;
 size_t   mk__heaps_count(size_t *abandoned) MK_HIDDEN;
 
-/* huge.c: blocks over MK_MEDIUM_MAX */
+/* large.c: blocks over MK_MEDIUM_MAX up to MK_LARGE_MAX, one span each */
+void    *mk__large_alloc(size_t n) MK_HIDDEN;
+void     mk__large_free(mk_span *s) MK_HIDDEN;
+
+/* huge.c: blocks over MK_LARGE_MAX */
 void    *mk__huge_alloc(size_t n, size_t align, bool zero) MK_HIDDEN;
 bool     mk__huge_free(void *p) MK_HIDDEN;                /* false: not a huge block of ours */
 size_t   mk__huge_usable(const void *p) MK_HIDDEN;        /* 0: not a huge block of ours */

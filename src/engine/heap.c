@@ -239,18 +239,10 @@ static bool park_full(mk_heap *h, mk_span *s)
 
 static mk_span *span_new(mk_heap *h, unsigned cls)
 {
-	const mk_class_info *ci = &mk__classes[cls];
-	mk_span *s = mk__span_alloc(ci->span_slices);
+	mk_span *s = mk__span_alloc(mk__classes[cls].span_slices, cls);
 	if (!s)
 		return NULL;
 	MK_STORE(s->heap, h);
-	s->block_size = ci->size;
-	s->div_mul = ci->div_mul;
-	s->div_max = ci->div_max;
-	s->div_shift = ci->div_shift;
-	s->cls = (uint8_t)cls;
-	s->capacity = (uint32_t)(((size_t)s->slices * MK_SLICE_SIZE) / ci->size);
-	MK_STORE(s->state, MK_SPAN_ACTIVE);
 	list_push(&h->active[cls], s, true);
 	return s;
 }
@@ -299,8 +291,11 @@ void *mk__alloc_slow(size_t n)
 	mk_heap *h = heap_get();
 	if (mk_unlikely(!h))
 		return NULL;
-	if (n > MK_MEDIUM_MAX)
+	if (n > MK_MEDIUM_MAX) {
+		if (n <= MK_LARGE_MAX)
+			return mk__large_alloc(n);
 		return n > PTRDIFF_MAX ? NULL : mk__huge_alloc(n, 0, false);
+	}
 	unsigned cls = n <= MK_DIRECT_MAX ? mk__direct_class[(n + 15) >> 4] : mk__class_of(n);
 	return mk__heap_alloc_class(h, cls);
 }
@@ -320,6 +315,8 @@ void *mk__engine_alloc_aligned(size_t align, size_t n)
 	}
 	if (!heap_get())
 		return NULL;
+	if (n <= MK_LARGE_MAX && align <= MK_SLICE_SIZE)  /* spans start on 64 KiB boundaries */
+		return mk__large_alloc(n);
 	return mk__huge_alloc(n ? n : 1, align, false);
 }
 
@@ -395,6 +392,11 @@ void mk__free_slow(void *p)
 		mk__fatal("free(): interior pointer", p);
 	if (b->cookie == mk__cookie())
 		mk__fatal("free(): double free of", p);
+	if (s->cls == MK_LARGE_CLS) {
+		mk__large_free(s);
+		errno = saved;
+		return;
+	}
 	mk_heap *h = owner_of(s);
 	if (h == mk__tls_heap)
 		free_local(h, s, b);

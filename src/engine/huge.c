@@ -18,6 +18,7 @@
 #define CACHE_SLOTS      16
 #define CACHE_MAX_BYTES  ((size_t)256 << 20)
 #define CACHE_KEEP_MS    1000     /* a cached mapping unused this long is unmapped */
+#define CACHE_PURGE_MS   100      /* at least this long resident: huge blocks are costly to fault in */
 
 typedef struct { uintptr_t addr; size_t size; } entry;
 typedef struct { uintptr_t addr; size_t size; uint64_t since; bool purged; } cached;
@@ -98,6 +99,27 @@ static void erase(entry *e)
 	table[i].addr = 0;
 }
 
+static void cache_drop(size_t k);
+
+/* Adds a free mapping to the cache, unmapping the oldest entries to make room (or this one, if it is too
+ * big to keep). Called with the lock held. */
+static void cache_put(cached c)
+{
+	if (mk__opt.purge_delay_ms == 0 || c.size > CACHE_MAX_BYTES / 4) {
+		mk__os_unmap((void *)c.addr, c.size);
+		return;
+	}
+	while (cache_count == CACHE_SLOTS || cache_bytes + c.size > CACHE_MAX_BYTES) {
+		size_t oldest = 0;
+		for (size_t k = 1; k < cache_count; k++)
+			if (cache[k].since < cache[oldest].since)
+				oldest = k;
+		cache_drop(oldest);
+	}
+	cache[cache_count++] = c;
+	cache_bytes += c.size;
+}
+
 static void cache_drop(size_t k)
 {
 	mk__os_unmap((void *)cache[k].addr, cache[k].size);
@@ -105,8 +127,9 @@ static void cache_drop(size_t k)
 	cache[k] = cache[--cache_count];
 }
 
-/* Unmaps what waited too long, purges what waited past the purge delay, and purges the oldest until the
- * resident part of the cache is within 1/8 of the live huge bytes (at least 4 MiB). */
+/* Unmaps what waited too long, purges what waited past the purge delay (at least CACHE_PURGE_MS), and
+ * purges the oldest until the resident part of the cache is within 1/4 of the live huge bytes (at least
+ * 32 MiB). */
 static void cache_age(bool all, uint64_t now)
 {
 	size_t resident = 0;
@@ -116,7 +139,8 @@ static void cache_age(bool all, uint64_t now)
 			cache_drop(k);
 			continue;
 		}
-		if (!cache[k].purged && age >= (uint64_t)mk__opt.purge_delay_ms) {
+		uint64_t delay = (uint64_t)mk__opt.purge_delay_ms;
+		if (!cache[k].purged && age >= (delay > CACHE_PURGE_MS ? delay : CACHE_PURGE_MS)) {
 			mk__os_purge((void *)cache[k].addr, cache[k].size);
 			cache[k].purged = true;
 		}
@@ -124,7 +148,7 @@ static void cache_age(bool all, uint64_t now)
 			resident += cache[k].size;
 		k++;
 	}
-	size_t budget = live_bytes / 8 > ((size_t)4 << 20) ? live_bytes / 8 : (size_t)4 << 20;
+	size_t budget = live_bytes / 4 > ((size_t)32 << 20) ? live_bytes / 4 : (size_t)32 << 20;
 	while (resident > budget) {
 		size_t oldest = CACHE_SLOTS;
 		for (size_t k = 0; k < cache_count; k++)
@@ -136,16 +160,24 @@ static void cache_age(bool all, uint64_t now)
 	}
 }
 
-/* The smallest cached mapping that fits without wasting more than half of it. */
-static bool cache_take(size_t size, size_t align, cached *out)
+/* The smallest cached mapping that fits, resident ones first (the caller splits off what it does not
+ * need); failing that, with may_grow, the largest resident one (the caller grows it with mremap, keeping
+ * its pages). */
+static bool cache_take(size_t size, size_t align, bool may_grow, cached *out)
 {
-	size_t best = CACHE_SLOTS;
+	size_t best = CACHE_SLOTS, largest = CACHE_SLOTS;
 	for (size_t k = 0; k < cache_count; k++) {
 		cached *c = &cache[k];
-		if (c->size >= size && c->size - size <= c->size / 2 && (c->addr & (align - 1)) == 0 &&
-		    (best == CACHE_SLOTS || c->size < cache[best].size))
+		if ((c->addr & (align - 1)) != 0)
+			continue;
+		if (c->size >= size &&
+		    (best == CACHE_SLOTS || (c->purged == cache[best].purged ? c->size < cache[best].size : !c->purged)))
 			best = k;
+		if (!c->purged && (largest == CACHE_SLOTS || c->size > cache[largest].size))
+			largest = k;
 	}
+	if (best == CACHE_SLOTS && may_grow)
+		best = largest;
 	if (best == CACHE_SLOTS)
 		return false;
 	*out = cache[best];
@@ -161,12 +193,31 @@ void *mk__huge_alloc(size_t n, size_t align, bool zero)
 		align = MK_PAGE_SIZE;
 	cached c;
 	pthread_mutex_lock(&huge_lock);
-	bool hit = cache_take(size, align, &c);
+	bool hit = cache_take(size, align, align == MK_PAGE_SIZE, &c);
+	if (hit && c.size < size) {   /* grown in place or moved: its pages come along, only the rest faults */
+		pthread_mutex_unlock(&huge_lock);
+		void *q = mk__os_remap((void *)c.addr, c.size, size, 1);
+		pthread_mutex_lock(&huge_lock);
+		if (q) {
+			c.addr = (uintptr_t)q;
+			c.size = size;
+		} else {
+			cache_put(c);
+			hit = false;
+		}
+	}
+	if (hit) {
+		/* A bigger mapping is split: its tail stays cached with its resident pages (mapping afresh would
+		 * cost a fault per page). */
+		if (c.size - size >= MK_LARGE_MAX)
+			cache_put((cached){ c.addr + size, c.size - size, c.since, c.purged });
+		else
+			size = c.size;
+	}
 	pthread_mutex_unlock(&huge_lock);
 	void *p;
 	if (hit) {
 		p = (void *)c.addr;
-		size = c.size;
 		if (zero && !c.purged)
 			memset(p, 0, n);
 	} else {
@@ -195,21 +246,8 @@ bool mk__huge_free(void *p)
 	}
 	size_t size = e->size;
 	erase(e);
+	cache_put((cached){ (uintptr_t)p, size, now, false });
 	cache_age(false, now);
-	if (mk__opt.purge_delay_ms == 0 || size > CACHE_MAX_BYTES / 4) {
-		mk__os_unmap(p, size);
-	} else {
-		while (cache_count == CACHE_SLOTS || cache_bytes + size > CACHE_MAX_BYTES) {
-			size_t oldest = 0;
-			for (size_t k = 1; k < cache_count; k++)
-				if (cache[k].since < cache[oldest].since)
-					oldest = k;
-			cache_drop(oldest);
-		}
-		cache[cache_count++] = (cached){ (uintptr_t)p, size, now, false };
-		cache_bytes += size;
-		cache_age(false, now);
-	}
 	pthread_mutex_unlock(&huge_lock);
 	return true;
 }
@@ -243,6 +281,8 @@ void *mk__huge_realloc(void *p, size_t n)
 	pthread_mutex_unlock(&huge_lock);
 	if (want <= size && want >= size / 2)
 		return p;
+	if (want > size && want < size + size / 4)   /* growing: leave room for the next steps */
+		want = page_round(size + size / 4);
 	void *q = mk__os_remap(p, size, want, 1);
 	if (!q)
 		return NULL;

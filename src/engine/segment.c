@@ -6,7 +6,7 @@
  *  - slices 1..63 are covered exactly by runs (spans in use, or free runs); span_at[i] locates the
  *    descriptor of the run covering slice i (the run's first slice's); two free runs are never adjacent (freeing coalesces).
  *  - dirty_bytes is the total size of free runs that may hold pages (not purged since they were freed);
- *    after every span free it is within the purge budget (1/8 of the memory in spans, at least 1 MiB),
+ *    after every span free it is within the purge budget (1/8 of the memory in spans, at least 8 MiB),
  *    so free memory goes back promptly even when the program then stops calling the allocator.
  *  - used_slices counts the slices of all spans in use.
  *  - mk__segmap[seg >> 22] == 1 exactly while seg is mapped.
@@ -133,7 +133,26 @@ static mk_span *take_run(mk_segment *seg, unsigned n, bool only_dirty)
 
 static void purge_locked(bool all, uint64_t now);
 
-mk_span *mk__span_alloc(unsigned slices)
+static void set_geometry(mk_span *s, unsigned cls)
+{
+	s->cls = (uint8_t)cls;
+	if (cls == MK_LARGE_CLS) {
+		s->block_size = (uint32_t)(s->slices * MK_SLICE_SIZE);
+		s->capacity = s->carved = s->used = 1;
+		s->div_mul = 1;      /* only offset 0 is a block start */
+		s->div_shift = 0;
+		s->div_max = 0;
+		return;
+	}
+	const mk_class_info *ci = &mk__classes[cls];
+	s->block_size = ci->size;
+	s->div_mul = ci->div_mul;
+	s->div_max = ci->div_max;
+	s->div_shift = ci->div_shift;
+	s->capacity = (uint32_t)(((size_t)s->slices * MK_SLICE_SIZE) / ci->size);
+}
+
+mk_span *mk__span_alloc(unsigned slices, unsigned cls)
 {
 	mk_span *s = NULL;
 	uint64_t now = mk__now_ms();
@@ -147,6 +166,8 @@ mk_span *mk__span_alloc(unsigned slices)
 		if (seg)
 			s = take_run(seg, slices, false);
 	}
+	if (s)
+		set_geometry(s, cls);
 	if (dirty_bytes && now - last_purge_ms >= (uint64_t)mk__opt.purge_delay_ms)
 		purge_locked(false, now);
 	pthread_mutex_unlock(&seg_lock);
@@ -161,14 +182,15 @@ static void purge_run(mk_segment *seg, unsigned i)
 	r->dirty = 0;
 }
 
-/* How much free memory may stay resident: MEMKIT_PURGE_LIMIT when set, else 1/8 of the memory in spans
- * (at least 1 MiB), so that what a program frees goes back in proportion to what it keeps. */
+/* How much free memory may stay resident whatever its age: MEMKIT_PURGE_LIMIT when set, else 1/8 of the
+ * memory in spans, at least 8 MiB (the purge delay deals with the rest while the program runs; the budget
+ * bounds what stays when it stops calling the allocator). */
 static size_t purge_budget(void)
 {
 	if (mk__opt.purge_limit > 0)
 		return (size_t)mk__opt.purge_limit;
 	size_t b = used_slices * MK_SLICE_SIZE / 8;
-	return b > ((size_t)1 << 20) ? b : (size_t)1 << 20;
+	return b > ((size_t)8 << 20) ? b : (size_t)8 << 20;
 }
 
 /* Purges the oldest dirty runs until the unpurged total is within the budget: the newest are the likeliest

@@ -13,7 +13,9 @@
  *              second word holds a random per-process cookie that makes a second free of it detectable.
  *   pin        the current span of each class holds one extra count in `used`, so that freeing its last
  *              block on the fast path does not look like an empty span (it is kept for reuse anyway).
- *   huge       a request over MK_MEDIUM_MAX: its own mapping, registered in a table, cached when freed.
+ *   large      a request over MK_MEDIUM_MAX up to MK_LARGE_MAX: a span of its own (one block), belonging
+ *              to no heap; freed straight back to its segment, reused without a system call.
+ *   huge       a request over MK_LARGE_MAX: its own mapping, registered in a table, cached when freed.
  *
  * Ownership: a span's `free` list, `used` and list links belong to its heap's thread; other threads only
  * push onto `xfree` (atomic), or onto the heap's `xblocks` when the span was marked full. */
@@ -35,6 +37,8 @@
 #define MK_DIRECT_MAX   1024                 /* sizes served by the inlined table lookup */
 #define MK_DIRECT_COUNT (MK_DIRECT_MAX / 16 + 1)
 #define MK_MEDIUM_MAX   ((size_t)128 * 1024) /* largest size class; above it, huge blocks */
+#define MK_LARGE_MAX    ((size_t)32 * MK_SLICE_SIZE) /* up to here, one block per span: no mmap */
+#define MK_LARGE_CLS    255                  /* the class of such spans */
 #define MK_PAGE_SIZE_HINT 4096u             /* how much of a new span is linked into its free list at once */
 
 /* Address space covered by the segment map: the 47-bit user space of x86-64. */

@@ -1,0 +1,15 @@
+/* Large blocks: over MK_MEDIUM_MAX (128 KiB) and up to MK_LARGE_MAX (2 MiB), one block per span.
+ *
+ * A large span belongs to no heap (its heap field is NULL, so every free of it leaves the inlined path)
+ * and goes straight back to its segment when freed, from whatever thread.  Its memory is then reused by
+ * the next span or large block without a system call and without page faults while it is resident; the
+ * segment's purge delay and budget decide when it goes back to the system. */
+#include "engine/engine.h"
+
+void *mk__large_alloc(size_t n)
+{
+	mk_span *s = mk__span_alloc((unsigned)((n + MK_SLICE_SIZE - 1) >> MK_SLICE_SHIFT), MK_LARGE_CLS);
+	return s ? (void *)s->start : NULL;
+}
+
+void mk__large_free(mk_span *s) { mk__span_free(s); }

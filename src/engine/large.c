@@ -9,7 +9,17 @@
 void *mk__large_alloc(size_t n)
 {
 	mk_span *s = mk__span_alloc((unsigned)((n + MK_SLICE_SIZE - 1) >> MK_SLICE_SHIFT), MK_LARGE_CLS);
-	return s ? (void *)s->start : NULL;
+	if (!s)
+		return NULL;
+	mk_block *b = (mk_block *)s->start;
+	b->cookie = 0;   /* the memory may have held a freed small block: it must not look freed */
+	return b;
 }
 
-void mk__large_free(mk_span *s) { mk__span_free(s); }
+/* The cookie stays in the freed run (until it is purged or reused), so a second free of the block is
+ * reported as a double free rather than as an unknown pointer. */
+void mk__large_free(mk_span *s)
+{
+	((mk_block *)s->start)->cookie = mk__cookie();
+	mk__span_free(s);
+}

@@ -41,6 +41,8 @@ PEERS = [
 OURS = [("memkit", "libmemkit.so"), ("memkit-sbrk", "libmemkit-sbrk.so")]
 BASELINE = "mimalloc"  # ratios are to this allocator (the strongest peer Debian has)
 SPREAD = 0.10          # (max - min) / median above this marks a figure as noisy
+SLOW = 8.0             # an allocator this many times slower than the first one on its first run runs once
+ONE_REP = {"frag"}     # its figure is the RSS after a second of sampling: one run in the quick profile
 
 # Workloads: name, program, (quick, full) scale, default threads, threaded (in the scaling runs), summary.
 # The scale is the program's first argument; see the comment at the top of each bench/workloads/*.c.
@@ -49,24 +51,24 @@ WORKLOADS = [
     ("churn", "churn", (20, 2000, 10000), 1, False, "small-object churn: mixed 8 B-1 KiB, short-lived temporaries"),
     ("pareto", "pareto", (20, 3000, 15000), 1, False, "Pareto sizes (16 B-256 KiB), Pareto lifetimes"),
     ("larson", "larson", (20, 4000, 20000), 2, True, "server: threads swap blocks through a shared table (remote frees)"),
-    ("prodcons", "prodcons", (10, 600, 3000), 2, True, "producer/consumer pairs: one thread allocates, one frees"),
+    ("prodcons", "prodcons", (10, 2000, 8000), 2, True, "producer/consumer pairs: one thread allocates, one frees"),
     ("realloc", "realloc", (2, 40, 200), 1, False, "strings and arrays grown by realloc, interleaved"),
-    ("large", "large", (20, 500, 2500), 1, False, "large blocks 64 KiB-32 MiB, touched page by page"),
+    ("large", "large", (20, 300, 2000), 1, False, "large blocks 64 KiB-32 MiB, touched page by page"),
     ("frag", "frag", (8, 128, 512), 1, False, "allocate, free 90% at random, keep the newest 10% (time of that phase)"),
-    ("threadchurn", "threadchurn", (1, 20, 100), 2, True, "short-lived threads that allocate, hand blocks to the joiner"),
+    ("threadchurn", "threadchurn", (1, 10, 60), 2, True, "short-lived threads that allocate, hand blocks to the joiner"),
     ("python", "python", (1, 5, 30), 1, False, "python3 with PYTHONMALLOC=malloc on a pure-Python script"),
     ("sqlite", "sqlite", (500, 20000, 120000), 1, False, "sqlite3 (in memory) on a generated SQL script"),
 ]
 SCALE_INDEX = {"tiny": 0, "quick": 1, "full": 2}  # which of the three scales above a profile uses
 PROFILES = {
     # tiny: the smoke test's end-to-end run of the runner itself (numbers meaningless).
-    "tiny": dict(reps=1, scaling_reps=1, threads=[1, 2], instr_iterations=50, classic_depth=8,
+    "tiny": dict(reps=1, scaling_reps=1, threads=[1, 2], instr_iterations=50, classic_depths=[6],
                  cap_min=30.0, cap_factor=1.0),
     # reps: repetitions of each allocator on each workload; scaling_reps: of each scaling point;
     # cap: a run's time limit, max(cap_min, cap_factor x the first glibc run of that workload).
-    "quick": dict(reps=3, scaling_reps=1, threads=[1, 2, 4, 8], instr_iterations=3000, classic_depth=14,
-                  cap_min=3.0, cap_factor=15.0),
-    "full": dict(reps=5, scaling_reps=3, threads=[1, 2, 4, 8], instr_iterations=20000, classic_depth=16,
+    "quick": dict(reps=3, scaling_reps=1, threads=[1, 2, 4, 8], instr_iterations=3000, classic_depths=[8, 14],
+                  cap_min=2.0, cap_factor=10.0),
+    "full": dict(reps=5, scaling_reps=3, threads=[1, 2, 4, 8], instr_iterations=20000, classic_depths=[8, 16],
                  cap_min=20.0, cap_factor=20.0),
 }
 LAB_VERSIONS = [("v0 libc", 0), ("v1 mmap per call", 1), ("v2 bump", 2), ("v3 cells", 3), ("v4 engine", 4)]
@@ -241,9 +243,11 @@ def run_workload(spec, alloc, scale, threads, timeout):
 # ---------------------------------------------------------------------------------------------------
 # Statistics.
 
-def summarise(runs):
+def summarise(runs, reps=1):
     ok = [r for r in runs if r["status"] == "ok"]
     bad = [r for r in runs if r["status"] != "ok"]
+    if not runs:
+        return dict(status="not run", n=0)
     if bad:
         return dict(status=bad[0]["status"], n=len(ok), stderr=bad[0].get("stderr", ""))
     times = [r["time"] for r in ok]
@@ -251,7 +255,8 @@ def summarise(runs):
     med = statistics.median(times)
     out = dict(status="ok", n=len(ok), time_median=med, time_min=min(times), time_max=max(times),
                rss_median=statistics.median(rss), rss_min=min(rss), rss_max=max(rss),
-               noisy=len(times) > 1 and med > 0 and (max(times) - min(times)) / med > SPREAD)
+               noisy=len(times) > 1 and med > 0 and (max(times) - min(times)) / med > SPREAD,
+               single=len(times) == 1 and reps > 1)
     keys = sorted({k for r in ok for k in r["metrics"]})
     out["metrics"] = {k: statistics.median([r["metrics"][k] for r in ok if k in r["metrics"]]) for k in keys}
     return out
@@ -275,6 +280,12 @@ def add_ratios(table, names, key, ratio_key):
 # ---------------------------------------------------------------------------------------------------
 # The sections of a run.
 
+def best(row):
+    """The allocator with the lowest median time on a workload (its table row), or "-"."""
+    ok = [(s["time_median"], n) for n, s in row.items() if s.get("status") == "ok"]
+    return min(ok)[1] if ok else "-"
+
+
 def fmt_cell(s, key="time_median", ratio="time_ratio", unit="s"):
     if not s:
         return "-"
@@ -286,37 +297,44 @@ def fmt_cell(s, key="time_median", ratio="time_ratio", unit="s"):
         text += " (%.2f)" % s[ratio]
     if unit == "s" and s.get("noisy"):
         text += "~"
+    if unit == "s" and s.get("single"):
+        text += "'"
     return text
 
 
 def main_matrix(allocs, workloads, prof, reps):
     names = [a["name"] for a in allocs]
     width = 16
-    say("== time: median wall seconds (ratio to %s); ~ marks a spread over %d%% ==" % (BASELINE, SPREAD * 100))
-    say("%-12s" % "workload" + "".join("%*s" % (width, n) for n in names))
+    say("== time: median wall seconds (ratio to %s); ~ marks a spread over %d%%, ' a single run ==" % (
+        BASELINE, SPREAD * 100))
+    say("%-12s" % "workload" + "".join("%*s" % (width, n) for n in names) + "  fastest")
     table = {}
     total = len(workloads) * reps * len(allocs)
     done = 0
     for spec in workloads:
         name, scale, threads = spec[0], spec[2][prof["index"]], spec[3]
         runs = {a["name"]: [] for a in allocs}
-        cap = None
+        cap = first = None
         for rep in range(reps):
             for a in allocs:
                 done += 1
                 prev = runs[a["name"]]
                 if prev and prev[-1]["status"] != "ok":
                     continue  # a timeout or a failed self-check is not retried
+                if prev and (prev[0]["wall"] > SLOW * first or (name in ONE_REP and prof["index"] < 2)):
+                    continue  # far slower than the rest (or frag in a short profile): one run tells enough
                 progress("[%d/%d] %s rep %d/%d %s" % (done, total, name, rep + 1, reps, a["name"]))
                 timeout = cap if cap else prof["cap_min"] * prof["cap_factor"]
                 r = run_workload(spec, a, scale, threads, timeout)
                 if cap is None and r["status"] == "ok":
-                    cap = max(prof["cap_min"], prof["cap_factor"] * r["wall"])
+                    first = r["wall"]
+                    cap = max(prof["cap_min"], prof["cap_factor"] * first)
                 prev.append(r)
-        table[name] = {n: summarise(runs[n]) for n in names}
+        table[name] = {n: summarise(runs[n], reps) for n in names}
         add_ratios({name: table[name]}, names, "time_median", "time_ratio")
         add_ratios({name: table[name]}, names, "rss_median", "rss_ratio")
-        say("%-12s" % name + "".join("%*s" % (width, fmt_cell(table[name][n])) for n in names))
+        say("%-12s" % name + "".join("%*s" % (width, fmt_cell(table[name][n])) for n in names)
+            + "  " + best(table[name]))
         for n in names:
             if table[name][n]["status"] == "FAIL":
                 say("    %s FAILED its self-check: %s" % (n, table[name][n].get("stderr", "").strip()[:200]))
@@ -413,42 +431,49 @@ def instructions(allocs, prof):
 
 
 def classic(allocs, prof, reps):
-    """binary-trees under the lab versions (built by the classic part) beside the preloaded allocators."""
-    depth = prof["classic_depth"]
+    """binary-trees under the lab versions (built by the classic part) beside the preloaded allocators, at
+    a small depth every version finishes and at the profile's depth (where one far slower than the
+    fastest at the small depth is not run)."""
     cols = []
     for label, v in LAB_VERSIONS:
         path = os.path.join(BUILD, "lab", "binarytrees-v%d" % v)
         if os.path.exists(path):
-            cols.append((label, [path, str(depth)], None))
+            cols.append((label, lambda d, path=path: [path, str(d)], None))
     for a in allocs:
         if a["name"] in ("glibc", "memkit", "memkit-sbrk", BASELINE):
-            cols.append((a["name"], [os.path.join(BIN, "binarytrees"), str(depth), "1"], a["preload"]))
-    say("== classic: binary-trees depth %d, one thread: median seconds, peak RSS MiB ==" % depth)
-    runs = {c[0]: [] for c in cols}
-    cap = prof["cap_min"] * 2
-    for rep in range(reps):
-        for label, argv, preload in cols:
-            prev = runs[label]
-            if prev and prev[-1]["status"] != "ok":
-                continue
-            progress("classic %s rep %d/%d" % (label, rep + 1, reps))
-            # the lab versions may never free (v1, v2): cap their address space so a runaway fails fast
-            r = run_once(argv, preload, cap, limit_as=None if preload or label.startswith(("glibc", "mim", "memkit"))
-                         else 16 << 30)
-            if r["status"] == "FAIL" and r["rc"] == 0 and not preload:
-                r["status"] = "ok"  # the lab programs print the benchmark's own output, not "ok"
-            r["time"] = r["wall"]
-            prev.append(r)
+            cols.append((a["name"], lambda d: [os.path.join(BIN, "binarytrees"), str(d), "1"], a["preload"]))
     out = {}
-    for label, _, _ in cols:
-        s = summarise(runs[label])
-        out[label] = s
-        if s["status"] == "ok":
-            say("%-18s %8.3f%s %8.1f" % (label, s["time_median"], "~" if s["noisy"] else " ", s["rss_median"]))
-        else:
-            say("%-18s %8s" % (label, s["status"]))
-    say()
-    return dict(depth=depth, results=out)
+    for depth in prof["classic_depths"]:
+        say("== classic: binary-trees depth %d, one thread: median seconds, peak RSS MiB ==" % depth)
+        runs = {c[0]: [] for c in cols}
+        first = out[min(out)] if out else {}
+        fastest = min([s["time_median"] for s in first.values() if s["status"] == "ok"] or [0])
+        for rep in range(reps):
+            for label, argv, preload in cols:
+                prev = runs[label]
+                if prev and prev[-1]["status"] != "ok":
+                    continue
+                small = first.get(label)
+                if small and (small["status"] != "ok" or small["time_median"] > SLOW * 4 * fastest):
+                    prev.append(dict(status="not run (slow)"))
+                    continue
+                progress("classic depth %d %s rep %d/%d" % (depth, label, rep + 1, reps))
+                # lab versions 1 and 2 may never give memory back: cap their address space, fail fast
+                r = run_once(argv(depth), preload, prof["cap_min"] * 2, limit_as=None if preload else 16 << 30)
+                if r["status"] == "FAIL" and r["rc"] == 0 and not preload:
+                    r["status"] = "ok"  # the lab programs print the benchmark's own lines, not "ok"
+                r["time"] = r["wall"]
+                prev.append(r)
+        out[depth] = {}
+        for label, _, _ in cols:
+            s = summarise(runs[label], reps)
+            out[depth][label] = s
+            if s["status"] == "ok":
+                say("%-18s %8.3f%s %8.1f" % (label, s["time_median"], "~" if s["noisy"] else " ", s["rss_median"]))
+            else:
+                say("%-18s %8s" % (label, s["status"]))
+        say()
+    return dict(depths=prof["classic_depths"], results=out)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -490,15 +515,18 @@ def markdown(res):
         p("## Time")
         p("")
         p("Median wall time in seconds over %d interleaved runs, and in brackets the ratio to %s "
-          "(below 1 is faster). `~` marks a spread (max - min) over %d%% of the median. "
-          "Chart: `bench/results/bench-time.svg`." % (res["reps"], BASELINE, SPREAD * 100))
+          "(below 1 is faster). `~` marks a spread (max - min) over %d%% of the median, `'` a single run "
+          "(an allocator over %g times slower than the first on its first run, and frag outside the full "
+          "profile, run once). "
+          "Chart: `bench/results/bench-time.svg`." % (res["reps"], BASELINE, SPREAD * 100, SLOW))
         p("")
-        p("| workload | " + " | ".join(names) + " |")
-        p("|---|" + "---:|" * len(names))
+        p("| workload | " + " | ".join(names) + " | fastest |")
+        p("|---|" + "---:|" * len(names) + "---|")
         for w in t:
-            p("| %s | " % w + " | ".join(fmt_cell(t[w].get(n)) for n in names) + " |")
+            p("| %s | " % w + " | ".join(fmt_cell(t[w].get(n)) for n in names) + " | %s |" % best(t[w]))
         g = res["main"]["geomean_time"]
-        p("| **geomean ratio** | " + " | ".join("**%.2f**" % g[n] if g.get(n) else "-" for n in names) + " |")
+        p("| **geomean ratio** | " + " | ".join("**%.2f**" % g[n] if g.get(n) else "-" for n in names) + " | %s |"
+          % min(((v, n) for n, v in g.items() if v), default=(0, "-"))[1])
         p("")
         p("![time ratio per workload](bench-time.svg)")
         p("")
@@ -584,17 +612,20 @@ def markdown(res):
         p("")
         p("## Classic: binary-trees")
         p("")
-        p("binary-trees at depth %d, one thread: the lab versions (one binary each, `build/lab/binarytrees-vN`) "
-          "beside the same program under preloaded allocators." % c["depth"])
-        p("")
-        p("| version | median s | min | max | peak RSS MiB |")
-        p("|---|---:|---:|---:|---:|")
-        for label, s in c["results"].items():
-            if s["status"] == "ok":
-                p("| %s | %.3f | %.3f | %.3f | %.1f |" % (label, s["time_median"], s["time_min"], s["time_max"],
-                                                         s["rss_median"]))
-            else:
-                p("| %s | %s | | | |" % (label, s["status"]))
+        p("binary-trees, one thread: the lab versions (one binary each, `build/lab/binarytrees-vN DEPTH`: v0 the "
+          "C library, v1 one `mmap` per call, v2 a bump pointer, v3 a free list of 32-byte cells, v4 the engine) "
+          "beside the same program (`build/bench/binarytrees DEPTH 1`) under preloaded allocators. A version "
+          "far slower than the fastest at the small depth is not run at the large one.")
+        for depth in c["depths"]:
+            p("")
+            p("| depth %s | median s | min | max | peak RSS MiB |" % depth)
+            p("|---|---:|---:|---:|---:|")
+            for label, s in c["results"][depth].items():
+                if s["status"] == "ok":
+                    p("| %s | %.3f | %.3f | %.3f | %.1f |" % (label, s["time_median"], s["time_min"],
+                                                             s["time_max"], s["rss_median"]))
+                else:
+                    p("| %s | %s | | | |" % (label, s["status"]))
     p("")
     return "\n".join(L)
 

@@ -1,4 +1,5 @@
 /* The system interface; see os.h for the contract every function keeps. */
+#define _GNU_SOURCE
 #include "os/os.h"
 
 #include <errno.h>
@@ -118,14 +119,13 @@ void mk__os_purge(void *p, size_t size)
 		madvise(p, size, MADV_DONTNEED);
 }
 
-void *mk__os_remap(void *p, size_t old_size, size_t new_size, void *fixed)
+void *mk__os_remap(void *p, size_t old_size, size_t new_size, int may_move)
 {
 	if (should_fail())
 		return NULL;
 	old_size = page_round(old_size);
 	new_size = page_round(new_size);
-	void *q = fixed ? mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, fixed)
-	                : mremap(p, old_size, new_size, 0);
+	void *q = mremap(p, old_size, new_size, may_move ? MREMAP_MAYMOVE : 0);
 	if (q == MAP_FAILED) {
 		errno = ENOMEM;
 		return NULL;

@@ -25,9 +25,9 @@ int   mk__os_commit(void *p, size_t size);
 void  mk__os_unmap(void *p, size_t size);
 /* Gives the pages back to the kernel at once: RSS drops and the range reads as zero afterwards. */
 void  mk__os_purge(void *p, size_t size);
-/* Resizes a mapping, moving it to `fixed` (an address this process reserved) when it cannot grow in
- * place; fixed == NULL means in place only.  Returns the new start or NULL. */
-void *mk__os_remap(void *p, size_t old_size, size_t new_size, void *fixed);
+/* Resizes a mapping; with may_move the kernel may move it (pages are moved, not copied).
+ * Returns the new start or NULL (the old mapping is then unchanged). */
+void *mk__os_remap(void *p, size_t old_size, size_t new_size, int may_move);
 /* A mapping of a file or shared memory object (for region heaps); NULL + errno on failure. */
 void *mk__os_map_fd(size_t size, int prot, int flags, int fd, off_t offset);
 /* sbrk(2); (void *)-1 with errno = ENOMEM on failure. */

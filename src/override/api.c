@@ -190,7 +190,11 @@ EXPORT int API(check)(void) { return BE(check)(); }
 
 #ifdef MK_API_OVERRIDE
 /* glibc-internal names that some programs and libraries (and libc itself) call directly. */
+#if defined(__clang__)
 #define ALIAS(name, target) EXPORT __typeof__(target) name __attribute__((alias(#target)))
+#else /* copy() gives the alias the target's attributes (malloc, nothrow, ...), as GCC asks */
+#define ALIAS(name, target) EXPORT __typeof__(target) name __attribute__((alias(#target), copy(target)))
+#endif
 ALIAS(__libc_malloc, malloc);
 ALIAS(__libc_free, free);
 ALIAS(__libc_calloc, calloc);

@@ -1,0 +1,115 @@
+/* The engine's backend functions besides the inlined malloc and free (see src/override/backend.h). */
+#include <string.h>
+
+#include "engine/engine.h"
+
+/* The span of a small block, after checking that p really is one of its live blocks. */
+static mk_span *valid_small(const void *p, const char *what)
+{
+	mk_span *s = mk__span_of(mk__segment_of(p), p);
+	if (s->state != MK_SPAN_ACTIVE && s->state != MK_SPAN_FULL)
+		mk__fatal(what, p);
+	if (!mk__is_block_start(s, (uintptr_t)p) || (uintptr_t)p >= s->start + (uintptr_t)s->capacity * s->block_size)
+		mk__fatal("interior pointer", p);
+	if (((const mk_block *)p)->cookie == mk__cookie())
+		mk__fatal("use after free of", p);
+	return s;
+}
+
+void *mk__engine_alloc_zero(size_t n)
+{
+	if (n > MK_MEDIUM_MAX) {
+		if (n > PTRDIFF_MAX || !mk__engine_alloc(0))  /* the second call sets the heap up (and is freed) */
+			return NULL;
+		return mk__huge_alloc(n, 0, true);
+	}
+	void *p = mk__engine_alloc(n);
+	if (p)
+		memset(p, 0, n);
+	return p;
+}
+
+size_t mk__engine_usable_size(const void *p)
+{
+	if (mk__is_ours_small(p))
+		return valid_small(p, "malloc_usable_size(): invalid pointer")->block_size;
+	size_t n = mk__huge_usable(p);
+	if (!n)
+		mk__fatal("malloc_usable_size(): invalid pointer", p);
+	return n;
+}
+
+void *mk__engine_realloc(void *p, size_t n)
+{
+	size_t old;
+	if (mk__is_ours_small(p)) {
+		old = valid_small(p, "realloc(): invalid pointer")->block_size;
+		if (n <= old && n >= old / 2)   /* fits, without holding on to more than twice the need */
+			return p;
+	} else {
+		old = mk__huge_usable(p);
+		if (!old)
+			mk__fatal(mk__huge_was_freed(p) ? "realloc(): double free of" : "realloc(): invalid pointer", p);
+		if (n > MK_MEDIUM_MAX)
+			return mk__huge_realloc(p, n);
+	}
+	void *q = mk__engine_alloc(n);
+	if (!q)
+		return NULL;
+	memcpy(q, p, n < old ? n : old);
+	mk__engine_free(p);
+	return q;
+}
+
+int mk__engine_trim(size_t pad)
+{
+	(void)pad;
+	size_t before_mapped, before_used, before_dirty, before_n, after_mapped, after_dirty;
+	size_t hn, hb, before_cached, after_cached;
+	mk__segments_info(&before_mapped, &before_used, &before_dirty, &before_n);
+	mk__huge_info(&hn, &hb, &before_cached);
+	mk__heaps_collect_abandoned();
+	mk__segments_purge(true);
+	mk__huge_purge(true);
+	mk__segments_info(&after_mapped, &before_used, &after_dirty, &before_n);
+	mk__huge_info(&hn, &hb, &after_cached);
+	return after_mapped < before_mapped || after_dirty < before_dirty || after_cached < before_cached;
+}
+
+void mk__engine_info(struct mallinfo2 *mi)
+{
+	size_t mapped, used, dirty, nseg, hn, hbytes, hcached;
+	mk__segments_info(&mapped, &used, &dirty, &nseg);
+	mk__huge_info(&hn, &hbytes, &hcached);
+	mi->arena = mapped;
+	mi->ordblks = nseg;
+	mi->hblks = hn;
+	mi->hblkhd = hbytes + hcached;
+	mi->uordblks = used + hbytes;
+	mi->fordblks = mapped - used;
+	mi->keepcost = dirty + hcached;
+}
+
+void mk__engine_stats_print(void)
+{
+	size_t mapped, used, dirty, nseg, hn, hbytes, hcached, abandoned;
+	mk__segments_info(&mapped, &used, &dirty, &nseg);
+	mk__huge_info(&hn, &hbytes, &hcached);
+	size_t heaps = mk__heaps_count(&abandoned);
+	mk__message("memkit statistics\n"
+	            "  segments        %zu (%zu KiB mapped)\n"
+	            "  small in use    %zu KiB\n"
+	            "  free, unpurged  %zu KiB\n"
+	            "  huge blocks     %zu (%zu KiB), %zu KiB cached\n"
+	            "  thread heaps    %zu (%zu parked)\n",
+	            nseg, mapped >> 10, used >> 10, dirty >> 10, hn, hbytes >> 10, hcached >> 10, heaps, abandoned);
+}
+
+int mk__engine_check(void)
+{
+	int errors = 0;
+	mk__segments_check(&errors);
+	errors += mk__heap_check(mk__tls_heap);
+	errors += mk__huge_check();
+	return errors;
+}

@@ -1,0 +1,180 @@
+/* The engine's internal interface, and its fast paths (inlined into the exported malloc and free).
+ *
+ * Fast path: a malloc of up to MK_DIRECT_MAX bytes pops the first block of the span that the thread's heap
+ * keeps for that size; a free on the owning thread pushes the block back.  Everything else (first call,
+ * empty span, other sizes, another thread's block, bad pointers) goes to one named slow path. */
+#ifndef MK_ENGINE_H
+#define MK_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <malloc.h>
+
+#include "engine/types.h"
+
+#define mk_likely(x)   __builtin_expect(!!(x), 1)
+#define mk_unlikely(x) __builtin_expect(!!(x), 0)
+#define MK_INLINE      static inline __attribute__((always_inline))
+#define MK_SLOW        __attribute__((noinline, cold))
+#define MK_HIDDEN      __attribute__((visibility("hidden")))
+
+/* The calling thread's heap.  A thread starts on mk__empty_heap, whose spans have no free block, so the
+ * first malloc falls into the slow path, which gives the thread a real heap: no "initialised?" test. */
+extern __thread mk_heap *mk__tls_heap __attribute__((tls_model("initial-exec"))) MK_HIDDEN;
+extern const mk_heap mk__empty_heap MK_HIDDEN;
+extern mk_span mk__empty_span MK_HIDDEN;
+
+/* One byte per 4 MiB of address space: 1 where a segment of ours lives.  Makes free() of a pointer memkit
+ * never returned safe to diagnose: the segment header is only read where this says there is one. */
+extern uint8_t mk__segmap[(size_t)1 << MK_SEGMAP_BITS] MK_HIDDEN;
+extern uintptr_t mk__secret MK_HIDDEN;
+
+MK_INLINE mk_segment *mk__segment_of(const void *p)
+{
+	return (mk_segment *)((uintptr_t)p & ~(uintptr_t)MK_SEG_MASK);
+}
+
+MK_INLINE mk_span *mk__span_of(mk_segment *seg, const void *p)
+{
+	return (mk_span *)((char *)seg + seg->span_at[((uintptr_t)p >> MK_SLICE_SHIFT) & (MK_SLICES - 1)]);
+}
+
+MK_INLINE bool mk__is_ours_small(const void *p)
+{
+	return mk__segmap[((uintptr_t)p >> MK_SEG_SHIFT) & MK_SEGMAP_MASK] == 1;
+}
+
+/* Exact test that p is the start of a block of span s: multiply by the inverse of the odd part of the
+ * block size and rotate away the power-of-two part (divisibility without a division). */
+MK_INLINE bool mk__is_block_start(const mk_span *s, uintptr_t p)
+{
+	uint64_t x = (uint64_t)(p - s->start) * s->div_mul;
+	x = (x >> s->div_shift) | (x << ((64 - s->div_shift) & 63));
+	return x <= s->div_max;
+}
+
+/* What a free block holds in its second word.  A constant per process (random, never 0): a live block
+ * holds it there only if the program wrote 64 random bits it cannot know. */
+MK_INLINE uintptr_t mk__cookie(void) { return mk__secret; }
+
+void *mk__alloc_slow(size_t n) MK_HIDDEN;
+void  mk__free_slow(void *p) MK_HIDDEN;
+void  mk__span_emptied(mk_span *s) MK_HIDDEN;
+
+/* Takes the first free block of s, or NULL. */
+MK_INLINE void *mk__span_pop(mk_span *s)
+{
+	mk_block *b = s->free;
+	if (mk_likely(b != NULL)) {
+		s->free = b->next;
+		s->used++;
+		b->cookie = 0;
+	}
+	return b;
+}
+
+MK_INLINE void *mk__engine_alloc(size_t n)
+{
+	if (mk_likely(n <= MK_DIRECT_MAX)) {
+		void *b = mk__span_pop(mk__tls_heap->direct[(n + 15) >> 4]);
+		if (mk_likely(b != NULL))
+			return b;
+	}
+	return mk__alloc_slow(n);
+}
+
+MK_INLINE void mk__engine_free(void *p)
+{
+	if (mk_unlikely(!mk__is_ours_small(p))) {   /* NULL, huge blocks and foreign pointers */
+		mk__free_slow(p);
+		return;
+	}
+	mk_span *s = mk__span_of(mk__segment_of(p), p);
+	mk_block *b = p;
+	uintptr_t c = mk__cookie();
+	if (mk_unlikely(s->heap != mk__tls_heap || b->cookie == c || !mk__is_block_start(s, (uintptr_t)p))) {
+		mk__free_slow(p);                       /* another thread's block, or a bad free */
+		return;
+	}
+	b->next = s->free;
+	b->cookie = c;
+	s->free = b;
+	if (mk_unlikely(--s->used == 0))
+		mk__span_emptied(s);
+}
+
+/* The backend functions of src/override/backend.h. */
+void  *mk__engine_alloc_zero(size_t n) MK_HIDDEN;
+void  *mk__engine_alloc_aligned(size_t align, size_t n) MK_HIDDEN;
+void  *mk__engine_realloc(void *p, size_t n) MK_HIDDEN;
+size_t mk__engine_usable_size(const void *p) MK_HIDDEN;
+int    mk__engine_trim(size_t pad) MK_HIDDEN;
+void   mk__engine_stats_print(void) MK_HIDDEN;
+void   mk__engine_info(struct mallinfo2 *mi) MK_HIDDEN;
+int    mk__engine_check(void) MK_HIDDEN;
+
+/* ---- between the engine's files ---- */
+
+/* sizeclass.c */
+typedef struct mk_class_info {
+	uint32_t size;
+	uint32_t span_slices;
+	uint64_t div_mul, div_max;
+	uint8_t div_shift;
+} mk_class_info;
+extern mk_class_info mk__classes[MK_NCLASSES] MK_HIDDEN;
+extern uint8_t mk__direct_class[MK_DIRECT_COUNT] MK_HIDDEN;
+void     mk__classes_init(void) MK_HIDDEN;
+unsigned mk__class_of(size_t n) MK_HIDDEN;   /* n <= MK_MEDIUM_MAX */
+
+/* init.c: process-wide state, options, errors */
+typedef struct mk_options {
+	long purge_delay_ms;   /* MEMKIT_PURGE_DELAY: free pages go back to the system after this long */
+	long purge_limit;      /* MEMKIT_PURGE_LIMIT (bytes): unpurged free memory never exceeds it */
+	int verbose;           /* MEMKIT_VERBOSE: explain errors and decisions on stderr */
+	int stats;             /* MEMKIT_STATS: print statistics at exit */
+} mk_options;
+extern mk_options mk__opt MK_HIDDEN;
+void     mk__init(void) MK_HIDDEN;
+uint64_t mk__now_ms(void) MK_HIDDEN;
+void     mk__fatal(const char *what, const void *p) MK_HIDDEN __attribute__((noreturn, cold));
+void     mk__message(const char *fmt, ...) MK_HIDDEN __attribute__((format(printf, 1, 2)));
+void     mk__lock_all(void) MK_HIDDEN;
+void     mk__unlock_all(void) MK_HIDDEN;
+
+/* segment.c: spans out of segments, purge, segment map */
+mk_span *mk__span_alloc(unsigned slices) MK_HIDDEN;      /* NULL when the OS refuses */
+void     mk__span_free(mk_span *s) MK_HIDDEN;
+void     mk__segments_purge(bool all) MK_HIDDEN;
+bool     mk__segments_check(int *errors) MK_HIDDEN;
+void     mk__segments_lock(void) MK_HIDDEN;
+void     mk__segments_unlock(void) MK_HIDDEN;
+void     mk__segments_reset_lock(void) MK_HIDDEN;
+void     mk__segments_info(size_t *mapped, size_t *in_use, size_t *free_dirty, size_t *nsegments) MK_HIDDEN;
+void     mk__span_carve(mk_span *s) MK_HIDDEN;
+
+/* heap.c: thread heaps */
+void    *mk__heap_alloc_class(mk_heap *h, unsigned cls) MK_HIDDEN;
+void     mk__remote_free(mk_span *s, mk_block *b) MK_HIDDEN;
+void     mk__heaps_lock(void) MK_HIDDEN;
+void     mk__heaps_unlock(void) MK_HIDDEN;
+void     mk__heaps_after_fork_child(void) MK_HIDDEN;
+void     mk__heaps_collect_abandoned(void) MK_HIDDEN;
+int      mk__heap_check(mk_heap *h) MK_HIDDEN;
+size_t   mk__heaps_count(size_t *abandoned) MK_HIDDEN;
+
+/* huge.c: blocks over MK_MEDIUM_MAX */
+void    *mk__huge_alloc(size_t n, size_t align, bool zero) MK_HIDDEN;
+bool     mk__huge_free(void *p) MK_HIDDEN;                /* false: not a huge block of ours */
+size_t   mk__huge_usable(const void *p) MK_HIDDEN;        /* 0: not a huge block of ours */
+void    *mk__huge_realloc(void *p, size_t n) MK_HIDDEN;
+void     mk__huge_purge(bool all) MK_HIDDEN;
+void     mk__huge_lock(void) MK_HIDDEN;
+void     mk__huge_unlock(void) MK_HIDDEN;
+void     mk__huge_reset_lock(void) MK_HIDDEN;
+void     mk__huge_info(size_t *count, size_t *bytes, size_t *cached) MK_HIDDEN;
+int      mk__huge_check(void) MK_HIDDEN;
+bool     mk__huge_was_freed(const void *p) MK_HIDDEN;
+
+#endif

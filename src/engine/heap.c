@@ -1,0 +1,511 @@
+/* Thread heaps: the allocation slow path, frees from other threads, and a thread's memory at its exit.
+ *
+ * A heap is used by one thread at a time and takes no lock.  Other threads reach its spans in two ways
+ * only, both lock-free pushes: onto a span's xfree list, or (for a span the owner parked as full, marked by
+ * MK_XFULL in xfree) onto the heap's xblocks list, so that the owner notices the span has room again.
+ * A full span's heap field carries a tag bit, so the owner's own free into it leaves the inlined fast path
+ * and the span goes back to the active list.
+ *
+ * Heaps are never unmapped: a thread's exit parks its heap (with whatever blocks are still out) in a pool
+ * and the next new thread adopts it, so late remote frees always find a live heap, and 10,000 threads in a
+ * row use as many heaps as ran at once. */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "engine/engine.h"
+#include "os/os.h"
+
+mk_span mk__empty_span;  /* free == NULL: every malloc through it takes the slow path */
+
+#define E (&mk__empty_span)
+#define E8 E, E, E, E, E, E, E, E
+#define E64 E8, E8, E8, E8, E8, E8, E8, E8
+const mk_heap mk__empty_heap = { .direct = { E64, E }, .current = { E64, E8, E8, E8 } };
+#undef E
+
+static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
+static mk_heap *pool;            /* abandoned heaps */
+static mk_heap *all_heaps;
+static size_t heap_count, pool_count;
+static mk_heap *spare;           /* heaps carved from the last mapping and not used yet */
+static size_t spare_left;
+static pthread_key_t exit_key;
+static _Atomic int exit_key_ready;
+
+void mk__heaps_lock(void) { pthread_mutex_lock(&heaps_lock); }
+void mk__heaps_unlock(void) { pthread_mutex_unlock(&heaps_lock); }
+void mk__heaps_after_fork_child(void)
+{
+	/* Other threads' heaps may have been mid-update when the fork happened: they stay owned (their
+	 * memory is lost to the child, never corrupted).  Pooled heaps were consistent under the lock. */
+	pthread_mutex_init(&heaps_lock, NULL);
+}
+
+#define FULL_TAG ((uintptr_t)1)
+static mk_heap *owner_of(const mk_span *s) { return (mk_heap *)((uintptr_t)s->heap & ~FULL_TAG); }
+
+/* ---- span lists ---- */
+
+static void list_push(mk_span_list *l, mk_span *s, bool front)
+{
+	if (front) {
+		s->prev = NULL;
+		s->next = l->first;
+		if (l->first)
+			l->first->prev = s;
+		else
+			l->last = s;
+		l->first = s;
+	} else {
+		s->next = NULL;
+		s->prev = l->last;
+		if (l->last)
+			l->last->next = s;
+		else
+			l->first = s;
+		l->last = s;
+	}
+}
+
+static void list_remove(mk_span_list *l, mk_span *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		l->first = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	else
+		l->last = s->prev;
+	s->next = s->prev = NULL;
+}
+
+static mk_span_list *list_of(mk_heap *h, mk_span *s)
+{
+	return s->state == MK_SPAN_FULL ? &h->full : &h->active[s->cls];
+}
+
+static void retire(mk_heap *h, mk_span *s);
+
+/* Makes s the span that malloc of its class takes from, for the inlined path too.  The current span is
+ * pinned (one extra count in `used`); the one it replaces is unpinned, and retired if that empties it. */
+static void set_current(mk_heap *h, unsigned cls, mk_span *s)
+{
+	mk_span *old = h->current[cls];
+	if (old == s)
+		return;
+	if (s != &mk__empty_span)
+		s->used++;
+	h->current[cls] = s;
+	if (mk__classes[cls].size <= MK_DIRECT_MAX) {
+		for (unsigned d = 0; d < MK_DIRECT_COUNT; d++)
+			if (mk__direct_class[d] == cls)
+				h->direct[d] = s;
+	}
+	if (old != &mk__empty_span && --old->used == 0)
+		retire(h, old);
+}
+
+/* ---- heaps ---- */
+
+static mk_heap *heap_new_locked(void)
+{
+	if (spare_left == 0) {
+		size_t chunk = 64 * 1024;
+		spare = mk__os_map(chunk);
+		if (!spare)
+			return NULL;
+		spare_left = chunk / sizeof(mk_heap);
+	}
+	mk_heap *h = spare++;
+	spare_left--;
+	memcpy(h, &mk__empty_heap, sizeof *h);
+	h->next_all = all_heaps;
+	all_heaps = h;
+	heap_count++;
+	return h;
+}
+
+static void thread_exit(void *arg);
+
+/* The calling thread's heap, set up on its first call. */
+static mk_heap *heap_get(void)
+{
+	mk_heap *h = mk__tls_heap;
+	if (mk_likely(h != &mk__empty_heap))
+		return h;
+	mk__init();
+	pthread_mutex_lock(&heaps_lock);
+	h = pool;
+	if (h) {
+		pool = h->next_in_pool;
+		pool_count--;
+	} else {
+		h = heap_new_locked();
+	}
+	if (h)
+		h->owned = 1;
+	if (h && !atomic_load(&exit_key_ready)) {
+		if (pthread_key_create(&exit_key, thread_exit) == 0)
+			atomic_store(&exit_key_ready, 1);
+	}
+	pthread_mutex_unlock(&heaps_lock);
+	if (!h)
+		return NULL;
+	mk__tls_heap = h;
+	if (atomic_load(&exit_key_ready))
+		pthread_setspecific(exit_key, h); /* may call malloc: the heap is in place already */
+	return h;
+}
+
+/* ---- freeing into a heap's own spans ---- */
+
+/* Gives an empty span back to its segment.  Never the current span of its class: the pin keeps its count
+ * above zero, so a program that allocates and frees one block in a loop keeps its span. */
+static void retire(mk_heap *h, mk_span *s)
+{
+	list_remove(list_of(h, s), s);
+	s->heap = NULL;
+	atomic_store_explicit(&s->xfree, 0, memory_order_relaxed);
+	mk__span_free(s);
+}
+
+/* A full span got a block back: it returns to the active list, behind the current span. */
+static void unfull(mk_heap *h, mk_span *s)
+{
+	list_remove(&h->full, s);
+	s->state = MK_SPAN_ACTIVE;
+	s->heap = h;
+	list_push(&h->active[s->cls], s, false);
+	uintptr_t expect = MK_XFULL;
+	atomic_compare_exchange_strong(&s->xfree, &expect, 0);
+}
+
+static void free_local(mk_heap *h, mk_span *s, mk_block *b)
+{
+	b->next = s->free;
+	b->cookie = mk__cookie();
+	s->free = b;
+	s->used--;
+	if (s->state == MK_SPAN_FULL)
+		unfull(h, s);
+	if (s->used == 0)
+		retire(h, s);
+}
+
+void mk__span_emptied(mk_span *s) { retire(owner_of(s), s); }
+
+/* Moves the blocks other threads freed into s onto its free list. */
+static bool collect(mk_span *s)
+{
+	if ((atomic_load_explicit(&s->xfree, memory_order_relaxed) & ~MK_XFULL) == 0)
+		return false;
+	uintptr_t x = atomic_exchange_explicit(&s->xfree, 0, memory_order_acquire);
+	mk_block *first = (mk_block *)(x & ~MK_XFULL), *last = first;
+	if (!first)
+		return false;
+	uint32_t n = 1;
+	while (last->next) {
+		last = last->next;
+		n++;
+	}
+	last->next = s->free;
+	s->free = first;
+	s->used -= n;
+	return true;
+}
+
+static void drain_xblocks(mk_heap *h)
+{
+	mk_block *b = atomic_exchange_explicit(&h->xblocks, NULL, memory_order_acquire);
+	while (b) {
+		mk_block *next = b->next;
+		free_local(h, mk__span_of(mk__segment_of(b), b), b);
+		b = next;
+	}
+}
+
+/* Parks s as full; false when a remote free arrived meanwhile (then the caller collects it). */
+static bool park_full(mk_heap *h, mk_span *s)
+{
+	uintptr_t expect = 0;
+	if (!atomic_compare_exchange_strong(&s->xfree, &expect, MK_XFULL))
+		return false;
+	list_remove(&h->active[s->cls], s);
+	s->state = MK_SPAN_FULL;
+	s->heap = (mk_heap *)((uintptr_t)h | FULL_TAG);
+	list_push(&h->full, s, true);
+	return true;
+}
+
+static mk_span *span_new(mk_heap *h, unsigned cls)
+{
+	const mk_class_info *ci = &mk__classes[cls];
+	mk_span *s = mk__span_alloc(ci->span_slices);
+	if (!s)
+		return NULL;
+	s->heap = h;
+	s->block_size = ci->size;
+	s->div_mul = ci->div_mul;
+	s->div_max = ci->div_max;
+	s->div_shift = ci->div_shift;
+	s->cls = (uint8_t)cls;
+	s->capacity = (uint32_t)(((size_t)s->slices * MK_SLICE_SIZE) / ci->size);
+	s->state = MK_SPAN_ACTIVE;
+	list_push(&h->active[cls], s, true);
+	return s;
+}
+
+/* Finds a span of class cls with a free block (collecting remote frees, carving fresh blocks, parking
+ * spans that have none), or makes one. */
+static MK_SLOW void *refill(mk_heap *h, unsigned cls)
+{
+	if (atomic_load_explicit(&h->xblocks, memory_order_relaxed))
+		drain_xblocks(h);
+	mk_span *s;
+	for (;;) {
+		s = h->active[cls].first;
+		if (!s)
+			break;
+		if (s->free || collect(s))
+			goto found;
+		if (s->carved < s->capacity) {
+			mk__span_carve(s);
+			goto found;
+		}
+		if (!park_full(h, s) && collect(s))
+			goto found;
+	}
+	s = span_new(h, cls);
+	if (!s)
+		return NULL;
+	mk__span_carve(s);
+found:
+	if (h->active[cls].first != s) {
+		list_remove(&h->active[cls], s);
+		list_push(&h->active[cls], s, true);
+	}
+	set_current(h, cls, s);
+	return mk__span_pop(s);
+}
+
+void *mk__heap_alloc_class(mk_heap *h, unsigned cls)
+{
+	void *b = mk__span_pop(h->current[cls]);
+	return mk_likely(b != NULL) ? b : refill(h, cls);
+}
+
+void *mk__alloc_slow(size_t n)
+{
+	mk_heap *h = heap_get();
+	if (mk_unlikely(!h))
+		return NULL;
+	if (n > MK_MEDIUM_MAX)
+		return n > PTRDIFF_MAX ? NULL : mk__huge_alloc(n, 0, false);
+	unsigned cls = n <= MK_DIRECT_MAX ? mk__direct_class[(n + 15) >> 4] : mk__class_of(n);
+	return mk__heap_alloc_class(h, cls);
+}
+
+void *mk__engine_alloc_aligned(size_t align, size_t n)
+{
+	if (n <= MK_MEDIUM_MAX && align <= MK_SLICE_SIZE) {
+		/* Spans start on 64 KiB boundaries, so a class whose size is a multiple of align aligns every
+		 * block: no padding, no interior pointer for free() to accept. */
+		unsigned cls = mk__class_of(n ? n : 1);
+		while (cls < MK_NCLASSES && mk__classes[cls].size % align != 0)
+			cls++;
+		if (cls < MK_NCLASSES) {
+			mk_heap *h = heap_get();
+			return h ? mk__heap_alloc_class(h, cls) : NULL;
+		}
+	}
+	if (!heap_get())
+		return NULL;
+	return mk__huge_alloc(n ? n : 1, align, false);
+}
+
+/* ---- frees from other threads ---- */
+
+void mk__remote_free(mk_span *s, mk_block *b)
+{
+	b->cookie = mk__cookie();
+	uintptr_t old = atomic_load_explicit(&s->xfree, memory_order_relaxed);
+	for (;;) {
+		if (old == MK_XFULL) {
+			/* The owner parked s: claim the notification, then hand the block to the heap itself.
+			 * The block keeps s from being retired, so s->heap stays valid until it is taken. */
+			if (!atomic_compare_exchange_weak_explicit(&s->xfree, &old, 0, memory_order_acq_rel,
+			                                           memory_order_relaxed))
+				continue;
+			mk_heap *h = owner_of(s);
+			mk_block *head = atomic_load_explicit(&h->xblocks, memory_order_relaxed);
+			do
+				b->next = head;
+			while (!atomic_compare_exchange_weak_explicit(&h->xblocks, &head, b, memory_order_release,
+			                                              memory_order_relaxed));
+			return;
+		}
+		b->next = (mk_block *)old;
+		if (atomic_compare_exchange_weak_explicit(&s->xfree, &old, (uintptr_t)b, memory_order_release,
+		                                          memory_order_relaxed))
+			return;
+	}
+}
+
+/* Everything the fast free did not take: NULL, huge blocks, other threads' blocks, full spans, errors. */
+void mk__free_slow(void *p)
+{
+	if (!p)
+		return;
+	int saved = errno;
+	if (!mk__is_ours_small(p)) {
+		if (!mk__huge_free(p))
+			mk__fatal(mk__huge_was_freed(p) ? "free(): double free of" : "free(): invalid pointer", p);
+		errno = saved;
+		return;
+	}
+	mk_span *s = mk__span_of(mk__segment_of(p), p);
+	mk_block *b = p;
+	if (s->state != MK_SPAN_ACTIVE && s->state != MK_SPAN_FULL)
+		mk__fatal("free(): invalid pointer", p);
+	if (!mk__is_block_start(s, (uintptr_t)p) || (uintptr_t)p >= s->start + (uintptr_t)s->capacity * s->block_size)
+		mk__fatal("free(): interior pointer", p);
+	if (b->cookie == mk__cookie())
+		mk__fatal("free(): double free of", p);
+	mk_heap *h = owner_of(s);
+	if (h == mk__tls_heap)
+		free_local(h, s, b);
+	else
+		mk__remote_free(s, b);
+	errno = saved;
+}
+
+/* ---- thread exit and abandoned heaps ---- */
+
+/* Takes back what other threads freed and gives every empty span to its segment (the current ones too:
+ * the next malloc of the heap's thread picks a span again). */
+static void heap_collect(mk_heap *h)
+{
+	drain_xblocks(h);
+	for (unsigned cls = 0; cls < MK_NCLASSES; cls++) {
+		set_current(h, cls, &mk__empty_span);
+		mk_span *next;
+		for (mk_span *s = h->active[cls].first; s; s = next) {
+			next = s->next;
+			collect(s);
+			if (s->used == 0)
+				retire(h, s);
+		}
+	}
+	mk_span *next;
+	for (mk_span *s = h->full.first; s; s = next) {
+		next = s->next;
+		if (collect(s) || s->free)
+			unfull(h, s);
+		if (s->used == 0)
+			retire(h, s);
+	}
+}
+
+static void heap_abandon(mk_heap *h)
+{
+	heap_collect(h);
+	pthread_mutex_lock(&heaps_lock);
+	h->owned = 0;
+	h->next_in_pool = pool;
+	pool = h;
+	pool_count++;
+	pthread_mutex_unlock(&heaps_lock);
+}
+
+static void thread_exit(void *arg)
+{
+	mk_heap *h = arg;
+	if (h != mk__tls_heap)
+		return;
+	int saved = errno;
+	mk__tls_heap = (mk_heap *)&mk__empty_heap;
+	heap_abandon(h);
+	errno = saved;
+}
+
+void mk__heaps_collect_abandoned(void)
+{
+	pthread_mutex_lock(&heaps_lock);
+	for (mk_heap *h = pool; h; h = h->next_in_pool)
+		heap_collect(h);
+	pthread_mutex_unlock(&heaps_lock);
+	mk_heap *mine = mk__tls_heap;
+	if (mine != &mk__empty_heap)
+		heap_collect(mine);
+}
+
+size_t mk__heaps_count(size_t *abandoned)
+{
+	pthread_mutex_lock(&heaps_lock);
+	size_t n = heap_count;
+	*abandoned = pool_count;
+	pthread_mutex_unlock(&heaps_lock);
+	return n;
+}
+
+#define HEAP_ERROR(...)             \
+	do {                            \
+		mk__message(__VA_ARGS__);   \
+		errors++;                   \
+	} while (0)
+
+/* Verifies the calling thread's heap: list membership, and every free list (in the span, block-aligned,
+ * acyclic, not longer than the blocks carved). */
+int mk__heap_check(mk_heap *h)
+{
+	int errors = 0;
+	if (h == &mk__empty_heap)
+		return 0;
+	for (unsigned cls = 0; cls <= MK_NCLASSES; cls++) {
+		mk_span_list *l = cls < MK_NCLASSES ? &h->active[cls] : &h->full;
+		mk_span *prev = NULL;
+		for (mk_span *s = l->first; s; prev = s, s = s->next) {
+			if (s->prev != prev)
+				HEAP_ERROR("memkit: check: span %p has a broken back link\n", (void *)s);
+			if (owner_of(s) != h)
+				HEAP_ERROR("memkit: check: span %p is listed in heap %p but owned by %p\n", (void *)s,
+				           (void *)h, (void *)owner_of(s));
+			if (cls < MK_NCLASSES && (s->cls != cls || s->state != MK_SPAN_ACTIVE))
+				HEAP_ERROR("memkit: check: span %p in the wrong list (class %u, state %u)\n", (void *)s,
+				           s->cls, s->state);
+			if (cls == MK_NCLASSES && s->state != MK_SPAN_FULL)
+				HEAP_ERROR("memkit: check: span %p in the full list is not full\n", (void *)s);
+			uint32_t nfree = 0;
+			for (mk_block *b = s->free; b; b = b->next) {
+				uintptr_t a = (uintptr_t)b;
+				if (a < s->start || a >= s->start + (uintptr_t)s->carved * s->block_size ||
+				    (a - s->start) % s->block_size != 0) {
+					HEAP_ERROR("memkit: check: span %p has a foreign block %p on its free list\n",
+					           (void *)s, (void *)b);
+					break;
+				}
+				if (++nfree > s->carved) {
+					HEAP_ERROR("memkit: check: span %p free list is cyclic\n", (void *)s);
+					break;
+				}
+			}
+			uint32_t pin = h->current[s->cls] == s;
+			if (nfree + s->used != s->carved + pin && atomic_load(&s->xfree) <= MK_XFULL)
+				HEAP_ERROR("memkit: check: span %p: %u free + %u used != %u carved + %u pinned\n",
+				           (void *)s, nfree, s->used, s->carved, pin);
+		}
+		if (l->last != prev)
+			HEAP_ERROR("memkit: check: heap %p list %u has a wrong tail\n", (void *)h, cls);
+	}
+	for (unsigned cls = 0; cls < MK_NCLASSES; cls++) {
+		mk_span *c = h->current[cls];
+		if (c != &mk__empty_span && (owner_of(c) != h || c->cls != cls))
+			HEAP_ERROR("memkit: check: heap %p current span of class %u is not its own\n", (void *)h, cls);
+	}
+	for (unsigned d = 0; d < MK_DIRECT_COUNT; d++)
+		if (h->direct[d] != h->current[mk__direct_class[d]])
+			HEAP_ERROR("memkit: check: heap %p direct entry %u disagrees with its class\n", (void *)h, d);
+	return errors;
+}

@@ -1,0 +1,292 @@
+/* Huge blocks: requests over MK_MEDIUM_MAX, each in a mapping of its own.
+ *
+ * The block starts at its mapping (page-aligned, or aligned further when asked), so nothing precedes it.
+ * A registry (open addressing on the block address) says which addresses are huge blocks and how big;
+ * free() consults it under a lock, which is cheap next to the system calls a huge block costs anyway.
+ * Freed mappings wait in a small cache, so a program that frees and allocates large buffers in a loop
+ * does not map, fault in and unmap them each time; the cache is purged after the purge delay and emptied
+ * after a longer one, or at once by malloc_trim(0).
+ *
+ * Invariants: every registry entry is a live mapping of `size` bytes at `addr`; no cache entry is in the
+ * registry; cached bytes never exceed CACHE_MAX_BYTES. */
+#include <pthread.h>
+#include <string.h>
+
+#include "engine/engine.h"
+#include "os/os.h"
+
+#define CACHE_SLOTS      16
+#define CACHE_MAX_BYTES  ((size_t)256 << 20)
+#define CACHE_KEEP_MS    1000     /* a cached mapping unused this long is unmapped */
+
+typedef struct { uintptr_t addr; size_t size; } entry;
+typedef struct { uintptr_t addr; size_t size; uint64_t since; bool purged; } cached;
+
+static pthread_mutex_t huge_lock = PTHREAD_MUTEX_INITIALIZER;
+static entry *table;              /* capacity a power of two; addr 0 = empty */
+static size_t capacity, count, live_bytes;
+static cached cache[CACHE_SLOTS];
+static size_t cache_count, cache_bytes;
+
+void mk__huge_lock(void) { pthread_mutex_lock(&huge_lock); }
+void mk__huge_unlock(void) { pthread_mutex_unlock(&huge_lock); }
+void mk__huge_reset_lock(void) { pthread_mutex_init(&huge_lock, NULL); }
+
+static size_t page_round(size_t n) { return (n + MK_PAGE_SIZE - 1) & ~(size_t)(MK_PAGE_SIZE - 1); }
+static size_t slot_of(uintptr_t a) { return (size_t)((a >> 12) * 0x9e3779b97f4a7c15ull >> 20) & (capacity - 1); }
+
+static entry *find(uintptr_t a)
+{
+	if (!capacity)
+		return NULL;
+	for (size_t i = slot_of(a);; i = (i + 1) & (capacity - 1)) {
+		if (table[i].addr == a)
+			return &table[i];
+		if (table[i].addr == 0)
+			return NULL;
+	}
+}
+
+static void put(entry e)
+{
+	size_t i = slot_of(e.addr);
+	while (table[i].addr)
+		i = (i + 1) & (capacity - 1);
+	table[i] = e;
+}
+
+static bool grow(void)
+{
+	size_t new_cap = capacity ? capacity * 2 : 256;
+	entry *old = table;
+	size_t old_cap = capacity;
+	entry *t = mk__os_map(new_cap * sizeof(entry));
+	if (!t)
+		return false;
+	table = t;
+	capacity = new_cap;
+	for (size_t i = 0; i < old_cap; i++)
+		if (old[i].addr)
+			put(old[i]);
+	mk__os_unmap(old, old_cap * sizeof(entry));
+	return true;
+}
+
+static bool insert(uintptr_t a, size_t size)
+{
+	if ((count + 1) * 2 > capacity && !grow())
+		return false;
+	put((entry){ a, size });
+	count++;
+	live_bytes += size;
+	return true;
+}
+
+/* Linear probing deletion: moves later entries of the same cluster back so lookups never stop early. */
+static void erase(entry *e)
+{
+	live_bytes -= e->size;
+	count--;
+	size_t i = (size_t)(e - table);
+	for (size_t j = (i + 1) & (capacity - 1); table[j].addr; j = (j + 1) & (capacity - 1)) {
+		size_t home = slot_of(table[j].addr);
+		if (((j - home) & (capacity - 1)) >= ((j - i) & (capacity - 1))) {
+			table[i] = table[j];
+			i = j;
+		}
+	}
+	table[i].addr = 0;
+}
+
+static void cache_drop(size_t k)
+{
+	mk__os_unmap((void *)cache[k].addr, cache[k].size);
+	cache_bytes -= cache[k].size;
+	cache[k] = cache[--cache_count];
+}
+
+static void cache_age(bool all, uint64_t now)
+{
+	for (size_t k = 0; k < cache_count;) {
+		uint64_t age = now - cache[k].since;
+		if (all || age >= CACHE_KEEP_MS) {
+			cache_drop(k);
+			continue;
+		}
+		if (!cache[k].purged && age >= (uint64_t)mk__opt.purge_delay_ms) {
+			mk__os_purge((void *)cache[k].addr, cache[k].size);
+			cache[k].purged = true;
+		}
+		k++;
+	}
+}
+
+/* The smallest cached mapping that fits without wasting more than half of it. */
+static bool cache_take(size_t size, size_t align, cached *out)
+{
+	size_t best = CACHE_SLOTS;
+	for (size_t k = 0; k < cache_count; k++) {
+		cached *c = &cache[k];
+		if (c->size >= size && c->size - size <= c->size / 2 && (c->addr & (align - 1)) == 0 &&
+		    (best == CACHE_SLOTS || c->size < cache[best].size))
+			best = k;
+	}
+	if (best == CACHE_SLOTS)
+		return false;
+	*out = cache[best];
+	cache_bytes -= cache[best].size;
+	cache[best] = cache[--cache_count];
+	return true;
+}
+
+void *mk__huge_alloc(size_t n, size_t align, bool zero)
+{
+	size_t size = page_round(n);
+	if (align < MK_PAGE_SIZE)
+		align = MK_PAGE_SIZE;
+	cached c;
+	pthread_mutex_lock(&huge_lock);
+	bool hit = cache_take(size, align, &c);
+	pthread_mutex_unlock(&huge_lock);
+	void *p;
+	if (hit) {
+		p = (void *)c.addr;
+		size = c.size;
+		if (zero && !c.purged)
+			memset(p, 0, n);
+	} else {
+		p = align > MK_PAGE_SIZE ? mk__os_map_aligned(size, align) : mk__os_map(size);
+		if (!p)
+			return NULL;
+	}
+	pthread_mutex_lock(&huge_lock);
+	bool ok = insert((uintptr_t)p, size);
+	pthread_mutex_unlock(&huge_lock);
+	if (!ok) {
+		mk__os_unmap(p, size);
+		return NULL;
+	}
+	return p;
+}
+
+bool mk__huge_free(void *p)
+{
+	uint64_t now = mk__now_ms();
+	pthread_mutex_lock(&huge_lock);
+	entry *e = find((uintptr_t)p);
+	if (!e) {
+		pthread_mutex_unlock(&huge_lock);
+		return false;
+	}
+	size_t size = e->size;
+	erase(e);
+	cache_age(false, now);
+	if (mk__opt.purge_delay_ms == 0 || size > CACHE_MAX_BYTES / 4) {
+		mk__os_unmap(p, size);
+	} else {
+		while (cache_count == CACHE_SLOTS || cache_bytes + size > CACHE_MAX_BYTES) {
+			size_t oldest = 0;
+			for (size_t k = 1; k < cache_count; k++)
+				if (cache[k].since < cache[oldest].since)
+					oldest = k;
+			cache_drop(oldest);
+		}
+		cache[cache_count++] = (cached){ (uintptr_t)p, size, now, false };
+		cache_bytes += size;
+	}
+	pthread_mutex_unlock(&huge_lock);
+	return true;
+}
+
+bool mk__huge_was_freed(const void *p)
+{
+	bool found = false;
+	pthread_mutex_lock(&huge_lock);
+	for (size_t k = 0; k < cache_count; k++)
+		found |= cache[k].addr == (uintptr_t)p;
+	pthread_mutex_unlock(&huge_lock);
+	return found;
+}
+
+size_t mk__huge_usable(const void *p)
+{
+	pthread_mutex_lock(&huge_lock);
+	entry *e = find((uintptr_t)p);
+	size_t size = e ? e->size : 0;
+	pthread_mutex_unlock(&huge_lock);
+	return size;
+}
+
+/* Grows or shrinks with mremap, so the pages move instead of being copied. */
+void *mk__huge_realloc(void *p, size_t n)
+{
+	size_t want = page_round(n);
+	pthread_mutex_lock(&huge_lock);
+	entry *e = find((uintptr_t)p);
+	size_t size = e->size;
+	pthread_mutex_unlock(&huge_lock);
+	if (want <= size && want >= size / 2)
+		return p;
+	void *q = mk__os_remap(p, size, want, 1);
+	if (!q)
+		return NULL;
+	pthread_mutex_lock(&huge_lock);
+	erase(find((uintptr_t)p));
+	bool ok = insert((uintptr_t)q, want);
+	pthread_mutex_unlock(&huge_lock);
+	if (!ok) {  /* the registry could not grow: give the block back as it was asked for, at its old size */
+		void *back = mk__os_remap(q, want, size, 1);
+		pthread_mutex_lock(&huge_lock);
+		insert((uintptr_t)(back ? back : q), back ? size : want);
+		pthread_mutex_unlock(&huge_lock);
+		return NULL;
+	}
+	return q;
+}
+
+void mk__huge_purge(bool all)
+{
+	uint64_t now = mk__now_ms();
+	pthread_mutex_lock(&huge_lock);
+	cache_age(all, now);
+	pthread_mutex_unlock(&huge_lock);
+}
+
+void mk__huge_info(size_t *n, size_t *bytes, size_t *cached_bytes)
+{
+	pthread_mutex_lock(&huge_lock);
+	*n = count;
+	*bytes = live_bytes;
+	*cached_bytes = cache_bytes;
+	pthread_mutex_unlock(&huge_lock);
+}
+
+int mk__huge_check(void)
+{
+	int errors = 0;
+	size_t n = 0, bytes = 0, cbytes = 0;
+	pthread_mutex_lock(&huge_lock);
+	for (size_t i = 0; i < capacity; i++) {
+		if (!table[i].addr)
+			continue;
+		n++;
+		bytes += table[i].size;
+		if (find(table[i].addr) != &table[i] || (table[i].addr & (MK_PAGE_SIZE - 1)) || table[i].size == 0) {
+			mk__message("memkit: check: huge block %p is badly registered\n", (void *)table[i].addr);
+			errors++;
+		}
+	}
+	for (size_t k = 0; k < cache_count; k++) {
+		cbytes += cache[k].size;
+		if (find(cache[k].addr)) {
+			mk__message("memkit: check: huge block %p is both live and cached\n", (void *)cache[k].addr);
+			errors++;
+		}
+	}
+	if (n != count || bytes != live_bytes || cbytes != cache_bytes || cache_bytes > CACHE_MAX_BYTES) {
+		mk__message("memkit: check: huge block counts disagree\n");
+		errors++;
+	}
+	pthread_mutex_unlock(&huge_lock);
+	return errors;
+}

@@ -1,0 +1,150 @@
+/* Process-wide state: one-time initialisation, options, error reports, fork.
+ *
+ * Initialisation runs inside the first malloc, possibly before libc's constructors and from inside the
+ * dynamic loader's own calls, so it may use nothing that allocates: options are read with secure_getenv
+ * (which does not), messages are formatted into a stack buffer and written with write(2). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/engine.h"
+
+__thread mk_heap *mk__tls_heap __attribute__((tls_model("initial-exec"))) = (mk_heap *)&mk__empty_heap;
+uint8_t mk__segmap[(size_t)1 << MK_SEGMAP_BITS];
+uintptr_t mk__secret;
+mk_options mk__opt = { .purge_delay_ms = 10, .purge_limit = 8 << 20 };
+
+/* The options, as one table: environment name, where it goes, and what it means. */
+static const struct {
+	const char *name;
+	long *value_long;
+	int *value_int;
+	const char *help;
+} options[] = {
+	{ "MEMKIT_PURGE_DELAY", &mk__opt.purge_delay_ms, NULL, "ms before free pages go back to the system (default 10)" },
+	{ "MEMKIT_PURGE_LIMIT", &mk__opt.purge_limit, NULL, "bytes of unpurged free memory allowed (default 8 MiB)" },
+	{ "MEMKIT_VERBOSE", NULL, &mk__opt.verbose, "1: explain errors and decisions on stderr" },
+	{ "MEMKIT_STATS", NULL, &mk__opt.stats, "1: print statistics at exit" },
+};
+
+static long parse_long(const char *s, long fallback)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 0);
+	if (errno || end == s || v < 0)
+		return fallback;
+	if (*end == 'k' || *end == 'K')
+		v <<= 10;
+	else if (*end == 'm' || *end == 'M')
+		v <<= 20;
+	return v;
+}
+
+static void read_options(void)
+{
+	int saved = errno;
+	for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
+		const char *s = secure_getenv(options[i].name);
+		if (!s || !*s)
+			continue;
+		if (options[i].value_long)
+			*options[i].value_long = parse_long(s, *options[i].value_long);
+		else
+			*options[i].value_int = (int)parse_long(s, *options[i].value_int);
+	}
+	errno = saved;
+}
+
+static void atfork_prepare(void) { mk__lock_all(); }
+static void atfork_parent(void) { mk__unlock_all(); }
+static void atfork_child(void)
+{
+	mk__segments_reset_lock();
+	mk__huge_reset_lock();
+	mk__heaps_after_fork_child();
+}
+
+/* 0: not started, 1: running, 2: done.  The first thread in runs it; the loader is single-threaded
+ * at that point in practice, but a racing thread just waits. */
+static _Atomic int init_state;
+
+void mk__init(void)
+{
+	if (mk_likely(atomic_load_explicit(&init_state, memory_order_acquire) == 2))
+		return;
+	int expected = 0;
+	if (!atomic_compare_exchange_strong(&init_state, &expected, 1)) {
+		while (atomic_load_explicit(&init_state, memory_order_acquire) != 2)
+			sched_yield();
+		return;
+	}
+	uintptr_t secret = 0;
+	const void *random = (const void *)getauxval(AT_RANDOM);
+	if (random)
+		memcpy(&secret, random, sizeof secret);
+	secret ^= (uintptr_t)&secret ^ ((uintptr_t)mk__now_ms() << 32);
+	mk__secret = secret | 1; /* never 0, so a zeroed cookie never matches */
+	mk__classes_init();
+	read_options();
+	atomic_store_explicit(&init_state, 2, memory_order_release);
+	/* May allocate (glibc keeps handlers in a growing array): the allocator is ready by now. */
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+uint64_t mk__now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void mk__lock_all(void)
+{
+	mk__heaps_lock();
+	mk__segments_lock();
+	mk__huge_lock();
+}
+
+void mk__unlock_all(void)
+{
+	mk__huge_unlock();
+	mk__segments_unlock();
+	mk__heaps_unlock();
+}
+
+void mk__message(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof buf)
+		n = sizeof buf - 1;
+	ssize_t w = write(2, buf, (size_t)n);
+	(void)w;
+}
+
+void mk__fatal(const char *what, const void *p)
+{
+	mk__message("memkit: %s %p\n", what, p);
+	abort();
+}
+
+/* MEMKIT_STATS=1: the report at exit.  A destructor rather than atexit(), which may allocate. */
+__attribute__((destructor)) static void report_at_exit(void)
+{
+	if (mk__opt.stats)
+		mk__engine_stats_print();
+}

@@ -1,0 +1,108 @@
+/* The engine's data structures.
+ *
+ * Glossary (docs/ARCHITECTURE.md has the longer version):
+ *   segment    a 4 MiB, 4 MiB-aligned mapping cut into 64 slices of 64 KiB.  Slice 0 holds the segment's
+ *              header (this struct and the span descriptors), so metadata is found from any address by
+ *              masking: no header sits in front of a small block.
+ *   span       a run of 1..63 slices in a segment.  A span in use holds blocks of one size class and belongs
+ *              to one heap; a free span waits in its segment for reuse (and is purged after a delay).
+ *   size class one of MK_NCLASSES block sizes, from 16 bytes to 128 KiB, spaced so that no request wastes
+ *              more than 12.5% of its 16-byte-rounded size.
+ *   heap       one per thread (thread-local, no locks): for each class a list of spans with free blocks.
+ *   block      what malloc returns.  A free block's first word links it into its span's free list; its
+ *              second word holds a random per-process cookie that makes a second free of it detectable.
+ *   pin        the current span of each class holds one extra count in `used`, so that freeing its last
+ *              block on the fast path does not look like an empty span (it is kept for reuse anyway).
+ *   huge       a request over MK_MEDIUM_MAX: its own mapping, registered in a table, cached when freed.
+ *
+ * Ownership: a span's `free` list, `used` and list links belong to its heap's thread; other threads only
+ * push onto `xfree` (atomic), or onto the heap's `xblocks` when the span was marked full. */
+#ifndef MK_TYPES_H
+#define MK_TYPES_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MK_SEG_SHIFT    22
+#define MK_SEG_SIZE     ((size_t)1 << MK_SEG_SHIFT)
+#define MK_SEG_MASK     (MK_SEG_SIZE - 1)
+#define MK_SLICE_SHIFT  16
+#define MK_SLICE_SIZE   ((size_t)1 << MK_SLICE_SHIFT)
+#define MK_SLICES       (MK_SEG_SIZE / MK_SLICE_SIZE) /* 64, slice 0 being the header */
+
+#define MK_NCLASSES     88
+#define MK_DIRECT_MAX   1024                 /* sizes served by the inlined table lookup */
+#define MK_DIRECT_COUNT (MK_DIRECT_MAX / 16 + 1)
+#define MK_MEDIUM_MAX   ((size_t)128 * 1024) /* largest size class; above it, huge blocks */
+#define MK_PAGE_SIZE_HINT 4096u             /* how much of a new span is linked into its free list at once */
+
+/* Address space covered by the segment map: the 47-bit user space of x86-64. */
+#define MK_SEGMAP_BITS  (47 - MK_SEG_SHIFT)
+#define MK_SEGMAP_MASK  (((uintptr_t)1 << MK_SEGMAP_BITS) - 1)
+
+typedef struct mk_block {
+	struct mk_block *next;
+	uintptr_t cookie;
+} mk_block;
+
+enum mk_span_state {
+	MK_SPAN_FREE = 0,  /* in its segment, unused */
+	MK_SPAN_ACTIVE,    /* in its heap's list for its class */
+	MK_SPAN_FULL,      /* in its heap's full list: no free block when last looked at */
+};
+
+/* Set in xfree when the owner parked the span as full: the next remote free must tell the heap. */
+#define MK_XFULL ((uintptr_t)1)
+
+struct mk_heap;
+
+typedef struct mk_span {
+	/* Hot: read by the inlined malloc and free. */
+	mk_block *free;
+	struct mk_heap *heap;
+	uint32_t used;          /* blocks out (not on `free`), + 1 while the span is its class's current */
+	uint32_t block_size;
+	uintptr_t start;        /* address of the first block */
+	uint64_t div_mul;       /* (p - start) is a multiple of block_size iff                    */
+	uint64_t div_max;       /*   ror(((p - start) * div_mul), div_shift) <= div_max          */
+	uint8_t div_shift;
+	uint8_t cls;
+	uint8_t state;
+	uint8_t dirty;          /* free span: holds pages not yet purged */
+	uint32_t slices;        /* length of the span (or free run) in slices */
+	/* Colder. */
+	uint32_t capacity;      /* blocks that fit */
+	uint32_t carved;        /* blocks taken from the untouched tail so far */
+	_Atomic uintptr_t xfree;/* blocks freed by other threads, | MK_XFULL */
+	struct mk_span *next, *prev;
+	uint64_t free_since_ms;
+} mk_span;
+
+typedef struct mk_segment {
+	uint64_t magic;
+	struct mk_segment *next, *prev; /* all segments */
+	uint32_t free_slices;
+	/* Byte offset, from the segment, of the descriptor of the run covering each slice: one load takes
+	 * free() from an address to its span. */
+	uint16_t span_at[MK_SLICES];
+	mk_span spans[MK_SLICES];      /* descriptors; only a run's first slice's is meaningful */
+} mk_segment;
+
+typedef struct mk_span_list {
+	mk_span *first, *last;
+} mk_span_list;
+
+typedef struct mk_heap {
+	/* Hot: the inlined malloc indexes direct by (size + 15) / 16. */
+	mk_span *direct[MK_DIRECT_COUNT];
+	mk_span *current[MK_NCLASSES];   /* where the next block of each class comes from */
+	mk_span_list active[MK_NCLASSES];
+	mk_span_list full;
+	_Atomic(mk_block *) xblocks;     /* remote frees into spans parked as full */
+	struct mk_heap *next_in_pool;    /* abandoned heaps waiting for a new thread */
+	struct mk_heap *next_all;        /* every heap ever made */
+	int owned;                       /* a live thread uses it */
+} mk_heap;
+
+#endif

@@ -47,17 +47,17 @@ ONE_REP = {"frag"}     # its figure is the RSS after a second of sampling: one r
 # Workloads: name, program, (quick, full) scale, default threads, threaded (in the scaling runs), summary.
 # The scale is the program's first argument; see the comment at the top of each bench/workloads/*.c.
 WORKLOADS = [
-    ("binarytrees", "binarytrees", (8, 15, 18), 2, True, "perfect binary trees of 16-byte nodes, built and freed"),
-    ("churn", "churn", (20, 2000, 10000), 1, False, "small-object churn: mixed 8 B-1 KiB, short-lived temporaries"),
-    ("pareto", "pareto", (20, 3000, 15000), 1, False, "Pareto sizes (16 B-256 KiB), Pareto lifetimes"),
-    ("larson", "larson", (20, 4000, 20000), 2, True, "server: threads swap blocks through a shared table (remote frees)"),
-    ("prodcons", "prodcons", (10, 2000, 8000), 2, True, "producer/consumer pairs: one thread allocates, one frees"),
-    ("realloc", "realloc", (2, 40, 200), 1, False, "strings and arrays grown by realloc, interleaved"),
-    ("large", "large", (20, 300, 2000), 1, False, "large blocks 64 KiB-32 MiB, touched page by page"),
+    ("binarytrees", "binarytrees", (8, 15, 17), 2, True, "perfect binary trees of 16-byte nodes, built and freed"),
+    ("churn", "churn", (20, 2000, 8000), 1, False, "small-object churn: mixed 8 B-1 KiB, short-lived temporaries"),
+    ("pareto", "pareto", (20, 3000, 10000), 1, False, "Pareto sizes (16 B-256 KiB), Pareto lifetimes"),
+    ("larson", "larson", (20, 4000, 15000), 2, True, "server: threads swap blocks through a shared table (remote frees)"),
+    ("prodcons", "prodcons", (10, 2000, 6000), 2, True, "producer/consumer pairs: one thread allocates, one frees"),
+    ("realloc", "realloc", (2, 40, 120), 1, False, "strings and arrays grown by realloc, interleaved"),
+    ("large", "large", (20, 300, 1200), 1, False, "large blocks 64 KiB-32 MiB, touched page by page"),
     ("frag", "frag", (8, 128, 512), 1, False, "allocate, free 90% at random, keep the newest 10% (time of that phase)"),
-    ("threadchurn", "threadchurn", (1, 10, 60), 2, True, "short-lived threads that allocate, hand blocks to the joiner"),
-    ("python", "python", (1, 5, 30), 1, False, "python3 with PYTHONMALLOC=malloc on a pure-Python script"),
-    ("sqlite", "sqlite", (500, 20000, 120000), 1, False, "sqlite3 (in memory) on a generated SQL script"),
+    ("threadchurn", "threadchurn", (1, 10, 40), 2, True, "short-lived threads that allocate, hand blocks to the joiner"),
+    ("python", "python", (1, 5, 20), 1, False, "python3 with PYTHONMALLOC=malloc on a pure-Python script"),
+    ("sqlite", "sqlite", (500, 20000, 80000), 1, False, "sqlite3 (in memory) on a generated SQL script"),
 ]
 SCALE_INDEX = {"tiny": 0, "quick": 1, "full": 2}  # which of the three scales above a profile uses
 PROFILES = {
@@ -68,7 +68,7 @@ PROFILES = {
     # cap: a run's time limit, max(cap_min, cap_factor x the first glibc run of that workload).
     "quick": dict(reps=3, scaling_reps=1, threads=[1, 2, 4, 8], instr_iterations=3000, classic_depths=[8, 14],
                   cap_min=2.0, cap_factor=10.0),
-    "full": dict(reps=5, scaling_reps=3, threads=[1, 2, 4, 8], instr_iterations=20000, classic_depths=[8, 16],
+    "full": dict(reps=5, scaling_reps=2, threads=[1, 2, 4, 8], instr_iterations=20000, classic_depths=[8, 16],
                  cap_min=20.0, cap_factor=20.0),
 }
 LAB_VERSIONS = [("v0 libc", 0), ("v1 mmap per call", 1), ("v2 bump", 2), ("v3 cells", 3), ("v4 engine", 4)]
@@ -339,6 +339,7 @@ def main_matrix(allocs, workloads, prof, reps):
             if table[name][n]["status"] == "FAIL":
                 say("    %s FAILED its self-check: %s" % (n, table[name][n].get("stderr", "").strip()[:200]))
     geo = {n: geomean([table[w][n].get("time_ratio") for w in table]) for n in names}
+    counted = {n: sum(1 for w in table if table[w][n].get("time_ratio")) for n in names}
     say("%-12s" % "geomean" + "".join("%*s" % (width, "%.2f" % geo[n] if geo[n] else "-") for n in names))
     say()
     say("== peak RSS: median MiB (ratio to %s) ==" % BASELINE)
@@ -357,7 +358,7 @@ def main_matrix(allocs, workloads, prof, reps):
                 say("%-12s %s" % (n, " ".join("%6.2f" % m.get("rss_ratio_%ss" % t, float("nan"))
                                               for t in ("0", "0.25", "0.5", "1"))))
     say()
-    return dict(table=table, geomean_time=geo, geomean_rss=rgeo)
+    return dict(table=table, geomean_time=geo, geomean_rss=rgeo, geomean_counted=counted)
 
 
 def scaling(allocs, workloads, prof, reps):
@@ -525,8 +526,10 @@ def markdown(res):
         for w in t:
             p("| %s | " % w + " | ".join(fmt_cell(t[w].get(n)) for n in names) + " | %s |" % best(t[w]))
         g = res["main"]["geomean_time"]
-        p("| **geomean ratio** | " + " | ".join("**%.2f**" % g[n] if g.get(n) else "-" for n in names) + " | %s |"
-          % min(((v, n) for n, v in g.items() if v), default=(0, "-"))[1])
+        cnt = res["main"]["geomean_counted"]
+        p("| **geomean ratio** | " + " | ".join(("**%.2f**" % g[n] + ("" if cnt[n] == len(t) else " (%d of %d)" % (cnt[n], len(t))))
+                                               if g.get(n) else "-" for n in names) + " | %s |"
+          % min(((v, n) for n, v in g.items() if v and cnt[n] == len(t)), default=(0, "-"))[1])
         p("")
         p("![time ratio per workload](bench-time.svg)")
         p("")
@@ -708,17 +711,18 @@ def main():
     say("memkit bench, %s profile: %d allocators (%s), %d workloads, %d reps" % (
         args.profile, len(allocs), ", ".join(a["name"] for a in allocs), len(workloads), reps))
     say()
-    if "main" in sections:
-        res["main"] = main_matrix(allocs, workloads, prof, reps)
-    if "scaling" in sections:
-        res["scaling"] = scaling(allocs, workloads, prof, args.reps or prof["scaling_reps"])
-    if "instr" in sections:
-        res["instr"] = instructions(allocs, prof)
-    if "classic" in sections:
-        res["classic"] = classic(allocs, prof, reps)
+    res["section_s"] = {}
+    for sec, fn in (("main", lambda: main_matrix(allocs, workloads, prof, reps)),
+                    ("scaling", lambda: scaling(allocs, workloads, prof, args.reps or prof["scaling_reps"])),
+                    ("instr", lambda: instructions(allocs, prof)),
+                    ("classic", lambda: classic(allocs, prof, reps))):
+        if sec in sections:
+            t0 = time.time()
+            res[sec] = fn()
+            res["section_s"][sec] = round(time.time() - t0, 1)
     res["elapsed_s"] = round(time.time() - start, 1)
     write_results(res, args.out, args.docs or (args.profile == "full" and args.out == RESULTS))
-    say("elapsed %.0f s" % res["elapsed_s"])
+    say("elapsed %.0f s (%s)" % (res["elapsed_s"], ", ".join("%s %.0f s" % kv for kv in res["section_s"].items())))
     failed = [(w, n) for w, row in res.get("main", {}).get("table", {}).items()
               for n, s in row.items() if s["status"] == "FAIL"]
     if failed:

@@ -1,0 +1,39 @@
+# Region heaps: build/libmemkit-region.so and .a (src/region + the OS layer), their tests and the
+# producer/consumer example.
+REGION_SRC := $(sort $(wildcard src/region/*.c)) src/os/os.c
+REGION_OBJ := $(REGION_SRC:%.c=$(BUILD)/obj/region/%.o)
+REGION_TESTS_C := $(sort $(wildcard tests/region/*.c))
+REGION_TEST_BIN := $(REGION_TESTS_C:tests/region/%.c=$(BUILD)/tests/region-%)
+REGION_EXAMPLES := $(BUILD)/examples/region-producer $(BUILD)/examples/region-consumer \
+                   $(BUILD)/examples/region-timing
+
+# Own object directory: os.c is built here with the library's flags, apart from the engine's copy.
+$(BUILD)/obj/region/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libmemkit-region.so: $(REGION_OBJ) src/region/exports.map
+	$(CC) -shared -o $@ $(REGION_OBJ) $(LDLIBS) -Wl,-soname,libmemkit-region.so -Wl,--version-script=src/region/exports.map
+$(BUILD)/libmemkit-region.a: $(REGION_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+# Tests link the static library: they reach the test hook and the OS layer's fault injection.
+$(BUILD)/tests/region-%: tests/region/%.c $(BUILD)/libmemkit-region.a tests/common/test.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -o $@ $< $(BUILD)/libmemkit-region.a $(LDLIBS)
+
+# The persistence test once more, linked to the shared library: proves the .so exports what programs need.
+$(BUILD)/tests/region-persist-so: tests/region/persist.c $(BUILD)/libmemkit-region.so tests/common/test.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -o $@ $< -L$(BUILD) -lmemkit-region -Wl,-rpath,'$$ORIGIN/..' $(LDLIBS)
+REGION_TEST_BIN += $(BUILD)/tests/region-persist-so
+
+$(BUILD)/examples/region-%: examples/region-%.c $(BUILD)/libmemkit-region.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libmemkit-region.a $(LDLIBS)
+
+region: $(BUILD)/libmemkit-region.so $(BUILD)/libmemkit-region.a $(REGION_EXAMPLES) $(REGION_TEST_BIN)
+.PHONY: region
+
+ALL += $(BUILD)/libmemkit-region.so $(BUILD)/libmemkit-region.a $(REGION_EXAMPLES)
+TESTS += $(REGION_TEST_BIN) tests/region/demo.sh

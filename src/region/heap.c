@@ -1,0 +1,535 @@
+/* Region heap blocks: segregated fit over offsets, each change committed by one 64-bit store.
+ *
+ * Invariants (mk__rg_check_locked verifies every one):
+ *  1. Blocks tile [heap_off, heap_end) exactly; each word0's check value matches its offset, size and state;
+ *     every size is at least RG_MIN_UNITS.
+ *  2. No two free blocks are adjacent (a free coalesces at once).
+ *  3. word1.prev of each block is the previous block's size (0 for the first).
+ *  4. The start bitmap has a bit set exactly at each block's first unit.
+ *  5. Each free block is on one list, the bin of its size; lists are doubly linked; bit b of bin_map is set
+ *     exactly when bin b is not empty.
+ *  6. The counters equal the numbers of used and free blocks and units.
+ *  7. Root slots hold 0 or an offset inside the block area.
+ *
+ * Allocation takes the first block of the first non-empty bin whose every block fits (a bitmap search: a
+ * constant number of word operations), and only when there is none looks through the request's own bin for
+ * a tight fit, so it fails only when no free block is large enough.
+ *
+ * Damage from callers: links are checked before use (link_ok, linked_ok) and rebuilt when wrong; a damaged
+ * neighbour header stops the operation with EIO and flags the heap (sound_around).
+ *
+ * Crash safety: word0 stores are the only authoritative changes.  Each operation writes whatever a new
+ * block needs (its word1, a remainder's header inside the payload being split) before the word0 store that
+ * makes it reachable, so a walk by word0 sizes sees either the state before or the state after, at every
+ * instant.  A death between the free of a block and its merge leaves two adjacent free blocks; the rebuild
+ * merges them.  Links, bitmap, prev fields and counters may be stale after a death: the rebuild recomputes
+ * them all from the walk. */
+#include "region/layout.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+void (*mk__region_hook)(int point);
+
+static inline void hook(int point)
+{
+	if (__builtin_expect(mk__region_hook != NULL, 0))
+		mk__region_hook(point);
+}
+
+static inline uint64_t *word0_at(const mkr_heap *h, uint64_t off) { return (uint64_t *)(h->base + off); }
+static inline uint64_t *word1_at(const mkr_heap *h, uint64_t off) { return (uint64_t *)(h->base + off + 8); }
+static inline uint64_t *next_link(const mkr_heap *h, uint64_t off) { return (uint64_t *)(h->base + off + 16); }
+static inline uint64_t *prev_link(const mkr_heap *h, uint64_t off) { return (uint64_t *)(h->base + off + 24); }
+
+static uint32_t check_of(uint64_t off, uint64_t units, int used)
+{
+	uint64_t x = (off / RG_UNIT) * 0x9e3779b97f4a7c15ull ^ units * 0xc2b2ae3d27d4eb4full;
+	x ^= used ? 0x5553454455534544ull : 0x4652454546524545ull;
+	x ^= x >> 29;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 32;
+	return (uint32_t)x;
+}
+
+/* The commit store: size and state change together. */
+static void put0(mkr_heap *h, uint64_t off, uint64_t units, int used)
+{
+	__atomic_store_n(word0_at(h, off), (uint64_t)check_of(off, units, used) << 32 | units, __ATOMIC_RELEASE);
+}
+
+static void put1(mkr_heap *h, uint64_t off, uint64_t prev_units, uint32_t owner)
+{
+	__atomic_store_n(word1_at(h, off), (uint64_t)owner << 32 | prev_units, __ATOMIC_RELEASE);
+}
+
+static inline uint32_t units_of(const mkr_heap *h, uint64_t off) { return (uint32_t)*word0_at(h, off); }
+static inline uint32_t prev_units_of(const mkr_heap *h, uint64_t off) { return (uint32_t)*word1_at(h, off); }
+uint32_t mk__rg_owner_of(const mkr_heap *h, uint64_t off) { return (uint32_t)(*word1_at(h, off) >> 32); }
+
+/* 1 used, 0 free, -1 when word0 at off is not a valid header for that offset (off < heap_end). */
+static int state_of(const mkr_heap *h, uint64_t off, uint32_t *units)
+{
+	uint64_t w = __atomic_load_n(word0_at(h, off), __ATOMIC_ACQUIRE);
+	uint32_t u = (uint32_t)w, c = (uint32_t)(w >> 32);
+	if (u < RG_MIN_UNITS || u > (h->hdr->heap_end - off) / RG_UNIT)
+		return -1;
+	*units = u;
+	if (c == check_of(off, u, 1))
+		return 1;
+	return c == check_of(off, u, 0) ? 0 : -1;
+}
+
+/* --- the start bitmap -------------------------------------------------------------------------- */
+static inline uint64_t *bitmap(const mkr_heap *h) { return (uint64_t *)(h->base + h->hdr->bitmap_off); }
+static inline uint64_t unit_index(const mkr_heap *h, uint64_t off) { return (off - h->hdr->heap_off) / RG_UNIT; }
+static inline uint64_t heap_units(const mkr_heap *h) { return (h->hdr->heap_end - h->hdr->heap_off) / RG_UNIT; }
+
+static void bit_set(mkr_heap *h, uint64_t off)
+{
+	uint64_t i = unit_index(h, off);
+	bitmap(h)[i / 64] |= 1ull << (i % 64);
+}
+
+static void bit_clear(mkr_heap *h, uint64_t off)
+{
+	uint64_t i = unit_index(h, off);
+	bitmap(h)[i / 64] &= ~(1ull << (i % 64));
+}
+
+static int bit_test(const mkr_heap *h, uint64_t off)
+{
+	uint64_t i = unit_index(h, off);
+	return (int)(bitmap(h)[i / 64] >> (i % 64) & 1);
+}
+
+/* 1 used, 0 free, -1 not a block start: off must be a 16-aligned offset inside the block area. */
+int mk__rg_block_state(const mkr_heap *h, uint64_t off, uint32_t *units)
+{
+	if (!bit_test(h, off))
+		return -1;
+	return state_of(h, off, units);
+}
+
+/* --- size bins ----------------------------------------------------------------------------------- */
+static unsigned bin_of(uint64_t units)
+{
+	if (units < 64)
+		return (unsigned)units;
+	unsigned lg = 63u - (unsigned)__builtin_clzll(units);
+	return 64 + (lg - 6) * 4 + (unsigned)(units >> (lg - 2) & 3);
+}
+
+/* The smallest size that falls in bin b. */
+static uint64_t bin_floor(unsigned b)
+{
+	if (b < 64)
+		return b;
+	unsigned lg = 6 + (b - 64) / 4;
+	return (uint64_t)(4 + (b - 64) % 4) << (lg - 2);
+}
+
+static void bin_push(mkr_heap *h, uint64_t off, uint64_t units)
+{
+	struct rg_header *hd = h->hdr;
+	unsigned b = bin_of(units);
+	uint64_t head = hd->bins[b];
+	*next_link(h, off) = head;
+	*prev_link(h, off) = 0;
+	if (head)
+		*prev_link(h, head) = off;
+	hd->bins[b] = off;
+	hd->bin_map[b / 64] |= 1ull << (b % 64);
+	hd->free_blocks++;
+	hd->free_units += units;
+}
+
+static void bin_remove(mkr_heap *h, uint64_t off, uint64_t units)
+{
+	struct rg_header *hd = h->hdr;
+	unsigned b = bin_of(units);
+	uint64_t next = *next_link(h, off), prev = *prev_link(h, off);
+	if (prev)
+		*next_link(h, prev) = next;
+	else
+		hd->bins[b] = next;
+	if (next)
+		*prev_link(h, next) = prev;
+	if (!hd->bins[b])
+		hd->bin_map[b / 64] &= ~(1ull << (b % 64));
+	hd->free_blocks--;
+	hd->free_units -= units;
+}
+
+#define RG_BAD_LINK UINT64_MAX
+
+/* A link read from a bin or a free block's payload: 0, or the start of a free block.  Links are derived
+ * state that a write after free can damage, so each one is checked before it is followed or written through. */
+static int link_ok(const mkr_heap *h, uint64_t off)
+{
+	const struct rg_header *hd = h->hdr;
+	uint32_t u;
+	return off == 0 || (off >= hd->heap_off && off < hd->heap_end && (off - hd->heap_off) % RG_UNIT == 0 &&
+	                    mk__rg_block_state(h, off, &u) == 0);
+}
+
+/* The free block at off and its list neighbours point at each other (and the bin at it when first). */
+static int linked_ok(const mkr_heap *h, uint64_t off)
+{
+	if (!off || !link_ok(h, off))
+		return 0;
+	uint64_t next = *next_link(h, off), prev = *prev_link(h, off);
+	if (!link_ok(h, next) || !link_ok(h, prev) || (next && *prev_link(h, next) != off))
+		return 0;
+	return prev ? *next_link(h, prev) == off : h->hdr->bins[bin_of(units_of(h, off))] == off;
+}
+
+/* A free block of at least `units`, 0 when none, RG_BAD_LINK when a damaged link was met. */
+static uint64_t bin_find(const mkr_heap *h, uint64_t units)
+{
+	const struct rg_header *hd = h->hdr;
+	unsigned b = bin_of(units);
+	unsigned start = bin_floor(b) == units ? b : b + 1;
+	for (unsigned w = start / 64; w < RG_BIN_WORDS; w++) {
+		uint64_t m = hd->bin_map[w];
+		if (w == start / 64)
+			m &= ~0ull << (start % 64);
+		if (m) {
+			uint64_t off = hd->bins[w * 64 + (unsigned)__builtin_ctzll(m)];
+			return linked_ok(h, off) ? off : RG_BAD_LINK;
+		}
+	}
+	for (uint64_t off = hd->bins[b]; off; off = *next_link(h, off)) {
+		if (!linked_ok(h, off))
+			return RG_BAD_LINK;
+		if (units_of(h, off) >= units)
+			return off;
+	}
+	return 0;
+}
+
+/* The largest block free now, in units (for statistics); the walk stops at a damaged link. */
+uint64_t mk__rg_largest_free(const mkr_heap *h)
+{
+	const struct rg_header *hd = h->hdr;
+	for (int b = (int)RG_NBINS - 1; b >= 0; b--) {
+		uint64_t best = 0, seen = 0;
+		for (uint64_t off = hd->bins[b]; off && link_ok(h, off) && seen++ <= hd->free_blocks;
+		     off = *next_link(h, off))
+			if (units_of(h, off) > best)
+				best = units_of(h, off);
+		if (best)
+			return best;
+	}
+	return 0;
+}
+
+/* Tells the block after the one at off (of `units`) that its neighbour's size changed. */
+static void tell_next(mkr_heap *h, uint64_t off, uint64_t units)
+{
+	uint64_t next = off + units * RG_UNIT;
+	if (next < h->hdr->heap_end)
+		put1(h, next, units, mk__rg_owner_of(h, next));
+}
+
+/* Empties everything derived from the blocks: bitmap, bins, counters. */
+static void forget_derived(mkr_heap *h)
+{
+	struct rg_header *hd = h->hdr;
+	memset(bitmap(h), 0, hd->heap_off - hd->bitmap_off);
+	memset(hd->bins, 0, sizeof hd->bins);
+	memset(hd->bin_map, 0, sizeof hd->bin_map);
+	hd->used_blocks = hd->used_units = hd->free_blocks = hd->free_units = 0;
+}
+
+/* Lays out an empty heap over the geometry already in the header. */
+void mk__rg_format(mkr_heap *h)
+{
+	struct rg_header *hd = h->hdr;
+	forget_derived(h);
+	put1(h, hd->heap_off, 0, 0);
+	put0(h, hd->heap_off, heap_units(h), 0);
+	bit_set(h, hd->heap_off);
+	bin_push(h, hd->heap_off, heap_units(h));
+}
+
+/* --- operations ------------------------------------------------------------------------------------ */
+/* Before an operation stores anything around the used block at off: the next block's header is sound, the
+ * previous one is where word1 says, and each free neighbour is properly on its list.  Derived state that
+ * fails (a write after free into links, say) is rebuilt from the block headers; 0 when the heap is sound
+ * then, -1 (EIO, heap flagged) when a block header itself is damaged (a write past a block's end). */
+static int sound_around(mkr_heap *h, uint64_t off)
+{
+	struct rg_header *hd = h->hdr;
+	uint64_t end = mk__rg_next_block(h, off), pu = prev_units_of(h, off);
+	uint32_t u;
+	int ok = 1;
+	if (end < hd->heap_end) {
+		int st = state_of(h, end, &u);
+		ok = st == 1 || (st == 0 && linked_ok(h, end));
+	}
+	if (ok && pu) {
+		uint64_t prev = off - pu * RG_UNIT;
+		int st = pu * RG_UNIT <= off - hd->heap_off ? state_of(h, prev, &u) : -1;
+		ok = st >= 0 && u == pu && (st == 1 || linked_ok(h, prev));
+	} else if (ok) {
+		ok = off == hd->heap_off;
+	}
+	return ok ? 0 : mk__rg_repair_locked(h);
+}
+
+/* Rebuilds the derived state; on a damaged block header flags the heap so nothing walks it again. */
+int mk__rg_repair_locked(mkr_heap *h)
+{
+	if (mk__rg_rebuild(h) == 0)
+		return 0;
+	h->hdr->flags |= RG_FLAG_CORRUPT;
+	return -1;
+}
+
+uint64_t mk__rg_alloc_locked(mkr_heap *h, uint64_t units)
+{
+	struct rg_header *hd = h->hdr;
+	uint64_t off = units <= heap_units(h) ? bin_find(h, units) : 0; /* bin_of is defined up to heap_units */
+	if (off == RG_BAD_LINK) {
+		if (mk__rg_repair_locked(h) != 0)
+			return 0;
+		off = bin_find(h, units);
+	}
+	if (!off || off == RG_BAD_LINK)
+		return 0;
+	uint64_t have = units_of(h, off);
+	uint64_t prev = prev_units_of(h, off);
+	bin_remove(h, off, have);
+	if (have - units >= RG_MIN_UNITS) {
+		uint64_t rest = off + units * RG_UNIT;
+		put1(h, rest, units, 0);
+		put0(h, rest, have - units, 0);
+		bit_set(h, rest);
+		tell_next(h, rest, have - units);
+		hook(RG_HOOK_ALLOC_SPLIT);
+		put1(h, off, prev, (uint32_t)mk__rg_self());
+		put0(h, off, units, 1);
+		bin_push(h, rest, have - units);
+	} else {
+		units = have;
+		put1(h, off, prev, (uint32_t)mk__rg_self());
+		put0(h, off, units, 1);
+	}
+	hd->used_blocks++;
+	hd->used_units += units;
+	return off;
+}
+
+/* Frees the used block at off and merges it with free neighbours; returns where the free block starts, or 0
+ * (EIO) when the heap is damaged. */
+uint64_t mk__rg_free_locked(mkr_heap *h, uint64_t off)
+{
+	struct rg_header *hd = h->hdr;
+	if (sound_around(h, off) != 0)
+		return 0;
+	uint64_t units = units_of(h, off);
+	put0(h, off, units, 0);
+	hd->used_blocks--;
+	hd->used_units -= units;
+	hook(RG_HOOK_FREE_MERGE);
+	uint32_t nu, pu;
+	uint64_t end = off + units * RG_UNIT;
+	if (end < hd->heap_end && state_of(h, end, &nu) == 0) {
+		bin_remove(h, end, nu);
+		units += nu;
+		put0(h, off, units, 0);
+		bit_clear(h, end);
+	}
+	uint64_t prev_units = prev_units_of(h, off);
+	if (prev_units) {
+		uint64_t prev = off - prev_units * RG_UNIT;
+		if (state_of(h, prev, &pu) == 0) {
+			bin_remove(h, prev, pu);
+			units += pu;
+			put0(h, prev, units, 0);
+			bit_clear(h, off);
+			off = prev;
+		}
+	}
+	tell_next(h, off, units);
+	bin_push(h, off, units);
+	return off;
+}
+
+/* Resizes the used block at off in place when it can (shrinking, or growing into a free next block):
+ * 1 when done, 0 when a move is needed, -1 (EIO) when the heap is damaged.  The block then belongs to the
+ * caller, as a moved one would. */
+int mk__rg_resize_locked(mkr_heap *h, uint64_t off, uint64_t units)
+{
+	struct rg_header *hd = h->hdr;
+	if (sound_around(h, off) != 0)
+		return -1;
+	uint64_t cur = units_of(h, off), end = off + cur * RG_UNIT;
+	uint32_t nu = 0;
+	int next_free = end < hd->heap_end && state_of(h, end, &nu) == 0;
+	uint64_t total = cur + (next_free ? nu : 0);
+	if (units > total)
+		return 0;
+	put1(h, off, prev_units_of(h, off), (uint32_t)mk__rg_self()); /* a resized block is the caller's */
+	if (units <= cur && cur - units < RG_MIN_UNITS)
+		return 1;
+	if (next_free) {
+		bin_remove(h, end, nu);
+		bit_clear(h, end);
+	}
+	uint64_t rest = 0, rest_units = total - units;
+	if (rest_units >= RG_MIN_UNITS) {
+		rest = off + units * RG_UNIT;
+		put1(h, rest, units, 0);
+		put0(h, rest, rest_units, 0);
+		bit_set(h, rest);
+	} else {
+		units = total;
+	}
+	put0(h, off, units, 1);
+	hook(RG_HOOK_REALLOC_GROW);
+	hd->used_units = hd->used_units - cur + units;
+	if (rest) {
+		tell_next(h, rest, rest_units);
+		bin_push(h, rest, rest_units);
+	} else {
+		tell_next(h, off, units);
+	}
+	return 1;
+}
+
+/* The offset of the block after off, or heap_end. */
+uint64_t mk__rg_next_block(const mkr_heap *h, uint64_t off) { return off + (uint64_t)units_of(h, off) * RG_UNIT; }
+
+/* --- repair and check ---------------------------------------------------------------------------- */
+/* Recomputes everything derived from the chain of word0s, finishing any merge a dead process left undone.
+ * Idempotent, so a death during the rebuild is repaired by the next one.  -1 (EIO) when a header is bad. */
+int mk__rg_rebuild(mkr_heap *h)
+{
+	struct rg_header *hd = h->hdr;
+	forget_derived(h);
+	uint64_t prev = 0, prev_units = 0;
+	int prev_free = 0;
+	for (uint64_t off = hd->heap_off; off < hd->heap_end;) {
+		uint32_t u;
+		int st = state_of(h, off, &u);
+		if (st < 0) {
+			mk__rg_fail(EIO, "region heap: block header at offset %#" PRIx64 " is damaged", off);
+			return -1;
+		}
+		if (st == 0 && prev_free) {
+			prev_units += u;
+			put0(h, prev, prev_units, 0);
+			off = prev + prev_units * RG_UNIT;
+			continue;
+		}
+		put1(h, off, prev_units, mk__rg_owner_of(h, off));
+		bit_set(h, off);
+		prev = off;
+		prev_units = u;
+		prev_free = st == 0;
+		off += (uint64_t)u * RG_UNIT;
+	}
+	for (uint64_t off = hd->heap_off; off < hd->heap_end; off = mk__rg_next_block(h, off)) {
+		uint32_t u;
+		if (state_of(h, off, &u) == 0) {
+			bin_push(h, off, u);
+		} else {
+			hd->used_blocks++;
+			hd->used_units += u;
+		}
+	}
+	return 0;
+}
+
+#define BAD(...)                                                                                      \
+	do {                                                                                              \
+		mk__rg_fail(EIO, "region heap check: " __VA_ARGS__);                                          \
+		return -1;                                                                                    \
+	} while (0)
+
+static int check_blocks(const mkr_heap *h, uint64_t *free_blocks)
+{
+	const struct rg_header *hd = h->hdr;
+	uint64_t used_b = 0, used_u = 0, free_b = 0, free_u = 0, prev_units = 0;
+	int prev_free = 0;
+	for (uint64_t off = hd->heap_off; off < hd->heap_end;) {
+		uint32_t u;
+		int st = state_of(h, off, &u);
+		if (st < 0)
+			BAD("block header at offset %#" PRIx64 " is damaged", off);
+		if (prev_units_of(h, off) != prev_units)
+			BAD("block at %#" PRIx64 " records previous size %u, not %" PRIu64, off, prev_units_of(h, off),
+			    prev_units);
+		if (!bit_test(h, off))
+			BAD("block at %#" PRIx64 " is missing from the start bitmap", off);
+		for (uint64_t i = 1; i < u; i++)
+			if (bit_test(h, off + i * RG_UNIT))
+				BAD("start bitmap marks %#" PRIx64 ", inside the block at %#" PRIx64, off + i * RG_UNIT, off);
+		if (st == 0 && prev_free)
+			BAD("free blocks side by side at %#" PRIx64, off);
+		if (st == 0) {
+			free_b++;
+			free_u += u;
+		} else {
+			used_b++;
+			used_u += u;
+		}
+		prev_free = st == 0;
+		prev_units = u;
+		off += (uint64_t)u * RG_UNIT;
+	}
+	if (used_b != hd->used_blocks || used_u != hd->used_units || free_b != hd->free_blocks ||
+	    free_u != hd->free_units)
+		BAD("counters (used %" PRIu64 "/%" PRIu64 ", free %" PRIu64 "/%" PRIu64 ") differ from the blocks "
+		    "(used %" PRIu64 "/%" PRIu64 ", free %" PRIu64 "/%" PRIu64 ")",
+		    hd->used_blocks, hd->used_units, hd->free_blocks, hd->free_units, used_b, used_u, free_b, free_u);
+	*free_blocks = free_b;
+	return 0;
+}
+
+static int check_bins(const mkr_heap *h, uint64_t free_blocks)
+{
+	const struct rg_header *hd = h->hdr;
+	uint64_t linked = 0;
+	for (unsigned b = 0; b < RG_NBINS; b++) {
+		int marked = (int)(hd->bin_map[b / 64] >> (b % 64) & 1);
+		if (marked != (hd->bins[b] != 0))
+			BAD("bin %u is %s but its bin_map bit is %d", b, hd->bins[b] ? "used" : "empty", marked);
+		uint64_t prev = 0;
+		for (uint64_t off = hd->bins[b]; off; prev = off, off = *next_link(h, off)) {
+			uint32_t u;
+			if (++linked > free_blocks)
+				BAD("bin lists hold more entries than the %" PRIu64 " free blocks (a cycle?)", free_blocks);
+			if (off < hd->heap_off || off >= hd->heap_end || (off - hd->heap_off) % RG_UNIT)
+				BAD("bin %u links to %#" PRIx64 ", outside the blocks", b, off);
+			if (mk__rg_block_state(h, off, &u) != 0)
+				BAD("bin %u links to %#" PRIx64 ", which is not a free block", b, off);
+			if (bin_of(u) != b)
+				BAD("free block at %#" PRIx64 " of %u units is in bin %u, not %u", off, u, b, bin_of(u));
+			if (*prev_link(h, off) != prev)
+				BAD("free block at %#" PRIx64 " has a wrong back link", off);
+		}
+	}
+	if (linked != free_blocks)
+		BAD("%" PRIu64 " free blocks but %" PRIu64 " on the bin lists", free_blocks, linked);
+	return 0;
+}
+
+int mk__rg_check_locked(mkr_heap *h)
+{
+	const struct rg_header *hd = h->hdr;
+	if (hd->magic != RG_MAGIC || hd->version != RG_VERSION || hd->geometry_sum != mk__rg_geometry_sum(hd))
+		BAD("the header (magic, version or geometry) was overwritten");
+	uint64_t free_blocks;
+	if (check_blocks(h, &free_blocks) || check_bins(h, free_blocks))
+		return -1;
+	for (unsigned i = 0; i < MKR_ROOTS; i++) {
+		uint64_t r = hd->roots[i];
+		if (r && (r < hd->heap_off || r >= hd->heap_end))
+			BAD("root %u holds %#" PRIx64 ", outside the blocks", i, r);
+	}
+	return 0;
+}

@@ -12,7 +12,7 @@ PREFIX   ?= /usr/local
 ALL   :=
 TESTS :=
 
-.PHONY: all test bench install clean
+.PHONY: all test run-tests deps bench install clean
 all: build-all
 
 include mk/engine.mk
@@ -20,8 +20,13 @@ include $(sort $(filter-out mk/engine.mk,$(wildcard mk/*.mk)))
 
 build-all: $(ALL)
 
-test: $(ALL) $(TESTS)
+test: deps
+	$(MAKE) --no-print-directory run-tests
+run-tests: $(ALL) $(TESTS)
 	tests/run-all.sh $(TESTS)
+# The Debian packages the tests use (real programs, sanitizer runtimes): installed when run as root.
+deps:
+	@tools/deps.sh .ci/packages
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)

@@ -26,16 +26,24 @@ $(BUILD)/libmemkit-mk.a: $(ENGINE_OBJ) $(BUILD)/obj/api-mk.o
 $(BUILD)/memkit: tools/memkit.in
 	@mkdir -p $(@D)
 	sed 's|@LIBDIR@|$(abspath $(BUILD))|' $< >$@ && chmod +x $@
-$(BUILD)/memkit.pc: tools/memkit.pc.in
-	sed 's|@PREFIX@|$(PREFIX)|' $< >$@
 
-ALL += $(BUILD)/libmemkit.so $(BUILD)/libmemkit.a $(BUILD)/libmemkit-mk.a $(BUILD)/memkit $(BUILD)/memkit.pc
+# The same library without the fast free's double-free and interior-pointer checks: only to measure
+# what they cost (make bench-instr reports both).  Not for use.
+NOCHECKS_SRC := $(ENGINE_SRC) src/override/api.c
+$(BUILD)/libmemkit-nochecks.so: $(NOCHECKS_SRC) $(wildcard src/engine/*.h)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) -DMK_FREE_CHECKS=0 $(API_ENGINE) -DMK_API_PREFIX= -DMK_API_OVERRIDE \
+	    -shared -o $@ $(NOCHECKS_SRC) $(LDLIBS) -Wl,-z,now
 
-install: $(BUILD)/libmemkit.so $(BUILD)/libmemkit.a $(BUILD)/memkit.pc
+ALL += $(BUILD)/libmemkit.so $(BUILD)/libmemkit.a $(BUILD)/libmemkit-mk.a $(BUILD)/memkit
+
+install: $(BUILD)/libmemkit.so $(BUILD)/libmemkit.a $(BUILD)/libmemkit-sbrk.so \
+         $(BUILD)/libmemkit-region.so $(BUILD)/libmemkit-region.a
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
-	install -m 644 include/memkit.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/memkit.h include/memkit_region.h $(DESTDIR)$(PREFIX)/include/
+	install -m 755 $(BUILD)/libmemkit-sbrk.so $(BUILD)/libmemkit-region.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(BUILD)/libmemkit-region.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libmemkit.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(BUILD)/libmemkit.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 $(BUILD)/memkit.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	sed 's|@PREFIX@|$(PREFIX)|' tools/memkit.pc.in >$(DESTDIR)$(PREFIX)/lib/pkgconfig/memkit.pc
 	sed 's|@LIBDIR@|$(PREFIX)/lib|' tools/memkit.in >$(DESTDIR)$(PREFIX)/bin/memkit
 	chmod 755 $(DESTDIR)$(PREFIX)/bin/memkit

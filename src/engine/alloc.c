@@ -7,7 +7,8 @@
 static mk_span *valid_small(const void *p, const char *what)
 {
 	mk_span *s = mk__span_of(mk__segment_of(p), p);
-	if (s->state != MK_SPAN_ACTIVE && s->state != MK_SPAN_FULL)
+	uint8_t state = MK_LOAD(s->state);
+	if (state != MK_SPAN_ACTIVE && state != MK_SPAN_FULL)
 		mk__fatal(what, p);
 	if (!mk__is_block_start(s, (uintptr_t)p) || (uintptr_t)p >= s->start + (uintptr_t)s->capacity * s->block_size)
 		mk__fatal("interior pointer", p);
@@ -19,8 +20,9 @@ static mk_span *valid_small(const void *p, const char *what)
 void *mk__engine_alloc_zero(size_t n)
 {
 	if (n > MK_MEDIUM_MAX) {
-		if (n > PTRDIFF_MAX || !mk__engine_alloc(0))  /* the second call sets the heap up (and is freed) */
+		if (n > PTRDIFF_MAX)
 			return NULL;
+		mk__init();   /* huge blocks need no thread heap, only the options */
 		return mk__huge_alloc(n, 0, true);
 	}
 	void *p = mk__engine_alloc(n);

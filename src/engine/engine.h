@@ -18,6 +18,10 @@
 #define MK_INLINE      static inline __attribute__((always_inline))
 #define MK_SLOW        __attribute__((noinline, cold))
 #define MK_HIDDEN      __attribute__((visibility("hidden")))
+/* A span's heap and state are written by its owner and read by any thread that frees into it (to find the
+ * owner, or to validate the pointer): relaxed atomics, which cost a plain mov on x86-64. */
+#define MK_LOAD(field)        __atomic_load_n(&(field), __ATOMIC_RELAXED)
+#define MK_STORE(field, value) __atomic_store_n(&(field), (value), __ATOMIC_RELAXED)
 
 /* The calling thread's heap.  A thread starts on mk__empty_heap, whose spans have no free block, so the
  * first malloc falls into the slow path, which gives the thread a real heap: no "initialised?" test. */
@@ -58,6 +62,13 @@ MK_INLINE bool mk__is_block_start(const mk_span *s, uintptr_t p)
  * holds it there only if the program wrote 64 random bits it cannot know. */
 MK_INLINE uintptr_t mk__cookie(void) { return mk__secret; }
 
+/* The fast free's double-free and interior-pointer checks (foreign pointers are always caught: the
+ * segment map is what makes the rest safe to read).  Off only in the build that measures their cost. */
+#ifndef MK_FREE_CHECKS
+#define MK_FREE_CHECKS 1
+#endif
+static const bool mk__free_checks = MK_FREE_CHECKS;
+
 void *mk__alloc_slow(size_t n) MK_HIDDEN;
 void  mk__free_slow(void *p) MK_HIDDEN;
 void  mk__span_emptied(mk_span *s) MK_HIDDEN;
@@ -93,7 +104,8 @@ MK_INLINE void mk__engine_free(void *p)
 	mk_span *s = mk__span_of(mk__segment_of(p), p);
 	mk_block *b = p;
 	uintptr_t c = mk__cookie();
-	if (mk_unlikely(s->heap != mk__tls_heap || b->cookie == c || !mk__is_block_start(s, (uintptr_t)p))) {
+	if (mk_unlikely(MK_LOAD(s->heap) != mk__tls_heap ||
+	                (mk__free_checks && (b->cookie == c || !mk__is_block_start(s, (uintptr_t)p))))) {
 		mk__free_slow(p);                       /* another thread's block, or a bad free */
 		return;
 	}

@@ -43,7 +43,7 @@ void mk__heaps_after_fork_child(void)
 }
 
 #define FULL_TAG ((uintptr_t)1)
-static mk_heap *owner_of(const mk_span *s) { return (mk_heap *)((uintptr_t)s->heap & ~FULL_TAG); }
+static mk_heap *owner_of(const mk_span *s) { return (mk_heap *)((uintptr_t)MK_LOAD(s->heap) & ~FULL_TAG); }
 
 /* ---- span lists ---- */
 
@@ -166,7 +166,7 @@ static mk_heap *heap_get(void)
 static void retire(mk_heap *h, mk_span *s)
 {
 	list_remove(list_of(h, s), s);
-	s->heap = NULL;
+	MK_STORE(s->heap, NULL);
 	atomic_store_explicit(&s->xfree, 0, memory_order_relaxed);
 	mk__span_free(s);
 }
@@ -175,8 +175,8 @@ static void retire(mk_heap *h, mk_span *s)
 static void unfull(mk_heap *h, mk_span *s)
 {
 	list_remove(&h->full, s);
-	s->state = MK_SPAN_ACTIVE;
-	s->heap = h;
+	MK_STORE(s->state, MK_SPAN_ACTIVE);
+	MK_STORE(s->heap, h);
 	list_push(&h->active[s->cls], s, false);
 	uintptr_t expect = MK_XFULL;
 	atomic_compare_exchange_strong(&s->xfree, &expect, 0);
@@ -196,23 +196,24 @@ static void free_local(mk_heap *h, mk_span *s, mk_block *b)
 
 void mk__span_emptied(mk_span *s) { retire(owner_of(s), s); }
 
-/* Moves the blocks other threads freed into s onto its free list. */
+/* Moves the blocks other threads freed into s onto its free list (without touching them when the free
+ * list is empty, the usual case: they were last in another core's cache). */
 static bool collect(mk_span *s)
 {
-	if ((atomic_load_explicit(&s->xfree, memory_order_relaxed) & ~MK_XFULL) == 0)
+	if ((atomic_load_explicit(&s->xfree, memory_order_relaxed) & MK_XPTR_MASK) == 0)
 		return false;
 	uintptr_t x = atomic_exchange_explicit(&s->xfree, 0, memory_order_acquire);
-	mk_block *first = (mk_block *)(x & ~MK_XFULL), *last = first;
+	mk_block *first = (mk_block *)(x & MK_XPTR_MASK);
 	if (!first)
 		return false;
-	uint32_t n = 1;
-	while (last->next) {
-		last = last->next;
-		n++;
+	if (s->free) {
+		mk_block *last = first;
+		while (last->next)
+			last = last->next;
+		last->next = s->free;
 	}
-	last->next = s->free;
 	s->free = first;
-	s->used -= n;
+	s->used -= (uint32_t)(x >> MK_XCOUNT_SHIFT);
 	return true;
 }
 
@@ -233,8 +234,8 @@ static bool park_full(mk_heap *h, mk_span *s)
 	if (!atomic_compare_exchange_strong(&s->xfree, &expect, MK_XFULL))
 		return false;
 	list_remove(&h->active[s->cls], s);
-	s->state = MK_SPAN_FULL;
-	s->heap = (mk_heap *)((uintptr_t)h | FULL_TAG);
+	MK_STORE(s->state, MK_SPAN_FULL);
+	MK_STORE(s->heap, (mk_heap *)((uintptr_t)h | FULL_TAG));
 	list_push(&h->full, s, true);
 	return true;
 }
@@ -245,38 +246,38 @@ static mk_span *span_new(mk_heap *h, unsigned cls)
 	mk_span *s = mk__span_alloc(ci->span_slices);
 	if (!s)
 		return NULL;
-	s->heap = h;
+	MK_STORE(s->heap, h);
 	s->block_size = ci->size;
 	s->div_mul = ci->div_mul;
 	s->div_max = ci->div_max;
 	s->div_shift = ci->div_shift;
 	s->cls = (uint8_t)cls;
 	s->capacity = (uint32_t)(((size_t)s->slices * MK_SLICE_SIZE) / ci->size);
-	s->state = MK_SPAN_ACTIVE;
+	MK_STORE(s->state, MK_SPAN_ACTIVE);
 	list_push(&h->active[cls], s, true);
 	return s;
 }
 
-/* Finds a span of class cls with a free block (collecting remote frees, carving fresh blocks, parking
- * spans that have none), or makes one. */
+/* Finds a span of class cls with a free block, or makes one.  Freed blocks (local or remote) are reused
+ * before untouched memory is carved, and carving comes before mapping a new span, so the heap's resident
+ * size follows what the program holds.  Spans with nothing left are parked as full. */
 static MK_SLOW void *refill(mk_heap *h, unsigned cls)
 {
 	if (atomic_load_explicit(&h->xblocks, memory_order_relaxed))
 		drain_xblocks(h);
-	mk_span *s;
-	for (;;) {
-		s = h->active[cls].first;
-		if (!s)
-			break;
+	mk_span *s, *next;
+	for (s = h->active[cls].first; s; s = next) {
+		next = s->next;
 		if (s->free || collect(s))
 			goto found;
+		if (s->carved == s->capacity && !park_full(h, s) && collect(s))
+			goto found;
+	}
+	for (s = h->active[cls].first; s; s = s->next)
 		if (s->carved < s->capacity) {
 			mk__span_carve(s);
 			goto found;
 		}
-		if (!park_full(h, s) && collect(s))
-			goto found;
-	}
 	s = span_new(h, cls);
 	if (!s)
 		return NULL;
@@ -346,9 +347,10 @@ void mk__remote_free(mk_span *s, mk_block *b)
 			                                              memory_order_relaxed));
 			return;
 		}
-		b->next = (mk_block *)old;
-		if (atomic_compare_exchange_weak_explicit(&s->xfree, &old, (uintptr_t)b, memory_order_release,
-		                                          memory_order_relaxed))
+		b->next = (mk_block *)(old & MK_XPTR_MASK);
+		uintptr_t count = (old >> MK_XCOUNT_SHIFT) + 1;
+		if (atomic_compare_exchange_weak_explicit(&s->xfree, &old, (uintptr_t)b | count << MK_XCOUNT_SHIFT,
+		                                          memory_order_release, memory_order_relaxed))
 			return;
 	}
 }
@@ -367,7 +369,8 @@ void mk__free_slow(void *p)
 	}
 	mk_span *s = mk__span_of(mk__segment_of(p), p);
 	mk_block *b = p;
-	if (s->state != MK_SPAN_ACTIVE && s->state != MK_SPAN_FULL)
+	uint8_t state = MK_LOAD(s->state);
+	if (state != MK_SPAN_ACTIVE && state != MK_SPAN_FULL)
 		mk__fatal("free(): invalid pointer", p);
 	if (!mk__is_block_start(s, (uintptr_t)p) || (uintptr_t)p >= s->start + (uintptr_t)s->capacity * s->block_size)
 		mk__fatal("free(): interior pointer", p);

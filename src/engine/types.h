@@ -52,8 +52,13 @@ enum mk_span_state {
 	MK_SPAN_FULL,      /* in its heap's full list: no free block when last looked at */
 };
 
-/* Set in xfree when the owner parked the span as full: the next remote free must tell the heap. */
-#define MK_XFULL ((uintptr_t)1)
+/* xfree packs three things in one word, so a remote free is one compare-and-swap and the owner takes the
+ * whole list without walking it: the list head (bits 4..47: blocks are 16-byte aligned, user addresses
+ * are below 2^47), how many blocks it holds (bits 48..63; a span holds at most 4096), and MK_XFULL, set
+ * when the owner parked the span as full, so that the next remote free tells the heap. */
+#define MK_XFULL        ((uintptr_t)1)
+#define MK_XPTR_MASK    ((((uintptr_t)1 << 48) - 1) & ~(uintptr_t)15)
+#define MK_XCOUNT_SHIFT 48
 
 struct mk_heap;
 
@@ -74,7 +79,7 @@ typedef struct mk_span {
 	/* Colder. */
 	uint32_t capacity;      /* blocks that fit */
 	uint32_t carved;        /* blocks taken from the untouched tail so far */
-	_Atomic uintptr_t xfree;/* blocks freed by other threads, | MK_XFULL */
+	_Atomic uintptr_t xfree;/* blocks freed by other threads: head | count << 48 | MK_XFULL */
 	struct mk_span *next, *prev;
 	uint64_t free_since_ms;
 } mk_span;

@@ -1,0 +1,6 @@
+# Unit tests of the engine's internals (they include src/engine headers and link the prefixed archive).
+UNIT_TESTS := $(BUILD)/tests/engine-unit
+$(BUILD)/tests/engine-unit: $(BUILD)/obj/tests/unit/engine_unit.o $(BUILD)/libmemkit-mk.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+TESTS += $(UNIT_TESTS)

@@ -145,7 +145,7 @@ def find_allocators(install, wanted, notes):
     for name, lib in OURS:
         path = os.path.join(BUILD, lib)
         if os.path.exists(path):
-            allocs.append(dict(name=name, preload=path, version="this tree"))
+            allocs.append(dict(name=name, preload=path, version="this tree", shown=os.path.relpath(path, ROOT)))
         else:
             notes.append("%s skipped: %s is not built" % (name, os.path.relpath(path, ROOT)))
     if wanted:
@@ -505,7 +505,8 @@ def markdown(res):
     p("| allocator | version | preloaded |")
     p("|---|---|---|")
     for a in res["allocators"]:
-        p("| %s | %s | %s |" % (a["name"], a["version"], a["preload"] and "`%s`" % a["preload"] or "(none)"))
+        p("| %s | %s | %s |" % (a["name"], a["version"],
+                                "`%s`" % a.get("shown", a["preload"]) if a["preload"] else "(none)"))
     for n in res["notes"]:
         p("")
         p("Note: %s." % n)

@@ -520,7 +520,7 @@ def markdown(res):
           "(below 1 is faster). `~` marks a spread (max - min) over %d%% of the median, `'` a single run "
           "(an allocator over %g times slower than the first on its first run, and frag outside the full "
           "profile, run once). "
-          "Chart: `bench/results/bench-time.svg`." % (res["reps"], BASELINE, SPREAD * 100, SLOW))
+          "Chart: `bench/results/%s`." % (res["reps"], BASELINE, SPREAD * 100, SLOW, chart_name("time", res["profile"])))
         p("")
         p("| workload | " + " | ".join(names) + " | fastest |")
         p("|---|" + "---:|" * len(names) + "---|")
@@ -532,12 +532,12 @@ def markdown(res):
                                                if g.get(n) else "-" for n in names) + " | %s |"
           % min(((v, n) for n, v in g.items() if v and cnt[n] == len(t)), default=(0, "-"))[1])
         p("")
-        p("![time ratio per workload](bench-time.svg)")
+        p("![time ratio per workload](%s)" % chart_name("time", res["profile"]))
         p("")
         p("## Peak RSS")
         p("")
         p("Median peak resident set (MiB, the child's `ru_maxrss`), ratio to %s in brackets. "
-          "Chart: `bench/results/bench-rss.svg`." % BASELINE)
+          "Chart: `bench/results/%s`." % (BASELINE, chart_name("rss", res["profile"])))
         p("")
         p("| workload | " + " | ".join(names) + " |")
         p("|---|" + "---:|" * len(names))
@@ -546,7 +546,7 @@ def markdown(res):
         g = res["main"]["geomean_rss"]
         p("| **geomean ratio** | " + " | ".join("**%.2f**" % g[n] if g.get(n) else "-" for n in names) + " |")
         p("")
-        p("![peak RSS ratio per workload](bench-rss.svg)")
+        p("![peak RSS ratio per workload](%s)" % chart_name("rss", res["profile"]))
         if "frag" in t:
             p("")
             p("## Memory given back (frag)")
@@ -582,8 +582,8 @@ def markdown(res):
         p("")
         p("Speed-up over the same allocator on 1 thread, same total work (the machine has %d cores, so the "
           "ideal is min(threads, %d); more threads than cores is oversubscription). prodcons runs "
-          "threads/2 producer/consumer pairs (at least one pair). Chart: `bench/results/bench-scaling.svg`."
-          % (m["cores"], m["cores"]))
+          "threads/2 producer/consumer pairs; on 1 thread, one thread plays both parts. Chart: `bench/results/%s`."
+          % (m["cores"], m["cores"], chart_name("scaling", res["profile"])))
         for w, rows in res["scaling"].items():
             th = list(next(iter(rows.values())).keys())
             p("")
@@ -594,7 +594,7 @@ def markdown(res):
                 p("| %s | " % n + " | ".join("%.2f" % row[x]["speedup"] if row[x]["speedup"] else row[x]["status"]
                                              for x in th) + " | %s |" % ("%.3f" % last["time"] if last["time"] else "-"))
         p("")
-        p("![thread scaling](bench-scaling.svg)")
+        p("![thread scaling](%s)" % chart_name("scaling", res["profile"]))
     if "instr" in res:
         p("")
         p("## Instructions per malloc/free pair")
@@ -634,6 +634,10 @@ def markdown(res):
     return "\n".join(L)
 
 
+def chart_name(kind, profile):
+    return "bench-%s-%s.svg" % (kind, profile)
+
+
 def write_results(res, outdir, docs):
     os.makedirs(outdir, exist_ok=True)
     prof = res["profile"]
@@ -641,22 +645,23 @@ def write_results(res, outdir, docs):
     if "main" in res:
         names = [a["name"] for a in res["allocators"]]
         t = res["main"]["table"]
-        svgs["bench-time.svg"] = charts.grouped_bars(
+        svgs["time"] = charts.grouped_bars(
             "Wall time relative to %s (lower is better)" % BASELINE, list(t), names,
             lambda w, n: t[w][n].get("time_ratio"), BASELINE, res["command"])
-        svgs["bench-rss.svg"] = charts.grouped_bars(
+        svgs["rss"] = charts.grouped_bars(
             "Peak RSS relative to %s (lower is better)" % BASELINE, list(t), names,
             lambda w, n: t[w][n].get("rss_ratio"), BASELINE, res["command"])
     if "scaling" in res:
-        svgs["bench-scaling.svg"] = charts.scaling_lines(
+        svgs["scaling"] = charts.scaling_lines(
             "Speed-up over 1 thread, same total work (%d cores)" % res["machine"]["cores"], res["scaling"],
             res["command"], res["machine"]["cores"])
-    for name, text in svgs.items():
-        with open(os.path.join(outdir, name), "w") as f:
+    # bench/results/bench-<kind>-<profile>.svg; the full profile's also as docs/img/bench-<kind>.svg
+    for kind, text in svgs.items():
+        with open(os.path.join(outdir, chart_name(kind, prof)), "w") as f:
             f.write(text)
         if docs:
             os.makedirs(os.path.join(ROOT, "docs", "img"), exist_ok=True)
-            with open(os.path.join(ROOT, "docs", "img", name), "w") as f:
+            with open(os.path.join(ROOT, "docs", "img", "bench-%s.svg" % kind), "w") as f:
                 f.write(text)
     md = markdown(res)
     js = json.dumps(res, indent=1, sort_keys=False, default=str)
@@ -666,7 +671,19 @@ def write_results(res, outdir, docs):
         with open(os.path.join(outdir, base + ".json"), "w") as f:
             f.write(js + "\n")
     say("results: %s (and .json, charts: %s)" % (os.path.relpath(os.path.join(outdir, "latest.md"), ROOT),
-                                                 ", ".join(sorted(svgs))))
+                                                 ", ".join(chart_name(k, prof) for k in svgs)))
+
+
+def load_results(path):
+    """A results file as run() made it: JSON turned the integer keys (threads, depths) into strings."""
+    with open(path) as f:
+        res = json.load(f)
+    for w, rows in res.get("scaling", {}).items():
+        for n, row in rows.items():
+            rows[n] = {int(t): p for t, p in row.items()}
+    if "classic" in res:
+        res["classic"]["results"] = {int(d): r for d, r in res["classic"]["results"].items()}
+    return res
 
 
 def main():
@@ -680,7 +697,13 @@ def main():
     ap.add_argument("--no-install", action="store_true", help="never apt-get install missing peers")
     ap.add_argument("--docs", action="store_true", help="also copy the charts to docs/img (default with full)")
     ap.add_argument("--out", default=RESULTS, help="directory for the reports and charts (default bench/results)")
+    ap.add_argument("--report", metavar="JSON", help="run nothing: write the report and charts again from a "
+                    "results file (e.g. bench/results/full.json)")
     args = ap.parse_args()
+    if args.report:
+        res = load_results(args.report)
+        write_results(res, args.out, args.docs or (res["profile"] == "full" and args.out == RESULTS))
+        return
     prof = dict(PROFILES[args.profile], index=SCALE_INDEX[args.profile])
     sections = [s for s in args.only.split(",") if s]
     notes = []

@@ -65,8 +65,16 @@ for w in names:
 for w, rows in res["scaling"].items():
     assert all(p["status"] == "ok" for p in rows["glibc"].values()), (w, rows)
 assert "## Time" in open(os.path.join(d, "latest.md")).read()
-for svg in ("bench-time.svg", "bench-rss.svg", "bench-scaling.svg"):
+for svg in ("bench-time-tiny.svg", "bench-rss-tiny.svg", "bench-scaling-tiny.svg"):
     ET.parse(os.path.join(d, svg))  # well-formed
 PY
 then pass runner-reports; else failed runner-reports; fi
+# --report renders the same report again from the JSON alone
+mkdir "$tmp/again"
+if python3 bench/run.py --report "$tmp/latest.json" --out "$tmp/again" >/dev/null 2>&1 &&
+	cmp -s "$tmp/latest.md" "$tmp/again/latest.md" && cmp -s "$tmp/bench-scaling-tiny.svg" "$tmp/again/bench-scaling-tiny.svg"; then
+	pass runner-report-from-json
+else
+	failed runner-report-from-json
+fi
 exit $fail

@@ -86,8 +86,8 @@ void mk__engine_info(struct mallinfo2 *mi)
 	mi->arena = mapped;
 	mi->ordblks = nseg;
 	mi->hblks = hn;
-	mi->hblkhd = hbytes + hcached;
-	mi->uordblks = used + hbytes;
+	mi->hblkhd = hbytes;            /* as glibc: mapped blocks count here, not in uordblks */
+	mi->uordblks = used;
 	mi->fordblks = mapped - used;
 	mi->keepcost = dirty + hcached;
 }

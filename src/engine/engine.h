@@ -132,6 +132,7 @@ int    mk__engine_check(void) MK_HIDDEN;
 typedef struct mk_class_info {
 	uint32_t size;
 	uint32_t span_slices;
+	uint8_t direct_lo, direct_hi;  /* the direct-table entries that map to this class: [lo, hi) */
 	uint64_t div_mul, div_max;
 	uint8_t div_shift;
 } mk_class_info;
@@ -143,7 +144,7 @@ unsigned mk__class_of(size_t n) MK_HIDDEN;   /* n <= MK_MEDIUM_MAX */
 /* init.c: process-wide state, options, errors */
 typedef struct mk_options {
 	long purge_delay_ms;   /* MEMKIT_PURGE_DELAY: free pages go back to the system after this long */
-	long purge_limit;      /* MEMKIT_PURGE_LIMIT (bytes): unpurged free memory never exceeds it */
+	long purge_limit;      /* MEMKIT_PURGE_LIMIT (bytes): unpurged free memory allowed; 0: adaptive */
 	int verbose;           /* MEMKIT_VERBOSE: explain errors and decisions on stderr */
 	int stats;             /* MEMKIT_STATS: print statistics at exit */
 } mk_options;

@@ -98,11 +98,8 @@ static void set_current(mk_heap *h, unsigned cls, mk_span *s)
 	if (s != &mk__empty_span)
 		s->used++;
 	h->current[cls] = s;
-	if (mk__classes[cls].size <= MK_DIRECT_MAX) {
-		for (unsigned d = 0; d < MK_DIRECT_COUNT; d++)
-			if (mk__direct_class[d] == cls)
-				h->direct[d] = s;
-	}
+	for (unsigned d = mk__classes[cls].direct_lo; d < mk__classes[cls].direct_hi; d++)
+		h->direct[d] = s;
 	if (old != &mk__empty_span && --old->used == 0)
 		retire(h, old);
 }
@@ -145,7 +142,7 @@ static mk_heap *heap_get(void)
 		h = heap_new_locked();
 	}
 	if (h)
-		h->owned = 1;
+		MK_STORE(h->owned, 1);
 	if (h && !atomic_load(&exit_key_ready)) {
 		if (pthread_key_create(&exit_key, thread_exit) == 0)
 			atomic_store(&exit_key_ready, 1);
@@ -328,8 +325,28 @@ void *mk__engine_alloc_aligned(size_t align, size_t n)
 
 /* ---- frees from other threads ---- */
 
+#define PARKED_COLLECT_AT 32
+
+/* Blocks freed into a parked heap (its thread exited) would wait for a new thread to adopt it.  Once a span
+ * of such a heap has gathered PARKED_COLLECT_AT of them, the freeing thread collects the span itself, under
+ * the heaps lock that keeps the heap parked meanwhile (a try: never wait on the slow path's lock). */
+static MK_SLOW void collect_parked(mk_heap *h, mk_span *s)
+{
+	if (pthread_mutex_trylock(&heaps_lock) != 0)
+		return;
+	if (!MK_LOAD(h->owned) && owner_of(s) == h) {
+		if (collect(s) && MK_LOAD(s->state) == MK_SPAN_FULL)
+			unfull(h, s);
+		if (s->used == 0)
+			retire(h, s);
+	}
+	pthread_mutex_unlock(&heaps_lock);
+}
+
 void mk__remote_free(mk_span *s, mk_block *b)
 {
+	/* Read while b keeps s from being retired; heaps themselves are never unmapped. */
+	mk_heap *owner = owner_of(s);
 	b->cookie = mk__cookie();
 	uintptr_t old = atomic_load_explicit(&s->xfree, memory_order_relaxed);
 	for (;;) {
@@ -339,19 +356,21 @@ void mk__remote_free(mk_span *s, mk_block *b)
 			if (!atomic_compare_exchange_weak_explicit(&s->xfree, &old, 0, memory_order_acq_rel,
 			                                           memory_order_relaxed))
 				continue;
-			mk_heap *h = owner_of(s);
-			mk_block *head = atomic_load_explicit(&h->xblocks, memory_order_relaxed);
+			mk_block *head = atomic_load_explicit(&owner->xblocks, memory_order_relaxed);
 			do
 				b->next = head;
-			while (!atomic_compare_exchange_weak_explicit(&h->xblocks, &head, b, memory_order_release,
+			while (!atomic_compare_exchange_weak_explicit(&owner->xblocks, &head, b, memory_order_release,
 			                                              memory_order_relaxed));
 			return;
 		}
 		b->next = (mk_block *)(old & MK_XPTR_MASK);
 		uintptr_t count = (old >> MK_XCOUNT_SHIFT) + 1;
 		if (atomic_compare_exchange_weak_explicit(&s->xfree, &old, (uintptr_t)b | count << MK_XCOUNT_SHIFT,
-		                                          memory_order_release, memory_order_relaxed))
+		                                          memory_order_release, memory_order_relaxed)) {
+			if (mk_unlikely(count >= PARKED_COLLECT_AT) && !MK_LOAD(owner->owned))
+				collect_parked(owner, s);
 			return;
+		}
 	}
 }
 
@@ -415,7 +434,7 @@ static void heap_abandon(mk_heap *h)
 {
 	heap_collect(h);
 	pthread_mutex_lock(&heaps_lock);
-	h->owned = 0;
+	MK_STORE(h->owned, 0);
 	h->next_in_pool = pool;
 	pool = h;
 	pool_count++;

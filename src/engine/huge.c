@@ -105,8 +105,11 @@ static void cache_drop(size_t k)
 	cache[k] = cache[--cache_count];
 }
 
+/* Unmaps what waited too long, purges what waited past the purge delay, and purges the oldest until the
+ * resident part of the cache is within 1/8 of the live huge bytes (at least 4 MiB). */
 static void cache_age(bool all, uint64_t now)
 {
+	size_t resident = 0;
 	for (size_t k = 0; k < cache_count;) {
 		uint64_t age = now - cache[k].since;
 		if (all || age >= CACHE_KEEP_MS) {
@@ -117,7 +120,19 @@ static void cache_age(bool all, uint64_t now)
 			mk__os_purge((void *)cache[k].addr, cache[k].size);
 			cache[k].purged = true;
 		}
+		if (!cache[k].purged)
+			resident += cache[k].size;
 		k++;
+	}
+	size_t budget = live_bytes / 8 > ((size_t)4 << 20) ? live_bytes / 8 : (size_t)4 << 20;
+	while (resident > budget) {
+		size_t oldest = CACHE_SLOTS;
+		for (size_t k = 0; k < cache_count; k++)
+			if (!cache[k].purged && (oldest == CACHE_SLOTS || cache[k].since < cache[oldest].since))
+				oldest = k;
+		mk__os_purge((void *)cache[oldest].addr, cache[oldest].size);
+		cache[oldest].purged = true;
+		resident -= cache[oldest].size;
 	}
 }
 
@@ -193,6 +208,7 @@ bool mk__huge_free(void *p)
 		}
 		cache[cache_count++] = (cached){ (uintptr_t)p, size, now, false };
 		cache_bytes += size;
+		cache_age(false, now);
 	}
 	pthread_mutex_unlock(&huge_lock);
 	return true;

@@ -20,7 +20,7 @@
 __thread mk_heap *mk__tls_heap __attribute__((tls_model("initial-exec"))) = (mk_heap *)&mk__empty_heap;
 uint8_t mk__segmap[(size_t)1 << MK_SEGMAP_BITS];
 uintptr_t mk__secret;
-mk_options mk__opt = { .purge_delay_ms = 10, .purge_limit = 8 << 20 };
+mk_options mk__opt = { .purge_delay_ms = 10, .purge_limit = 0 };
 
 /* The options, as one table: environment name, where it goes, and what it means. */
 static const struct {
@@ -30,7 +30,7 @@ static const struct {
 	const char *help;
 } options[] = {
 	{ "MEMKIT_PURGE_DELAY", &mk__opt.purge_delay_ms, NULL, "ms before free pages go back to the system (default 10)" },
-	{ "MEMKIT_PURGE_LIMIT", &mk__opt.purge_limit, NULL, "bytes of unpurged free memory allowed (default 8 MiB)" },
+	{ "MEMKIT_PURGE_LIMIT", &mk__opt.purge_limit, NULL, "bytes of unpurged free memory allowed (default 0: 1/8 of the memory in use, at least 1 MiB)" },
 	{ "MEMKIT_VERBOSE", NULL, &mk__opt.verbose, "1: explain errors and decisions on stderr" },
 	{ "MEMKIT_STATS", NULL, &mk__opt.stats, "1: print statistics at exit" },
 };

@@ -5,7 +5,10 @@
  *    pointer into the header always reaches the slow path and is refused.
  *  - slices 1..63 are covered exactly by runs (spans in use, or free runs); span_at[i] locates the
  *    descriptor of the run covering slice i (the run's first slice's); two free runs are never adjacent (freeing coalesces).
- *  - dirty_bytes is the total size of free runs that may hold pages (not purged since they were freed).
+ *  - dirty_bytes is the total size of free runs that may hold pages (not purged since they were freed);
+ *    after every span free it is within the purge budget (1/8 of the memory in spans, at least 1 MiB),
+ *    so free memory goes back promptly even when the program then stops calling the allocator.
+ *  - used_slices counts the slices of all spans in use.
  *  - mk__segmap[seg >> 22] == 1 exactly while seg is mapped.
  * Everything here runs under seg_lock, on the slow path only (once per span, i.e. per 64 KiB or more). */
 #include <pthread.h>
@@ -19,7 +22,7 @@
 
 static pthread_mutex_t seg_lock = PTHREAD_MUTEX_INITIALIZER;
 static mk_segment *segments;      /* all mapped segments; those with free slices first */
-static size_t nsegments, dirty_bytes, free_segments;
+static size_t nsegments, dirty_bytes, free_segments, used_slices;
 static uint64_t last_purge_ms;
 
 void mk__segments_lock(void) { pthread_mutex_lock(&seg_lock); }
@@ -60,7 +63,7 @@ static void set_run(mk_segment *seg, unsigned i, unsigned n, int dirty, uint64_t
 {
 	mk_span *r = &seg->spans[i];
 	memset(r, 0, sizeof *r);
-	r->state = MK_SPAN_FREE;
+	MK_STORE(r->state, MK_SPAN_FREE);
 	r->slices = n;
 	r->dirty = (uint8_t)dirty;
 	r->free_since_ms = since;
@@ -97,12 +100,13 @@ static void segment_release(mk_segment *seg)
 	mk__os_unmap(seg, MK_SEG_SIZE);
 }
 
-/* Takes n slices from the first free run that is long enough (splitting it). */
-static mk_span *take_run(mk_segment *seg, unsigned n)
+/* Takes n slices from the first free run that is long enough (splitting it); with only_dirty, from a run
+ * whose pages are still resident (reusing them costs no page faults). */
+static mk_span *take_run(mk_segment *seg, unsigned n, bool only_dirty)
 {
 	for (unsigned i = 1; i < MK_SLICES; i += seg->spans[i].slices) {
 		mk_span *r = &seg->spans[i];
-		if (r->state != MK_SPAN_FREE || r->slices < n)
+		if (MK_LOAD(r->state) != MK_SPAN_FREE || r->slices < n || (only_dirty && !r->dirty))
 			continue;
 		if (seg->free_slices == MK_SLICES - 1)
 			free_segments--;
@@ -117,8 +121,9 @@ static mk_span *take_run(mk_segment *seg, unsigned n)
 				dirty_bytes += (size_t)(len - n) * MK_SLICE_SIZE;
 		}
 		memset(r, 0, sizeof *r);
+		used_slices += n;
 		r->slices = n;
-		r->state = MK_SPAN_ACTIVE;
+		MK_STORE(r->state, MK_SPAN_ACTIVE);
 		r->start = slice_addr(seg, i);
 		seg->free_slices -= n;
 		return r;
@@ -126,18 +131,24 @@ static mk_span *take_run(mk_segment *seg, unsigned n)
 	return NULL;
 }
 
+static void purge_locked(bool all, uint64_t now);
+
 mk_span *mk__span_alloc(unsigned slices)
 {
 	mk_span *s = NULL;
+	uint64_t now = mk__now_ms();
 	pthread_mutex_lock(&seg_lock);
-	for (mk_segment *seg = segments; seg && !s; seg = seg->next)
-		if (seg->free_slices >= slices)
-			s = take_run(seg, slices);
+	for (int pass = 0; pass < 2 && !s; pass++)
+		for (mk_segment *seg = segments; seg && !s; seg = seg->next)
+			if (seg->free_slices >= slices)
+				s = take_run(seg, slices, pass == 0);
 	if (!s) {
 		mk_segment *seg = segment_new();
 		if (seg)
-			s = take_run(seg, slices);
+			s = take_run(seg, slices, false);
 	}
+	if (dirty_bytes && now - last_purge_ms >= (uint64_t)mk__opt.purge_delay_ms)
+		purge_locked(false, now);
 	pthread_mutex_unlock(&seg_lock);
 	return s;
 }
@@ -150,13 +161,44 @@ static void purge_run(mk_segment *seg, unsigned i)
 	r->dirty = 0;
 }
 
-/* Purges free runs freed more than the purge delay ago (all of them when `all`, or when the unpurged
- * total is over the limit), and unmaps wholly free segments beyond the one kept for reuse. */
+/* How much free memory may stay resident: MEMKIT_PURGE_LIMIT when set, else 1/8 of the memory in spans
+ * (at least 1 MiB), so that what a program frees goes back in proportion to what it keeps. */
+static size_t purge_budget(void)
+{
+	if (mk__opt.purge_limit > 0)
+		return (size_t)mk__opt.purge_limit;
+	size_t b = used_slices * MK_SLICE_SIZE / 8;
+	return b > ((size_t)1 << 20) ? b : (size_t)1 << 20;
+}
+
+/* Purges the oldest dirty runs until the unpurged total is within the budget: the newest are the likeliest
+ * to be reused soon. */
+static void purge_over_budget(void)
+{
+	size_t budget = purge_budget();
+	while (dirty_bytes > budget) {
+		mk_segment *oldest_seg = NULL;
+		unsigned oldest = 0;
+		for (mk_segment *seg = segments; seg; seg = seg->next)
+			for (unsigned i = 1; i < MK_SLICES; i += seg->spans[i].slices) {
+				mk_span *r = &seg->spans[i];
+				if (MK_LOAD(r->state) == MK_SPAN_FREE && r->dirty &&
+				    (!oldest_seg || r->free_since_ms < oldest_seg->spans[oldest].free_since_ms)) {
+					oldest_seg = seg;
+					oldest = i;
+				}
+			}
+		if (!oldest_seg)
+			break;
+		purge_run(oldest_seg, oldest);
+	}
+}
+
+/* Purges free runs freed more than the purge delay ago (all of them when `all`), and unmaps wholly free
+ * segments beyond the one kept for reuse. */
 static void purge_locked(bool all, uint64_t now)
 {
 	last_purge_ms = now;
-	if (dirty_bytes > (size_t)mk__opt.purge_limit)
-		all = true;
 	mk_segment *next;
 	for (mk_segment *seg = segments; seg; seg = next) {
 		next = seg->next;
@@ -166,7 +208,7 @@ static void purge_locked(bool all, uint64_t now)
 		}
 		for (unsigned i = 1; i < MK_SLICES; i += seg->spans[i].slices) {
 			mk_span *r = &seg->spans[i];
-			if (r->state == MK_SPAN_FREE && r->dirty &&
+			if (MK_LOAD(r->state) == MK_SPAN_FREE && r->dirty &&
 			    (all || now - r->free_since_ms >= (uint64_t)mk__opt.purge_delay_ms))
 				purge_run(seg, i);
 		}
@@ -187,15 +229,16 @@ void mk__span_free(mk_span *s)
 	pthread_mutex_lock(&seg_lock);
 	unsigned i = index_of(seg, s), n = s->slices;
 	seg->free_slices += n;
+	used_slices -= n;
 	/* Merge with the free runs on either side. */
 	unsigned after = i + n;
-	if (after < MK_SLICES && seg->spans[after].state == MK_SPAN_FREE) {
+	if (after < MK_SLICES && MK_LOAD(seg->spans[after].state) == MK_SPAN_FREE) {
 		if (seg->spans[after].dirty)
 			dirty_bytes -= (size_t)seg->spans[after].slices * MK_SLICE_SIZE;
 		n += seg->spans[after].slices;
 	}
 	unsigned before = head_of(seg, i - 1);
-	if (i > 1 && seg->spans[before].state == MK_SPAN_FREE) {
+	if (i > 1 && MK_LOAD(seg->spans[before].state) == MK_SPAN_FREE) {
 		if (seg->spans[before].dirty)
 			dirty_bytes -= (size_t)seg->spans[before].slices * MK_SLICE_SIZE;
 		n += i - before;
@@ -209,9 +252,9 @@ void mk__span_free(mk_span *s)
 		list_remove(seg);
 		list_push_front(seg);
 	}
-	if (mk__opt.purge_delay_ms == 0 || dirty_bytes > (size_t)mk__opt.purge_limit ||
-	    free_segments > 1 || now - last_purge_ms >= (uint64_t)mk__opt.purge_delay_ms)
+	if (mk__opt.purge_delay_ms == 0 || free_segments > 1 || now - last_purge_ms >= (uint64_t)mk__opt.purge_delay_ms)
 		purge_locked(mk__opt.purge_delay_ms == 0, now);
+	purge_over_budget();
 	pthread_mutex_unlock(&seg_lock);
 }
 
@@ -242,7 +285,7 @@ void mk__segments_info(size_t *mapped, size_t *in_use, size_t *free_dirty, size_
 	for (mk_segment *seg = segments; seg; seg = seg->next)
 		for (unsigned i = 1; i < MK_SLICES; i += seg->spans[i].slices) {
 			mk_span *s = &seg->spans[i];
-			if (s->state != MK_SPAN_FREE)
+			if (MK_LOAD(s->state) != MK_SPAN_FREE)
 				used += (size_t)__atomic_load_n(&s->used, __ATOMIC_RELAXED) * s->block_size;
 		}
 	*mapped = nsegments * MK_SEG_SIZE;
@@ -260,7 +303,7 @@ void mk__segments_info(size_t *mapped, size_t *in_use, size_t *free_dirty, size_
 
 bool mk__segments_check(int *errors)
 {
-	size_t dirty = 0, count = 0, wholly_free = 0;
+	size_t dirty = 0, count = 0, wholly_free = 0, in_spans = 0;
 	pthread_mutex_lock(&seg_lock);
 	for (mk_segment *seg = segments; seg; seg = seg->next) {
 		count++;
@@ -280,22 +323,22 @@ bool mk__segments_check(int *errors)
 				if (head_of(seg, k) != i)
 					SEG_ERROR("memkit: check: segment %p slice %u points to %u, not %u\n", (void *)seg, k,
 					          head_of(seg, k), i);
-			if (s->state == MK_SPAN_FREE) {
+			if (MK_LOAD(s->state) == MK_SPAN_FREE) {
 				if (prev_free)
 					SEG_ERROR("memkit: check: segment %p has adjacent free runs at %u\n", (void *)seg, i);
 				free_slices += s->slices;
 				if (s->dirty)
 					dirty += (size_t)s->slices * MK_SLICE_SIZE;
-			} else if (s->state == MK_SPAN_ACTIVE || s->state == MK_SPAN_FULL) {
+			} else if (MK_LOAD(s->state) == MK_SPAN_ACTIVE || MK_LOAD(s->state) == MK_SPAN_FULL) {
 				if (s->start != slice_addr(seg, i) || s->block_size == 0 || s->capacity == 0 ||
 				    s->carved > s->capacity || (size_t)s->capacity * s->block_size > (size_t)s->slices * MK_SLICE_SIZE)
 					SEG_ERROR("memkit: check: span %p has inconsistent geometry\n", (void *)s);
 				if (__atomic_load_n(&s->used, __ATOMIC_RELAXED) > s->carved + 1) /* + the pin */
 					SEG_ERROR("memkit: check: span %p has more blocks in use than carved\n", (void *)s);
 			} else {
-				SEG_ERROR("memkit: check: span %p has bad state %u\n", (void *)s, s->state);
+				SEG_ERROR("memkit: check: span %p has bad state %u\n", (void *)s, MK_LOAD(s->state));
 			}
-			prev_free = s->state == MK_SPAN_FREE;
+			prev_free = MK_LOAD(s->state) == MK_SPAN_FREE;
 			i += s->slices;
 		}
 		if (free_slices != seg->free_slices)
@@ -303,7 +346,10 @@ bool mk__segments_check(int *errors)
 			          seg->free_slices, free_slices);
 		if (free_slices == MK_SLICES - 1)
 			wholly_free++;
+		in_spans += MK_SLICES - 1 - free_slices;
 	}
+	if (in_spans != used_slices)
+		SEG_ERROR("memkit: check: %zu slices in spans, %zu counted\n", in_spans, used_slices);
 	if (count != nsegments)
 		SEG_ERROR("memkit: check: %zu segments listed, %zu counted\n", count, nsegments);
 	if (dirty != dirty_bytes)

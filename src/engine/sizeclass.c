@@ -49,6 +49,11 @@ void mk__classes_init(void)
 		ci->div_mul = inverse_odd(size >> shift);
 		ci->div_max = UINT64_MAX / size;
 	}
-	for (unsigned d = 0; d < MK_DIRECT_COUNT; d++)
-		mk__direct_class[d] = (uint8_t)mk__class_of(d * 16);
+	for (unsigned d = 0; d < MK_DIRECT_COUNT; d++) {
+		unsigned c = mk__class_of(d * 16);  /* non-decreasing in d: each class owns one range */
+		mk__direct_class[d] = (uint8_t)c;
+		if (mk__classes[c].direct_hi == 0)
+			mk__classes[c].direct_lo = (uint8_t)d;
+		mk__classes[c].direct_hi = (uint8_t)(d + 1);
+	}
 }

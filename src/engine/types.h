@@ -107,7 +107,7 @@ typedef struct mk_heap {
 	_Atomic(mk_block *) xblocks;     /* remote frees into spans parked as full */
 	struct mk_heap *next_in_pool;    /* abandoned heaps waiting for a new thread */
 	struct mk_heap *next_all;        /* every heap ever made */
-	int owned;                       /* a live thread uses it */
+	int owned;                       /* a live thread uses it (changes under the heaps lock) */
 } mk_heap;
 
 #endif

@@ -37,8 +37,11 @@ static void test_classes_round_trip(void)
 		size_t rounded = n < 16 ? 16 : (n + 15) & ~(size_t)15;
 		CHECK((size - rounded) * 8 <= rounded);          /* at most 12.5% over the aligned request */
 		CHECK(size % 16 == 0);
-		if (n <= MK_DIRECT_MAX)
-			CHECK(mk__direct_class[(n + 15) >> 4] == c);
+		if (n <= MK_DIRECT_MAX) {
+			unsigned d = (unsigned)((n + 15) >> 4);
+			CHECK(mk__direct_class[d] == c);
+			CHECK(mk__classes[c].direct_lo <= d && d < mk__classes[c].direct_hi);
+		}
 		if (test_case_failed) {
 			fprintf(stderr, "  at size %zu (class %u of %zu bytes)\n", n, c, size);
 			return;
@@ -163,6 +166,26 @@ static void test_remote_frees_come_back(void)
 	for (int i = 0; i < 5000; i++)
 		mk_free(q[i]);
 	mk_malloc_trim(0);
+	CHECK(mk_check() == 0);
+}
+
+static void test_parked_heap_collected_by_freer(void)
+{
+	static void *p[5000];
+	mk_malloc_trim(0);
+	struct mallinfo2 before = mk_mallinfo2();
+	pthread_t t;
+	pthread_create(&t, NULL, alloc_many, p);   /* 5000 x 64 bytes, then the thread exits */
+	pthread_join(t, NULL);
+	CHECK(mk_mallinfo2().uordblks >= before.uordblks + 5000 * 64);
+	for (int i = 0; i < 5000; i++)
+		mk_free(p[i]);
+	/* no trim, no new thread: the freeing thread collected the parked heap's spans, which leaves at most
+	 * 31 blocks (under the threshold of 32) waiting in each of the 5 spans that 5000 blocks of 64 took */
+	struct mallinfo2 after = mk_mallinfo2();
+	CHECK(after.uordblks <= before.uordblks + 5 * 31 * 64);
+	if (test_case_failed)
+		fprintf(stderr, "  in use: before %zu, after %zu\n", before.uordblks, after.uordblks);
 	CHECK(mk_check() == 0);
 }
 
@@ -311,6 +334,7 @@ int main(void)
 	RUN(test_pinned_span_survives_churn);
 	RUN(test_medium_spans_coalesce);
 	RUN(test_remote_frees_come_back);
+	RUN(test_parked_heap_collected_by_freer);
 	RUN(test_trim_gives_memory_back);
 	RUN(test_huge_cache_and_remap);
 	RUN(test_aligned_blocks_are_real_blocks);

@@ -1,0 +1,75 @@
+# The engine's tests: contract, stress, exhaustion, real programs, sanitizers, static linking.
+#
+# Contract and stress sources build twice: "-mk" links build/libmemkit-mk.a and calls the mk_ names,
+# "-plain" calls malloc & co and runs under LD_PRELOAD=build/libmemkit.so (tests/*/*-preload.sh).
+# Test programs never let the compiler reason about malloc (-fno-builtin), and they do on purpose what
+# gcc's allocation warnings are about (huge sizes, use after a failed realloc, freeing a static array).
+TESTS_CFLAGS := -fno-builtin -Wno-alloc-size-larger-than -Wno-use-after-free -Wno-free-nonheap-object
+TESTS_CPPFLAGS := $(CPPFLAGS) -I.
+TESTS_LDLIBS := $(LDLIBS) -ldl
+TESTS_DIR := $(BUILD)/tests
+
+# $(1) = program name, $(2) = source.
+define TESTS_MK_BUILD
+$(TESTS_DIR)/$(1)-mk: $(2) $(BUILD)/libmemkit-mk.a
+	@mkdir -p $$(@D)
+	$$(CC) $$(TESTS_CPPFLAGS) $$(CFLAGS) $$(TESTS_CFLAGS) -DMK_TEST_PREFIXED $$< $(BUILD)/libmemkit-mk.a -o $$@ $$(TESTS_LDLIBS)
+endef
+define TESTS_PLAIN_BUILD
+$(TESTS_DIR)/$(1)-plain: $(2)
+	@mkdir -p $$(@D)
+	$$(CC) $$(TESTS_CPPFLAGS) $$(CFLAGS) $$(TESTS_CFLAGS) $$< -o $$@ $$(TESTS_LDLIBS)
+endef
+$(eval $(call TESTS_MK_BUILD,contract,tests/contract/contract.c))
+$(eval $(call TESTS_PLAIN_BUILD,contract,tests/contract/contract.c))
+$(eval $(call TESTS_MK_BUILD,stress,tests/stress/stress.c))
+$(eval $(call TESTS_PLAIN_BUILD,stress,tests/stress/stress.c))
+$(eval $(call TESTS_MK_BUILD,fault,tests/fault/fault.c))
+$(eval $(call TESTS_PLAIN_BUILD,rlimit,tests/fault/rlimit.c))
+
+# Fully static: libmemkit.a must replace libc.a's malloc without a clash.
+$(TESTS_DIR)/static-memkit: tests/static/static.c $(BUILD)/libmemkit.a
+	@mkdir -p $(@D)
+	$(CC) $(TESTS_CPPFLAGS) $(CFLAGS) $(TESTS_CFLAGS) -static $< $(BUILD)/libmemkit.a -o $@ $(LDLIBS)
+
+# Sanitizer builds: the engine and the prefixed API compiled exactly as mk/engine.mk does for
+# libmemkit-mk.a, plus the sanitizer (and -O1), each in its own tree build/<name>/.
+# $(1) = name, $(2) = flags for compiling and linking, $(3) = extra flags for the test programs.
+define TESTS_SANITIZED
+TESTS_$(1)_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/$(1)/obj/%.o) $(BUILD)/$(1)/obj/api-mk.o
+$(BUILD)/$(1)/obj/%.o: %.c
+	@mkdir -p $$(@D)
+	$$(CC) $$(CPPFLAGS) $$(CFLAGS) $$(ENGINE_CFLAGS) $(2) -c $$< -o $$@
+$(BUILD)/$(1)/obj/api-mk.o: src/override/api.c
+	@mkdir -p $$(@D)
+	$$(CC) $$(CPPFLAGS) $$(CFLAGS) $$(ENGINE_CFLAGS) $$(API_ENGINE) -DMK_API_PREFIX=mk_ -DMK_API_PREFIXED $(2) -c $$< -o $$@
+$(BUILD)/$(1)/libmemkit-mk.a: $$(TESTS_$(1)_OBJ)
+	rm -f $$@ && ar rcs $$@ $$^
+# The test programs link with the sanitizer's runtime but are not instrumented: the engine is what is
+# under test, and instrumented byte loops over 100 MiB blocks would take most of a minute under TSan.
+$(BUILD)/$(1)/tests/contract.o: tests/contract/contract.c
+	@mkdir -p $$(@D)
+	$$(CC) $$(TESTS_CPPFLAGS) $$(CFLAGS) $$(TESTS_CFLAGS) -DMK_TEST_PREFIXED -DMK_TEST_SANITIZE $(3) -c $$< -o $$@
+$(BUILD)/$(1)/tests/stress.o: tests/stress/stress.c
+	@mkdir -p $$(@D)
+	$$(CC) $$(TESTS_CPPFLAGS) $$(CFLAGS) $$(TESTS_CFLAGS) -DMK_TEST_PREFIXED -DMK_TEST_SANITIZE $(3) -c $$< -o $$@
+$(BUILD)/$(1)/tests/%: $(BUILD)/$(1)/tests/%.o $(BUILD)/$(1)/libmemkit-mk.a
+	$$(CC) $(2) $$^ -o $$@ $$(TESTS_LDLIBS)
+TESTS_SANITIZED_PROGRAMS += $(BUILD)/$(1)/tests/contract $(BUILD)/$(1)/tests/stress
+endef
+TESTS_SAN_COMMON := -O1 -fno-omit-frame-pointer
+$(eval $(call TESTS_SANITIZED,asan,$(TESTS_SAN_COMMON) -fsanitize=address,))
+$(eval $(call TESTS_SANITIZED,ubsan,$(TESTS_SAN_COMMON) -fsanitize=undefined -fno-sanitize-recover=all,))
+$(eval $(call TESTS_SANITIZED,tsan,$(TESTS_SAN_COMMON) -fsanitize=thread,-DMK_TEST_NO_FORK))
+
+# Scripts are tests too; these rules only make sure what they run is built first.
+tests/contract/contract-preload.sh: $(TESTS_DIR)/contract-plain $(BUILD)/libmemkit.so
+tests/stress/stress-preload.sh: $(TESTS_DIR)/stress-plain $(BUILD)/libmemkit.so
+tests/fault/rlimit-preload.sh: $(TESTS_DIR)/rlimit-plain $(BUILD)/libmemkit.so
+tests/programs/programs.sh: $(BUILD)/libmemkit.so $(BUILD)/memkit
+tests/sanitize/sanitize.sh: $(TESTS_SANITIZED_PROGRAMS)
+
+TESTS += $(TESTS_DIR)/contract-mk tests/contract/contract-preload.sh \
+         $(TESTS_DIR)/stress-mk tests/stress/stress-preload.sh \
+         $(TESTS_DIR)/fault-mk tests/fault/rlimit-preload.sh \
+         $(TESTS_DIR)/static-memkit tests/programs/programs.sh tests/sanitize/sanitize.sh

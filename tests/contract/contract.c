@@ -1,0 +1,1008 @@
+/* The engine's contract (docs: DESIGN.md, "The engine's contract"), one case per rule.
+ *
+ * Compiled twice from this source: with -DMK_TEST_PREFIXED against build/libmemkit-mk.a (the mk_ API), and
+ * plain, run under LD_PRELOAD=build/libmemkit.so by contract-preload.sh (the interposed names, plus the __libc_
+ * aliases).  MK_EXPECT_MEMKIT=1 in the environment makes a plain run fail unless memkit serves malloc.
+ * -DMK_TEST_SANITIZE leaves out the cases that measure RSS or address-space limits, which a sanitizer
+ * runtime's own mappings would distort. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include "tests/common/test.h"
+#include "tests/contract/api.h"
+#include "tests/contract/abort.h"
+
+#define KiB ((size_t)1 << 10)
+#define MiB ((size_t)1 << 20)
+/* Beyond any x86-64 user address space, yet below PTRDIFF_MAX: only the allocator's own failure path can
+ * refuse it (api.c's size checks let it through). */
+#define UNMAPPABLE ((size_t)1 << 50)
+
+static int aligned_to(const void *p, size_t a) { return ((uintptr_t)p & (a - 1)) == 0; }
+
+/* --- malloc ------------------------------------------------------------------------------------------ */
+
+/* Every size up to past the largest small and medium classes, each kept alive a while among others so that
+ * neighbours in the same class are checked against each other. */
+static void test_malloc_alignment_every_size(void)
+{
+	enum { RING = 64 };
+	void *ring[RING] = {0};
+	size_t sizes[RING] = {0};
+	for (size_t n = 0; n <= 70000; n++) {
+		size_t slot = n % RING;
+		if (ring[slot]) {
+			CHECK(test_verify(ring[slot], sizes[slot] < 64 ? sizes[slot] : 64));
+			M(free)(ring[slot]);
+		}
+		void *p = M(malloc)(n);
+		REQUIRE(p != NULL);
+		CHECK(aligned_to(p, 16));
+		CHECK(M(malloc_usable_size)(p) >= n);
+		test_fill(p, n < 64 ? n : 64);
+		if (n > 0)
+			((char *)p)[n - 1] = ((char *)p)[n - 1]; /* the last byte is addressable */
+		ring[slot] = p;
+		sizes[slot] = n;
+	}
+	for (int i = 0; i < RING; i++)
+		M(free)(ring[i]);
+	CHECK(test_heap_check() == 0);
+}
+
+static void test_malloc_alignment_huge(void)
+{
+	const size_t sizes[] = {MiB - 1, MiB, MiB + 1, 2 * MiB + 17, 64 * MiB + 1, 100 * MiB, 256 * MiB + 7, 1024 * MiB};
+	for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+		char *p = M(malloc)(sizes[i]);
+		REQUIRE(p != NULL);
+		CHECK(aligned_to(p, 16));
+		CHECK(M(malloc_usable_size)(p) >= sizes[i]);
+		p[0] = 1;
+		p[sizes[i] / 2] = 2;
+		p[sizes[i] - 1] = 3;
+		CHECK(p[0] == 1 && p[sizes[i] / 2] == 2 && p[sizes[i] - 1] == 3);
+		M(free)(p);
+	}
+	CHECK(test_heap_check() == 0);
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void test_malloc_zero_unique(void)
+{
+	enum { N = 1000 };
+	static void *p[N];
+	for (int i = 0; i < N; i++) {
+		p[i] = M(malloc)(0);
+		REQUIRE(p[i] != NULL);
+		CHECK(aligned_to(p[i], 16));
+	}
+	qsort(p, N, sizeof *p, cmp_ptr);
+	for (int i = 1; i < N; i++)
+		CHECK(p[i] != p[i - 1]);
+	for (int i = 0; i < N; i++)
+		M(free)(p[i]);
+	CHECK(test_heap_check() == 0);
+}
+
+static void test_malloc_too_large(void)
+{
+	const size_t sizes[] = {(size_t)PTRDIFF_MAX + 1, SIZE_MAX, SIZE_MAX - 15, (size_t)PTRDIFF_MAX, UNMAPPABLE};
+	for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+		errno = 0;
+		CHECK(M(malloc)(sizes[i]) == NULL);
+		CHECK(errno == ENOMEM);
+	}
+	CHECK(test_heap_check() == 0);
+}
+
+/* --- calloc ------------------------------------------------------------------------------------------ */
+
+static int all_zero(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++)
+		if (b[i])
+			return 0;
+	return 1;
+}
+
+static void test_calloc_zeroes(void)
+{
+	const size_t sizes[] = {0, 1, 15, 16, 17, 100, 1000, 4096, 10000, 65536, 100000, 3 * MiB, 70 * MiB};
+	for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+		char *p = M(calloc)(1, sizes[i]);
+		REQUIRE(p != NULL);
+		CHECK(aligned_to(p, 16));
+		CHECK(all_zero(p, sizes[i]));
+		M(free)(p);
+		p = M(calloc)(sizes[i], 1);
+		REQUIRE(p != NULL);
+		CHECK(all_zero(p, sizes[i]));
+		M(free)(p);
+	}
+}
+
+/* A freed block full of garbage is the likeliest thing calloc gets back: it must still read as zeros. */
+static void test_calloc_reuses_dirty(void)
+{
+	const size_t sizes[] = {8, 24, 48, 96, 200, 512, 1000, 3000, 8192, 40000, 200000, 2 * MiB};
+	for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+		for (int round = 0; round < 20; round++) {
+			void *blocks[8];
+			for (int k = 0; k < 8; k++) {
+				blocks[k] = M(malloc)(sizes[i]);
+				REQUIRE(blocks[k] != NULL);
+				memset(blocks[k], 0xA5, M(malloc_usable_size)(blocks[k]));
+			}
+			for (int k = 0; k < 8; k++)
+				M(free)(blocks[k]);
+			for (int k = 0; k < 8; k++) {
+				blocks[k] = M(calloc)(sizes[i] / 8, 8);
+				REQUIRE(blocks[k] != NULL);
+				CHECK(all_zero(blocks[k], sizes[i]));
+			}
+			for (int k = 0; k < 8; k++)
+				M(free)(blocks[k]);
+		}
+	}
+	CHECK(test_heap_check() == 0);
+}
+
+static void test_calloc_overflow(void)
+{
+	const size_t pairs[][2] = {
+		{SIZE_MAX, 2}, {2, SIZE_MAX}, {SIZE_MAX / 2 + 1, 2}, {(size_t)1 << 32, (size_t)1 << 32},
+		{1, (size_t)PTRDIFF_MAX + 1}, {(size_t)PTRDIFF_MAX / 2 + 1, 2}, {SIZE_MAX, SIZE_MAX},
+	};
+	for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {
+		errno = 0;
+		CHECK(M(calloc)(pairs[i][0], pairs[i][1]) == NULL);
+		CHECK(errno == ENOMEM);
+	}
+	errno = 0;
+	CHECK(M(calloc)(UNMAPPABLE / 16, 16) == NULL);
+	CHECK(errno == ENOMEM);
+	void *p = M(calloc)(0, 100), *q = M(calloc)(100, 0);
+	CHECK(p != NULL && q != NULL && p != q);
+	M(free)(p);
+	M(free)(q);
+}
+
+/* --- realloc, reallocarray --------------------------------------------------------------------------- */
+
+static void test_realloc_null_is_malloc(void)
+{
+	for (size_t n = 0; n < 5000; n += 37) {
+		char *p = M(realloc)(NULL, n);
+		REQUIRE(p != NULL);
+		CHECK(aligned_to(p, 16));
+		CHECK(M(malloc_usable_size)(p) >= n);
+		memset(p, 1, n);
+		M(free)(p);
+	}
+	char *p = M(realloc)(NULL, 5 * MiB);
+	REQUIRE(p != NULL);
+	memset(p, 2, 5 * MiB);
+	M(free)(p);
+}
+
+/* Growing then shrinking through every size range; the common prefix must survive each move. */
+static void test_realloc_preserves_contents(void)
+{
+	const size_t up[] = {1, 7, 16, 33, 100, 511, 1000, 4096, 8000, 30000, 70000, 300000, MiB + 5, 3 * MiB,
+	                     16 * MiB + 3, 70 * MiB, 130 * MiB};
+	const size_t nup = sizeof up / sizeof *up;
+	const uintptr_t seed = 0x5eed;
+	size_t cur = up[0];
+	char *p = M(malloc)(cur);
+	REQUIRE(p != NULL);
+	test_fill_seed(p, cur, seed);
+	/* up, down, then a zigzag between distant ranges */
+	size_t path[3 * sizeof up / sizeof *up + 8];
+	size_t np = 0;
+	for (size_t i = 1; i < nup; i++)
+		path[np++] = up[i];
+	for (size_t i = nup - 1; i-- > 0;)
+		path[np++] = up[i];
+	const size_t zig[] = {70 * MiB, 3, 2 * MiB, 100, 100000, 17, 16 * MiB, 40};
+	for (size_t i = 0; i < sizeof zig / sizeof *zig; i++)
+		path[np++] = zig[i];
+	for (size_t i = 0; i < np; i++) {
+		size_t n = path[i];
+		char *q = M(realloc)(p, n);
+		REQUIRE(q != NULL);
+		CHECK(aligned_to(q, 16));
+		CHECK(M(malloc_usable_size)(q) >= n);
+		size_t keep = cur < n ? cur : n;
+		if (!test_verify_seed(q, keep, seed)) {
+			fprintf(stderr, "  contents lost in realloc %zu -> %zu\n", cur, n);
+			test_case_failed = 1;
+		}
+		test_fill_seed(q, n, seed);
+		p = q;
+		cur = n;
+		CHECK(test_heap_check() == 0);
+	}
+	M(free)(p);
+}
+
+/* Small steps inside one range: the in-place paths. */
+static void test_realloc_small_steps(void)
+{
+	const uintptr_t seed = 77;
+	size_t cur = 1;
+	char *p = M(malloc)(cur);
+	REQUIRE(p != NULL);
+	test_fill_seed(p, cur, seed);
+	for (size_t n = 2; n < 300000; n += n / 8 + 1) {
+		char *q = M(realloc)(p, n);
+		REQUIRE(q != NULL);
+		CHECK(test_verify_seed(q, cur, seed));
+		test_fill_seed(q, n, seed);
+		p = q;
+		cur = n;
+	}
+	for (size_t n = cur; n > 1; n -= n / 8 + 1) {
+		char *q = M(realloc)(p, n);
+		REQUIRE(q != NULL);
+		CHECK(test_verify_seed(q, n, seed));
+		p = q;
+	}
+	M(free)(p);
+	CHECK(test_heap_check() == 0);
+}
+
+static void test_realloc_failure_keeps_block(void)
+{
+	const size_t sizes[] = {100, 5000, 200000, 2 * MiB, 70 * MiB};
+	const size_t bad[] = {UNMAPPABLE, (size_t)PTRDIFF_MAX + 1, SIZE_MAX};
+	for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+		char *p = M(malloc)(sizes[i]);
+		REQUIRE(p != NULL);
+		test_fill(p, sizes[i]);
+		for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+			errno = 0;
+			CHECK(M(realloc)(p, bad[k]) == NULL);
+			CHECK(errno == ENOMEM);
+			CHECK(test_verify(p, sizes[i]));
+		}
+		errno = 0;
+		CHECK(M(reallocarray)(p, UNMAPPABLE / 8, 8) == NULL);
+		CHECK(errno == ENOMEM);
+		CHECK(test_verify(p, sizes[i]));
+		CHECK(test_heap_check() == 0);
+		M(free)(p);
+	}
+}
+
+/* realloc(p, 0) frees p (glibc): freeing p again afterwards is then a double free, which must abort. */
+static void realloc_zero_then_free(void *arg)
+{
+	size_t n = *(size_t *)arg;
+	void *p = M(malloc)(n);
+	fprintf(stderr, "block %p\n", p);
+	if (M(realloc)(p, 0) != NULL)
+		return; /* reaching _exit(0) fails the case */
+	M(free)(p);
+}
+
+static void test_realloc_zero_frees(void)
+{
+	void *p = M(malloc)(100);
+	REQUIRE(p != NULL);
+	errno = 0;
+	CHECK(M(realloc)(p, 0) == NULL);
+	CHECK(test_heap_check() == 0);
+	size_t n = 48;
+	CHECK(test_expect_bad_free(realloc_zero_then_free, &n, NULL, "double free"));
+	n = 4 * MiB;
+	CHECK(test_expect_bad_free(realloc_zero_then_free, &n, NULL, NULL));
+}
+
+static void test_reallocarray(void)
+{
+	int *a = M(reallocarray)(NULL, 10, sizeof(int));
+	REQUIRE(a != NULL);
+	for (int i = 0; i < 10; i++)
+		a[i] = i * i;
+	int *b = M(reallocarray)(a, 100000, sizeof(int));
+	REQUIRE(b != NULL);
+	for (int i = 0; i < 10; i++)
+		CHECK(b[i] == i * i);
+	const size_t pairs[][2] = {{SIZE_MAX, 2}, {(size_t)1 << 33, (size_t)1 << 33}, {SIZE_MAX / 4 + 1, 4}};
+	for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {
+		errno = 0;
+		CHECK(M(reallocarray)(b, pairs[i][0], pairs[i][1]) == NULL);
+		CHECK(errno == ENOMEM);
+		for (int k = 0; k < 10; k++)
+			CHECK(b[k] == k * k);
+		errno = 0;
+		CHECK(M(reallocarray)(NULL, pairs[i][0], pairs[i][1]) == NULL);
+		CHECK(errno == ENOMEM);
+	}
+	M(free)(b);
+	CHECK(test_heap_check() == 0);
+}
+
+/* --- aligned allocation ------------------------------------------------------------------------------ */
+
+static void test_posix_memalign_einval(void)
+{
+	const size_t bad[] = {0, 1, 2, 3, 4, 12, 24, 48, 100, 4097, (size_t)3 << 20, SIZE_MAX};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		void *sentinel = (void *)0x1234;
+		void *p = sentinel;
+		CHECK(M(posix_memalign)(&p, bad[i], 64) == EINVAL);
+		CHECK(p == sentinel);
+	}
+}
+
+static void test_posix_memalign_enomem(void)
+{
+	void *sentinel = (void *)0x1234;
+	void *p = sentinel;
+	CHECK(M(posix_memalign)(&p, 64, (size_t)PTRDIFF_MAX + 1) == ENOMEM);
+	CHECK(p == sentinel);
+	CHECK(M(posix_memalign)(&p, 4096, UNMAPPABLE) == ENOMEM);
+	CHECK(p == sentinel);
+	errno = 0;
+	CHECK(M(aligned_alloc)(64, SIZE_MAX - 100) == NULL);
+	CHECK(errno == ENOMEM);
+	errno = 0;
+	CHECK(M(memalign)(256, UNMAPPABLE) == NULL);
+	CHECK(errno == ENOMEM);
+}
+
+static void test_alignments_honoured(void)
+{
+	const size_t sizes[] = {0, 1, 24, 100, 1000, 4096, 5000, 100000, 2 * MiB + 3};
+	for (size_t a = 8; a <= MiB; a *= 2) {
+		for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+			size_t n = sizes[i];
+			void *p = NULL;
+			REQUIRE(M(posix_memalign)(&p, a, n) == 0);
+			void *q = M(aligned_alloc)(a, n);
+			void *r = M(memalign)(a, n);
+			REQUIRE(p && q && r);
+			void *all[3] = {p, q, r};
+			for (int k = 0; k < 3; k++) {
+				CHECK(aligned_to(all[k], a < 16 ? 16 : a));
+				CHECK(M(malloc_usable_size)(all[k]) >= n);
+				test_fill(all[k], n);
+			}
+			for (int k = 0; k < 3; k++) {
+				CHECK(test_verify(all[k], n));
+				if (k == 1)
+					test_free_aligned_sized(all[k], a, n);
+				else
+					M(free)(all[k]);
+			}
+		}
+		CHECK(test_heap_check() == 0);
+	}
+	/* small alignments are always met */
+	for (size_t a = 1; a <= 8; a *= 2) {
+		void *p = M(memalign)(a, 10);
+		REQUIRE(p != NULL);
+		CHECK(aligned_to(p, 16));
+		M(free)(p);
+	}
+}
+
+/* Many aligned blocks alive together: alignment must not come from luck with an empty heap. */
+static void test_aligned_many_live(void)
+{
+	enum { N = 300 };
+	void *p[N];
+	size_t n[N];
+	uint64_t rng = 42;
+	for (int i = 0; i < N; i++) {
+		size_t a = (size_t)16 << (test_rand(&rng) % 13); /* 16 .. 64 KiB */
+		n[i] = test_rand(&rng) % 20000;
+		p[i] = M(aligned_alloc)(a, n[i]);
+		REQUIRE(p[i] != NULL);
+		CHECK(aligned_to(p[i], a));
+		test_fill(p[i], n[i] < 256 ? n[i] : 256);
+	}
+	for (int i = 0; i < N; i += 2)
+		M(free)(p[i]);
+	for (int i = 1; i < N; i += 2) {
+		CHECK(test_verify(p[i], n[i] < 256 ? n[i] : 256));
+		M(free)(p[i]);
+	}
+	CHECK(test_heap_check() == 0);
+}
+
+/* memalign rounds a non-power-of-two alignment up (glibc); aligned_alloc refuses one (C17, memkit). */
+static void test_memalign_rounds_bad_alignment(void)
+{
+	char *p = M(memalign)(48, 100);
+	REQUIRE(p != NULL);
+	CHECK(aligned_to(p, 64));
+	M(free)(p);
+	p = M(memalign)(3000, 100);
+	REQUIRE(p != NULL);
+	CHECK(aligned_to(p, 4096));
+	M(free)(p);
+	if (test_under_memkit()) {
+		errno = 0;
+		CHECK(M(aligned_alloc)(24, 100) == NULL);
+		CHECK(errno == EINVAL);
+		errno = 0;
+		CHECK(M(aligned_alloc)(0, 100) == NULL);
+		CHECK(errno == EINVAL);
+	}
+}
+
+static void test_valloc_pvalloc(void)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	const size_t sizes[] = {0, 1, 100, 4095, 4096, 4097, 100000, 3 * MiB};
+	for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+		size_t n = sizes[i];
+		char *v = M(valloc)(n), *pv = M(pvalloc)(n);
+		REQUIRE(v != NULL && pv != NULL);
+		CHECK(aligned_to(v, page) && aligned_to(pv, page));
+		CHECK(M(malloc_usable_size)(v) >= n);
+		/* pvalloc rounds up to whole pages; memkit (not glibc 2.36) gives pvalloc(0) one page too */
+		size_t rounded = n == 0 ? (test_under_memkit() ? page : 0) : (n + page - 1) / page * page;
+		REQUIRE(M(malloc_usable_size)(pv) >= rounded);
+		memset(v, 1, n);
+		memset(pv, 2, rounded);
+		M(free)(v);
+		M(free)(pv);
+	}
+	errno = 0;
+	CHECK(M(pvalloc)(SIZE_MAX - 10) == NULL);
+	CHECK(errno == ENOMEM);
+	CHECK(test_heap_check() == 0);
+}
+
+/* --- usable size, free ------------------------------------------------------------------------------- */
+
+static void test_usable_size_writable(void)
+{
+	CHECK(M(malloc_usable_size)(NULL) == 0);
+	void *held[64];
+	int nh = 0;
+	for (size_t n = 0; n < 300000; n = n < 4096 ? n + 1 : n + n / 16) {
+		char *p = M(malloc)(n);
+		REQUIRE(p != NULL);
+		size_t u = M(malloc_usable_size)(p);
+		CHECK(u >= n);
+		memset(p, 0x5A, u);
+		if (nh < 64 && n % 97 == 0)
+			held[nh++] = p; /* neighbours stay live, so overrun into them would show in check() */
+		else
+			M(free)(p);
+	}
+	for (int i = 0; i < nh; i++)
+		M(free)(held[i]);
+	CHECK(test_heap_check() == 0);
+}
+
+static void test_free_preserves_errno(void)
+{
+	const size_t sizes[] = {1, 16, 100, 1000, 30000, 200000, 2 * MiB, 70 * MiB};
+	for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+		void *p = M(malloc)(sizes[i]);
+		REQUIRE(p != NULL);
+		memset(p, 1, sizes[i]);
+		errno = 1234;
+		M(free)(p);
+		CHECK(errno == 1234);
+		p = M(malloc)(sizes[i]);
+		REQUIRE(p != NULL);
+		errno = 4321;
+		test_free_sized(p, sizes[i]);
+		CHECK(errno == 4321);
+	}
+	/* many frees in a row: a free that flushes a cache or returns a span to the OS must keep errno too */
+	enum { N = 20000 };
+	void **v = M(malloc)(N * sizeof *v);
+	REQUIRE(v != NULL);
+	for (int i = 0; i < N; i++)
+		v[i] = M(malloc)((size_t)(i % 700) * 16 + 1);
+	int kept = 1;
+	for (int i = 0; i < N; i++) {
+		errno = 1234;
+		M(free)(v[i]);
+		kept &= errno == 1234;
+	}
+	CHECK(kept);
+	errno = 1234;
+	M(free)(v);
+	M(free)(NULL);
+	CHECK(errno == 1234);
+	M(malloc_trim)(0);
+}
+
+static void test_free_sized_variants(void)
+{
+	for (size_t n = 1; n < 3 * MiB; n = n * 3 + 1) {
+		void *p = M(malloc)(n);
+		REQUIRE(p != NULL);
+		memset(p, 3, n);
+		test_free_sized(p, n);
+		p = M(aligned_alloc)(256, n);
+		REQUIRE(p != NULL);
+		test_free_aligned_sized(p, 256, n);
+	}
+	test_free_sized(NULL, 0);
+	test_free_aligned_sized(NULL, 64, 0);
+	CHECK(test_heap_check() == 0);
+}
+
+/* --- trim, statistics, options ----------------------------------------------------------------------- */
+
+/* Makes a large heap of small blocks and a few huge ones, all written, frees them all, and returns RSS
+ * before and after the frees (trimming first when asked).  The amount freed is HEAP_LIVE; 0 when
+ * memory was short. */
+enum { HEAP_SMALL = 200000, HEAP_SMALL_SIZE = 256 };
+#define HEAP_LIVE ((size_t)HEAP_SMALL * HEAP_SMALL_SIZE + 32 * MiB)
+
+static int fill_and_free_heap(int trim, size_t *before, size_t *after)
+{
+	void **v = M(malloc)(HEAP_SMALL * sizeof *v);
+	void *big[8];
+	if (!v)
+		return 0;
+	for (int i = 0; i < HEAP_SMALL; i++)
+		if (!(v[i] = M(malloc)(HEAP_SMALL_SIZE)) || !memset(v[i], 7, HEAP_SMALL_SIZE))
+			return 0;
+	for (int i = 0; i < 8; i++)
+		if (!(big[i] = M(malloc)(4 * MiB)) || !memset(big[i], 8, 4 * MiB))
+			return 0;
+	*before = test_rss();
+	for (int i = 0; i < HEAP_SMALL; i++)
+		M(free)(v[i]);
+	for (int i = 0; i < 8; i++)
+		M(free)(big[i]);
+	M(free)(v);
+	if (trim)
+		M(malloc_trim)(0);
+	*after = test_rss();
+	fprintf(stderr, "  rss before free %zu KiB, after %s %zu KiB (live data was %zu KiB)\n", *before / KiB,
+	        trim ? "trim" : "free", *after / KiB, HEAP_LIVE / KiB);
+	return 1;
+}
+
+#ifndef MK_TEST_SANITIZE
+static void test_malloc_trim_returns_memory(void)
+{
+	size_t before, after;
+	REQUIRE(fill_and_free_heap(1, &before, &after));
+	CHECK(before > after && before - after >= HEAP_LIVE / 4 * 3);
+	CHECK(test_heap_check() == 0);
+}
+#endif
+
+static void test_malloc_trim_after_churn(void)
+{
+	for (int round = 0; round < 3; round++) {
+		int r = M(malloc_trim)(0);
+		CHECK(r == 0 || r == 1);
+		void *p = M(malloc)(1000);
+		REQUIRE(p != NULL);
+		memset(p, 1, 1000);
+		M(free)(p);
+		CHECK(M(malloc_trim)(1 * MiB) >= 0);
+	}
+	CHECK(test_heap_check() == 0);
+}
+
+static void test_mallinfo(void)
+{
+	enum { N = 1000, SZ = 8192 };
+	static void *v[N];
+	struct mallinfo2 m0 = M(mallinfo2)();
+	for (int i = 0; i < N; i++) {
+		v[i] = M(malloc)(SZ);
+		REQUIRE(v[i] != NULL);
+		memset(v[i], 1, SZ);
+	}
+	void *big = M(malloc)(16 * MiB);
+	REQUIRE(big != NULL);
+	struct mallinfo2 m1 = M(mallinfo2)();
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations" /* mallinfo is part of the contract */
+	struct mallinfo mi = M(mallinfo)();
+#pragma GCC diagnostic pop
+	size_t live = (size_t)N * SZ + 16 * MiB;
+	fprintf(stderr, "  mallinfo2: arena %zu uordblks %zu hblkhd %zu fordblks %zu\n", m1.arena, m1.uordblks,
+	        m1.hblkhd, m1.fordblks);
+	CHECK(m1.uordblks + m1.hblkhd >= live);
+	CHECK(m1.uordblks + m1.hblkhd >= m0.uordblks + m0.hblkhd + live);
+	/* the int version is the same figures, clamped */
+	CHECK((size_t)mi.uordblks == (m1.uordblks > INT32_MAX ? (size_t)INT32_MAX : m1.uordblks));
+	CHECK((size_t)mi.hblkhd == (m1.hblkhd > INT32_MAX ? (size_t)INT32_MAX : m1.hblkhd));
+	for (int i = 0; i < N; i++)
+		M(free)(v[i]);
+	M(free)(big);
+	struct mallinfo2 m2 = M(mallinfo2)();
+	CHECK(m2.uordblks + m2.hblkhd + live / 2 <= m1.uordblks + m1.hblkhd);
+}
+
+static void stats_child(void *arg)
+{
+	(void)arg;
+	void *p = M(malloc)(1000);
+	M(malloc_stats)();
+	M(free)(p);
+	_exit(0);
+}
+
+static void test_malloc_stats(void)
+{
+	char out[8192];
+	int status = test_capture(stats_child, NULL, out, sizeof out);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(strlen(out) > 0);
+}
+
+static void test_mallopt(void)
+{
+	const int known[] = {M_MXFAST, M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX,
+	                     M_ARENA_TEST, M_PERTURB};
+	for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+		CHECK(M(mallopt)(known[i], 64) == 1);
+	if (test_under_memkit())
+		CHECK(M(mallopt)(12345, 1) == 0);
+	void *p = M(malloc)(100); /* the allocator still works after being "tuned" */
+	CHECK(p != NULL);
+	M(free)(p);
+}
+
+/* Runs this program again as a child (argv[1] = "--work") with extra environment, capturing stderr. */
+static void exec_self(void *env)
+{
+	for (char **e = env; *e; e++)
+		putenv(*e);
+	execl("/proc/self/exe", "contract", "--work", (char *)NULL);
+	_exit(127);
+}
+
+static int run_self(char *env1, char *env2, char *out, size_t cap)
+{
+	char *env[3] = {env1, env1 ? env2 : NULL, NULL};
+	return test_capture(exec_self, env, out, cap);
+}
+
+static int child_work(void)
+{
+	void *v[1000];
+	for (int i = 0; i < 1000; i++)
+		v[i] = M(malloc)((size_t)i * 40);
+	for (int i = 0; i < 1000; i++)
+		M(free)(v[i]);
+	return test_heap_check() == 0 ? 0 : 1;
+}
+
+/* The child of MEMKIT_PURGE_DELAY=0: freed pages go back at once, without malloc_trim. */
+static int child_purge(void)
+{
+	size_t before, after;
+	if (!fill_and_free_heap(0, &before, &after))
+		return 2;
+	return before > after && before - after >= HEAP_LIVE / 4 * 3 ? 0 : 1;
+}
+
+static void test_env_options(void)
+{
+	static char out[65536];
+	int st = run_self(NULL, NULL, out, sizeof out);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK(strlen(out) == 0);
+	if (strlen(out))
+		fprintf(stderr, "  unexpected output without options: %s\n", out);
+	if (!test_under_memkit())
+		return;
+	st = run_self((char *)"MEMKIT_STATS=1", NULL, out, sizeof out);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK(strlen(out) > 0); /* the statistics report at exit */
+	st = run_self((char *)"MEMKIT_VERBOSE=1", NULL, out, sizeof out);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	st = run_self((char *)"MEMKIT_VERBOSE=1", (char *)"MEMKIT_STATS=1", out, sizeof out);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK(strlen(out) > 0);
+#ifndef MK_TEST_SANITIZE
+	st = run_self((char *)"MEMKIT_PURGE_DELAY=0", (char *)"MK_TEST_CHILD=purge", out, sizeof out);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fprintf(stderr, "  MEMKIT_PURGE_DELAY=0 child: status %#x, %s", st, out);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+#endif
+}
+
+/* --- bad input --------------------------------------------------------------------------------------- */
+
+static void do_free(void *p) { M(free)(p); }
+
+static void double_free(void *p)
+{
+	M(free)(p);
+	M(free)(p);
+}
+
+static void double_free_between(void *p)
+{
+	M(free)(p);
+	void *other = M(malloc)(16); /* a different class: the freed block is not handed out again */
+	M(free)(p);
+	M(free)(other);
+}
+
+static char static_block[256] __attribute__((aligned(64)));
+
+static void free_stack(void *arg)
+{
+	(void)arg;
+	char local[128] __attribute__((aligned(16)));
+	memset(local, 0, sizeof local);
+	fprintf(stderr, "stack %p\n", (void *)local);
+	M(free)(local);
+}
+
+static void test_double_free_small(void)
+{
+	const size_t sizes[] = {8, 64, 1000, 20000};
+	for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+		void *p = M(malloc)(sizes[i]);
+		REQUIRE(p != NULL);
+		CHECK(test_expect_bad_free(double_free, p, p, "double free"));
+		CHECK(test_expect_bad_free(double_free_between, p, p, "double free"));
+		M(free)(p);
+	}
+}
+
+static void test_double_free_large(void)
+{
+	const size_t sizes[] = {2 * MiB, 70 * MiB};
+	for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+		void *p = M(malloc)(sizes[i]);
+		REQUIRE(p != NULL);
+		CHECK(test_expect_bad_free(double_free, p, p, NULL));
+		M(free)(p);
+	}
+}
+
+static void test_free_stack_pointer(void)
+{
+	/* the child prints its stack address first; the abort line must name that address */
+	CHECK(test_expect_bad_free(free_stack, NULL, NULL, "invalid pointer"));
+}
+
+static void test_free_foreign_pointer(void)
+{
+	CHECK(test_expect_bad_free(do_free, static_block, static_block, "invalid pointer"));
+	char *m = mmap(NULL, 1 << 16, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	REQUIRE(m != MAP_FAILED);
+	CHECK(test_expect_bad_free(do_free, m, m, "invalid pointer"));
+	CHECK(test_expect_bad_free(do_free, m + 4096, m + 4096, "invalid pointer"));
+	munmap(m, 1 << 16);
+#ifdef MK_TEST_PREFIXED
+	/* in this build malloc is the C library's: its blocks are another allocator's */
+	void *g = malloc(100);
+	CHECK(test_expect_bad_free(do_free, g, g, "invalid pointer"));
+	free(g);
+#endif
+}
+
+static void test_free_interior_pointer(void)
+{
+	char *p = M(malloc)(64);
+	REQUIRE(p != NULL);
+	CHECK(test_expect_bad_free(do_free, p + 16, p + 16, "interior pointer"));
+	M(free)(p);
+	p = M(malloc)(3000);
+	REQUIRE(p != NULL);
+	CHECK(test_expect_bad_free(do_free, p + 1024, p + 1024, "interior pointer"));
+	M(free)(p);
+	p = M(malloc)(4 * MiB);
+	REQUIRE(p != NULL);
+	CHECK(test_expect_bad_free(do_free, p + 8192, p + 8192, NULL));
+	M(free)(p);
+	CHECK(test_heap_check() == 0);
+}
+
+/* --- randomized workload ----------------------------------------------------------------------------- */
+
+static size_t random_size(uint64_t *rng)
+{
+	uint64_t r = test_rand(rng) % 1000;
+	if (r < 700)
+		return test_rand(rng) % 513;
+	if (r < 900)
+		return 512 + test_rand(rng) % 65536;
+	if (r < 985)
+		return 65536 + test_rand(rng) % (2 * MiB);
+	return 2 * MiB + test_rand(rng) % (8 * MiB);
+}
+
+static void test_random_workload_checked(void)
+{
+	enum { SLOTS = 256, STEPS = 4000 };
+	static char *p[SLOTS];
+	static size_t n[SLOTS];
+	uint64_t rng = 0x1234567;
+	for (int step = 0; step < STEPS; step++) {
+		int s = (int)(test_rand(&rng) % SLOTS);
+		int op = (int)(test_rand(&rng) % 6);
+		if (p[s]) {
+			if (!test_verify(p[s], n[s] < 512 ? n[s] : 512)) {
+				fprintf(stderr, "  block %p (%zu bytes) corrupted at step %d\n", (void *)p[s], n[s], step);
+				test_case_failed = 1;
+			}
+			if (op == 0) {
+				size_t m = random_size(&rng);
+				char *q = M(realloc)(p[s], m ? m : 1);
+				REQUIRE(q != NULL);
+				size_t keep = n[s] < m ? n[s] : m;
+				keep = keep < 512 ? keep : 512;
+				CHECK(test_verify_seed(q, keep, (uintptr_t)p[s]));
+				p[s] = q;
+				n[s] = m ? m : 1;
+			} else {
+				M(free)(p[s]);
+				p[s] = NULL;
+				continue;
+			}
+		} else {
+			n[s] = random_size(&rng);
+			if (op == 1)
+				p[s] = M(calloc)(1, n[s]);
+			else if (op == 2)
+				p[s] = M(aligned_alloc)((size_t)32 << (test_rand(&rng) % 8), n[s]);
+			else
+				p[s] = M(malloc)(n[s]);
+			REQUIRE(p[s] != NULL);
+			if (op == 1)
+				CHECK(all_zero(p[s], n[s] < 4096 ? n[s] : 4096));
+		}
+		test_fill(p[s], n[s] < 512 ? n[s] : 512);
+		int bad = test_heap_check();
+		if (bad) {
+			fprintf(stderr, "  check() found %d broken invariants after step %d\n", bad, step);
+			test_case_failed = 1;
+			return;
+		}
+	}
+	for (int s = 0; s < SLOTS; s++) {
+		if (p[s])
+			CHECK(test_verify(p[s], n[s] < 512 ? n[s] : 512));
+		M(free)(p[s]);
+		p[s] = NULL;
+	}
+	CHECK(test_heap_check() == 0);
+}
+
+/* --- the interposed names ---------------------------------------------------------------------------- */
+
+#ifndef MK_TEST_PREFIXED
+static const char *const exported[] = {
+	"malloc", "free", "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc", "memalign",
+	"valloc", "pvalloc", "malloc_usable_size", "free_sized", "free_aligned_sized", "malloc_trim",
+	"malloc_stats", "mallinfo", "mallinfo2", "mallopt", "mk_check", "__libc_malloc", "__libc_free",
+	"__libc_calloc", "__libc_realloc", "__libc_memalign", "__libc_valloc", "__libc_pvalloc",
+	"__posix_memalign",
+};
+
+static void test_names_resolve_to_memkit(void)
+{
+	for (size_t i = 0; i < sizeof exported / sizeof *exported; i++) {
+		void *f = dlsym(RTLD_DEFAULT, exported[i]);
+		Dl_info info;
+		memset(&info, 0, sizeof info);
+		if (!f || !dladdr(f, &info) || !info.dli_fname || !strstr(info.dli_fname, "libmemkit")) {
+			fprintf(stderr, "  %s resolves to %p in %s\n", exported[i], f,
+			        info.dli_fname ? info.dli_fname : "(nothing)");
+			test_case_failed = 1;
+		}
+	}
+}
+
+static void test_libc_aliases_work(void)
+{
+	void *(*lmalloc)(size_t) = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "__libc_malloc");
+	void (*lfree)(void *) = (void (*)(void *))dlsym(RTLD_DEFAULT, "__libc_free");
+	void *(*lcalloc)(size_t, size_t) = (void *(*)(size_t, size_t))dlsym(RTLD_DEFAULT, "__libc_calloc");
+	void *(*lrealloc)(void *, size_t) = (void *(*)(void *, size_t))dlsym(RTLD_DEFAULT, "__libc_realloc");
+	void *(*lmemalign)(size_t, size_t) = (void *(*)(size_t, size_t))dlsym(RTLD_DEFAULT, "__libc_memalign");
+	void *(*lvalloc)(size_t) = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "__libc_valloc");
+	void *(*lpvalloc)(size_t) = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "__libc_pvalloc");
+	int (*lposix)(void **, size_t, size_t) = (int (*)(void **, size_t, size_t))dlsym(RTLD_DEFAULT, "__posix_memalign");
+	REQUIRE(lmalloc && lfree && lcalloc && lrealloc && lmemalign && lvalloc && lpvalloc && lposix);
+	/* blocks from one name freed through another: all one allocator */
+	char *a = lmalloc(100);
+	REQUIRE(a != NULL);
+	test_fill_seed(a, 100, 9);
+	a = lrealloc(a, 100000);
+	REQUIRE(a != NULL);
+	CHECK(test_verify_seed(a, 100, 9));
+	CHECK(malloc_usable_size(a) >= 100000);
+	free(a);
+	char *c = lcalloc(100, 10);
+	REQUIRE(c != NULL);
+	CHECK(all_zero(c, 1000));
+	lfree(c);
+	void *m = lmemalign(4096, 10), *v = lvalloc(10), *pv = lpvalloc(10), *pm = NULL;
+	CHECK(lposix(&pm, 512, 10) == 0);
+	REQUIRE(m && v && pv && pm);
+	CHECK(aligned_to(m, 4096) && aligned_to(v, 4096) && aligned_to(pv, 4096) && aligned_to(pm, 512));
+	free(m);
+	lfree(v);
+	free(pv);
+	lfree(pm);
+	void *x = malloc(77);
+	lfree(x);
+	CHECK(test_heap_check() == 0);
+}
+
+static void test_memkit_loaded(void)
+{
+	CHECK(test_under_memkit());
+}
+#endif
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "--work") == 0) {
+		const char *child = getenv("MK_TEST_CHILD");
+		return child && strcmp(child, "purge") == 0 ? child_purge() : child_work();
+	}
+#ifndef MK_TEST_PREFIXED
+	const char *expect = getenv("MK_EXPECT_MEMKIT");
+	if (expect && strcmp(expect, "1") == 0) {
+		RUN(test_memkit_loaded);
+		RUN(test_names_resolve_to_memkit);
+		RUN(test_libc_aliases_work);
+	}
+#endif
+	RUN(test_malloc_alignment_every_size);
+	RUN(test_malloc_alignment_huge);
+	RUN(test_malloc_zero_unique);
+	RUN(test_malloc_too_large);
+	RUN(test_calloc_zeroes);
+	RUN(test_calloc_reuses_dirty);
+	RUN(test_calloc_overflow);
+	RUN(test_realloc_null_is_malloc);
+	RUN(test_realloc_preserves_contents);
+	RUN(test_realloc_small_steps);
+	RUN(test_realloc_failure_keeps_block);
+	RUN(test_realloc_zero_frees);
+	RUN(test_reallocarray);
+	RUN(test_posix_memalign_einval);
+	RUN(test_posix_memalign_enomem);
+	RUN(test_alignments_honoured);
+	RUN(test_aligned_many_live);
+	RUN(test_memalign_rounds_bad_alignment);
+	RUN(test_valloc_pvalloc);
+	RUN(test_usable_size_writable);
+	RUN(test_free_preserves_errno);
+	RUN(test_free_sized_variants);
+#ifndef MK_TEST_SANITIZE
+	RUN(test_malloc_trim_returns_memory);
+#endif
+	RUN(test_malloc_trim_after_churn);
+	RUN(test_mallinfo);
+	RUN(test_malloc_stats);
+	RUN(test_mallopt);
+	RUN(test_env_options);
+	RUN(test_double_free_small);
+	RUN(test_double_free_large);
+	RUN(test_free_stack_pointer);
+	RUN(test_free_foreign_pointer);
+	RUN(test_free_interior_pointer);
+	RUN(test_random_workload_checked);
+	return test_done();
+}

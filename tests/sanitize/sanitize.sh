@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The engine under AddressSanitizer, UndefinedBehaviorSanitizer and ThreadSanitizer: the contract tests
+# (less the RSS ones) and a scaled-down stress run, each linked with build/<sanitizer>/libmemkit-mk.a.
+# Passes the programs' PASS/FAIL lines through; a sanitizer report makes its program exit non-zero,
+# which counts as a failure here.
+set -u
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${BUILD:-$root/build}
+export ASAN_OPTIONS=abort_on_error=0:detect_leaks=0:allocator_may_return_null=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+failed=0
+
+# ThreadSanitizer's runtime needs its fixed memory layout; with many bits of mmap randomisation
+# (newer kernels) it dies at start with "unexpected memory mapping".  Without randomisation
+# (setarch -R) it always fits, so a program that cannot start is retried that way.
+tsan_run() {
+	local out
+	out=$("$@" 2>&1)
+	local rc=$?
+	if [ $rc -ne 0 ] && grep -q 'unexpected memory mapping\|FATAL: ThreadSanitizer' <<<"$out" &&
+		! grep -q '^PASS\|^FAIL' <<<"$out"; then
+		echo "  (ThreadSanitizer could not map its shadow memory; retrying with setarch -R)" >&2
+		out=$(setarch "$(uname -m)" -R "$@" 2>&1)
+		rc=$?
+	fi
+	printf '%s\n' "$out"
+	return $rc
+}
+
+for san in asan ubsan tsan; do
+	for prog in contract stress; do
+		bin=$build/$san/tests/$prog
+		if [ ! -x "$bin" ]; then
+			echo "FAIL $san-$prog (not built: $bin)"
+			failed=1
+			continue
+		fi
+		if [ $san = tsan ]; then
+			out=$(tsan_run "$bin")
+		else
+			out=$("$bin" 2>&1)
+		fi
+		rc=$?
+		# prefix the case names with the sanitizer so that run-all.sh's log tells the three apart
+		printf '%s\n' "$out" | sed -E "s/^(PASS|FAIL) /\1 $san: /"
+		if [ $rc -ne 0 ]; then
+			grep -q '^FAIL' <<<"$out" || echo "FAIL $san-$prog (exit status $rc)"
+			failed=1
+		fi
+	done
+done
+exit $failed

@@ -41,7 +41,7 @@ size_t mk__engine_usable_size(const void *p)
 	return n;
 }
 
-void *mk__engine_realloc(void *p, size_t n)
+void *mk__realloc_slow(void *p, size_t n)
 {
 	size_t old;
 	if (mk__is_ours_small(p)) {
@@ -55,7 +55,12 @@ void *mk__engine_realloc(void *p, size_t n)
 		if (n > MK_LARGE_MAX)
 			return mk__huge_realloc(p, n);
 	}
-	void *q = mk__engine_alloc(n);
+	/* A block that outgrows its size by realloc usually goes on growing (string builders, vectors): moving
+	 * it to half again its old size saves copies and spares the size classes in between. */
+	size_t want = n;
+	if (n > old && n < old + old / 2 && old + old / 2 <= MK_LARGE_MAX)
+		want = old + old / 2;
+	void *q = mk__engine_alloc(want);
 	if (!q)
 		return NULL;
 	memcpy(q, p, n < old ? n : old);

@@ -116,10 +116,24 @@ MK_INLINE void mk__engine_free(void *p)
 		mk__span_emptied(s);
 }
 
+void *mk__realloc_slow(void *p, size_t n) MK_HIDDEN;
+
+/* realloc that stays in place: a block of this thread's heap that still fits and is not more than twice
+ * what is asked (validated as the fast free validates). */
+MK_INLINE void *mk__engine_realloc(void *p, size_t n)
+{
+	if (mk_likely(mk__is_ours_small(p))) {
+		mk_span *s = mk__span_of(mk__segment_of(p), p);
+		if (mk_likely(MK_LOAD(s->heap) == mk__tls_heap && n <= s->block_size && n >= s->block_size / 2 &&
+		              ((mk_block *)p)->cookie != mk__cookie() && mk__is_block_start(s, (uintptr_t)p)))
+			return p;
+	}
+	return mk__realloc_slow(p, n);
+}
+
 /* The backend functions of src/override/backend.h. */
 void  *mk__engine_alloc_zero(size_t n) MK_HIDDEN;
 void  *mk__engine_alloc_aligned(size_t align, size_t n) MK_HIDDEN;
-void  *mk__engine_realloc(void *p, size_t n) MK_HIDDEN;
 size_t mk__engine_usable_size(const void *p) MK_HIDDEN;
 int    mk__engine_trim(size_t pad) MK_HIDDEN;
 void   mk__engine_stats_print(void) MK_HIDDEN;

@@ -66,27 +66,32 @@ enum mk_span_state {
 
 struct mk_heap;
 
+/* Three cache lines, by who touches them: what any freeing thread reads to validate a pointer and find
+ * the owner (written once per span, or rarely by the owner); what the owner updates on every malloc and
+ * free; and the word other threads push onto.  Sharing a line between the last two would make every
+ * remote free steal the owner's hottest line. */
 typedef struct mk_span {
-	/* Hot: read by the inlined malloc and free. */
-	mk_block *free;
-	struct mk_heap *heap;
-	uint32_t used;          /* blocks out (not on `free`), + 1 while the span is its class's current */
-	uint32_t block_size;
+	/* Read-mostly. */
+	struct mk_heap *heap;   /* owner (| 1 while parked as full), NULL when free or large */
 	uintptr_t start;        /* address of the first block */
 	uint64_t div_mul;       /* (p - start) is a multiple of block_size iff                    */
 	uint64_t div_max;       /*   ror(((p - start) * div_mul), div_shift) <= div_max          */
+	uint32_t block_size;
+	uint32_t slices;        /* length of the span (or free run) in slices */
+	uint32_t capacity;      /* blocks that fit */
 	uint8_t div_shift;
 	uint8_t cls;
 	uint8_t state;
-	uint8_t dirty;          /* free span: holds pages not yet purged */
-	uint32_t slices;        /* length of the span (or free run) in slices */
-	/* Colder. */
-	uint32_t capacity;      /* blocks that fit */
-	uint32_t carved;        /* blocks taken from the untouched tail so far */
-	_Atomic uintptr_t xfree;/* blocks freed by other threads: head | count << 48 | MK_XFULL */
-	struct mk_span *next, *prev;
+	uint8_t dirty;          /* free run: holds pages not yet purged */
 	uint64_t free_since_ms;
-} mk_span;
+	/* The owner's. */
+	mk_block *free __attribute__((aligned(64)));
+	uint32_t used;          /* blocks out (not on `free`), + 1 while the span is its class's current */
+	uint32_t carved;        /* blocks taken from the untouched tail so far */
+	struct mk_span *next, *prev;
+	/* Other threads'. */
+	_Atomic uintptr_t xfree __attribute__((aligned(64))); /* head | count << 48 | MK_XFULL */
+} __attribute__((aligned(64))) mk_span;
 
 typedef struct mk_segment {
 	uint64_t magic;

@@ -51,13 +51,14 @@ static inline void test_run(const char *name, void (*fn)(void))
 
 static inline int test_done(void) { return test_failures ? 1 : 0; }
 
-/* Runs fn in a child process and checks that it dies of SIGABRT having written `expect` to stderr.
- * Returns 1 when it did. */
-static inline int test_expect_abort(void (*fn)(void *), void *arg, const char *expect)
+/* Runs fn(arg) in a child with its stderr captured into out (cap bytes); returns the child's wait status,
+ * or -1 when no pipe could be made. */
+static inline int test_capture(void (*fn)(void *), void *arg, char *out, size_t cap)
 {
 	int fds[2];
+	out[0] = 0;
 	if (pipe(fds) != 0)
-		return 0;
+		return -1;
 	fflush(stdout);
 	fflush(stderr);
 	pid_t pid = fork();
@@ -68,16 +69,24 @@ static inline int test_expect_abort(void (*fn)(void *), void *arg, const char *e
 		_exit(0); /* reaching here means nothing was detected */
 	}
 	close(fds[1]);
-	char buf[4096];
 	size_t len = 0;
 	ssize_t r;
-	while ((r = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0)
+	while (len < cap - 1 && (r = read(fds[0], out + len, cap - 1 - len)) > 0)
 		len += (size_t)r;
-	buf[len] = 0;
+	out[len] = 0;
 	close(fds[0]);
 	int status = 0;
 	waitpid(pid, &status, 0);
-	int ok = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && strstr(buf, expect) != NULL;
+	return status;
+}
+
+/* Runs fn in a child process and checks that it dies of SIGABRT having written `expect` to stderr.
+ * Returns 1 when it did. */
+static inline int test_expect_abort(void (*fn)(void *), void *arg, const char *expect)
+{
+	char buf[4096];
+	int status = test_capture(fn, arg, buf, sizeof buf);
+	int ok = status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && strstr(buf, expect) != NULL;
 	if (!ok)
 		fprintf(stderr, "  expected abort with \"%s\"; got status %#x, stderr: %s\n", expect, status, buf);
 	return ok;

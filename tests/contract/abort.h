@@ -4,39 +4,7 @@
 #ifndef MK_TEST_ABORT_H
 #define MK_TEST_ABORT_H
 
-#include <signal.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-/* Runs fn(arg) in a child with stderr captured into out; returns the child's wait status. */
-static inline int test_capture(void (*fn)(void *), void *arg, char *out, size_t cap)
-{
-	int fds[2];
-	out[0] = 0;
-	if (pipe(fds) != 0)
-		return -1;
-	fflush(stdout);
-	fflush(stderr);
-	pid_t pid = fork();
-	if (pid == 0) {
-		dup2(fds[1], 2);
-		close(fds[0]);
-		fn(arg);
-		_exit(0);
-	}
-	close(fds[1]);
-	size_t len = 0;
-	ssize_t r;
-	while (len < cap - 1 && (r = read(fds[0], out + len, cap - 1 - len)) > 0)
-		len += (size_t)r;
-	out[len] = 0;
-	close(fds[0]);
-	int status = 0;
-	waitpid(pid, &status, 0);
-	return status;
-}
+#include "../common/test.h"   /* test_capture */
 
 /* The error words an abort line may use for a pointer the allocator cannot free. */
 static inline int test_names_error(const char *line)

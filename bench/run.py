@@ -189,7 +189,7 @@ def run_once(argv, preload, timeout, extra_env=None, stdin_path=None, limit_as=N
         wall, rss, rc = timeout, 0, proc.returncode
         if not timed_out and os.path.exists(result):
             with open(result) as f:
-                w, r, c = f.read().split()
+                w, r, c = f.read().split()[:3]
             wall, rss, rc = float(w), int(r), int(c)
     metrics = {}
     ok_line = False

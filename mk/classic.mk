@@ -31,12 +31,9 @@ $(foreach v,$(CLASSIC_LAB_VERSIONS),$(eval $(call classic_lab_rules,$(v))))
 CLASSIC_LAB_BINS := $(CLASSIC_LAB_VERSIONS:%=$(BUILD)/lab/binarytrees-v%)
 CLASSIC_LAB_TESTS := $(CLASSIC_LAB_VERSIONS:%=$(BUILD)/tests/classic-lab-v%)
 
-$(BUILD)/lab/rusage: $(BUILD)/obj/bench/lab/rusage.o
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 .PHONY: lab lab-table
-lab: $(CLASSIC_LAB_BINS) $(BUILD)/lab/rusage
-lab-table: $(CLASSIC_LAB_BINS) $(BUILD)/lab/rusage
+lab: $(CLASSIC_LAB_BINS) $(BUILD)/bench/measure
+lab-table: $(CLASSIC_LAB_BINS) $(BUILD)/bench/measure
 	python3 bench/lab/table.py --out bench/results/lab-table.md $(LAB_TABLE_ARGS)
 
 # slabfit: the P3A heap as a shared object, its tester and its unit test.
@@ -49,7 +46,7 @@ $(BUILD)/tests/classic-slabfit: $(BUILD)/obj/tests/classic/slabfit-test.o $(CLAS
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-ALL += $(CLASSIC_LAB_BINS) $(BUILD)/lab/rusage $(BUILD)/libmem.so $(BUILD)/mem-tester
+ALL += $(CLASSIC_LAB_BINS) $(BUILD)/libmem.so $(BUILD)/mem-tester
 TESTS += $(CLASSIC_LAB_TESTS) $(BUILD)/tests/classic-slabfit tests/classic/mem-tester.sh tests/classic/lab-binarytrees.sh
 
 # The same fragmenting workload through slabfit's next fit and the sbrk allocator's first fit.

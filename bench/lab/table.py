@@ -4,7 +4,7 @@
     python3 bench/lab/table.py [--depth D] [--v1-depth D] [--repeat N] [--out FILE]
 
 Wall, user and system time and peak RSS come from the child's rusage, read by the small wrapper
-build/lab/rusage (bench/lab/rusage.c), median of --repeat runs.  System calls are counted in a separate run under `strace -f -c -e trace=memory`
+build/bench/measure (bench/tools/measure.c, the benchmark runner's launcher), median of --repeat runs.  System calls are counted in a separate run under `strace -f -c -e trace=memory`
 (strace slows the run, so its time is not used).  The depth is the smallest from 16 up at which
 version 0 (the C library) takes at least 1 s of CPU time (median of 3 runs), unless --depth is given.  Version 1 (one mmap per
 node) cannot finish that depth in reasonable time, so it runs at the largest depth, from 8 up, that it
@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 
-RUSAGE = None
+MEASURE = None
 NAMES = {0: "C library malloc/free", 1: "mmap per call", 2: "bump pointer pool",
          3: "32-byte cell free list", 4: "memkit engine"}
 
@@ -35,11 +35,11 @@ def allocations(depth):
 
 
 def run_once(binary, depth):
-    """Runs the binary under bench/lab/rusage.c's wrapper; returns (wall s, user s, sys s, peak RSS KiB).
-    Raises on a non-zero exit."""
-    with tempfile.NamedTemporaryFile("r", suffix=".rusage") as out:
-        subprocess.run([RUSAGE, out.name, binary, str(depth)], stdout=subprocess.DEVNULL, check=True)
-        wall, user, system, rss, status = out.read().split()
+    """Runs the binary under bench/tools/measure.c's launcher (no preload); returns (wall s, user s,
+    sys s, peak RSS KiB).  Raises on a non-zero exit."""
+    with tempfile.NamedTemporaryFile("r", suffix=".measure") as out:
+        subprocess.run([MEASURE, out.name, "-", binary, str(depth)], stdout=subprocess.DEVNULL, check=True)
+        wall, rss, status, user, system = out.read().split()
     if int(status) != 0:
         raise RuntimeError(f"{binary} {depth} exited with status {status}")
     return float(wall), float(user), float(system), int(rss)
@@ -100,10 +100,10 @@ def main():
     args = ap.parse_args()
     if not shutil.which("strace"):
         sys.exit("table.py: strace is needed to count system calls (apt-get install strace)")
-    global RUSAGE
-    RUSAGE = os.path.join(args.bindir, "rusage")
-    if not os.access(RUSAGE, os.X_OK):
-        sys.exit(f"table.py: {RUSAGE} is missing (make lab)")
+    global MEASURE
+    MEASURE = os.path.join(os.path.dirname(os.path.abspath(args.bindir)), "bench", "measure")
+    if not os.access(MEASURE, os.X_OK):
+        sys.exit(f"table.py: {MEASURE} is missing (make lab)")
     bins = {v: os.path.join(args.bindir, f"binarytrees-v{v}") for v in NAMES}
     bins = {v: b for v, b in bins.items() if os.access(b, os.X_OK)}
     if 0 not in bins:

@@ -6,7 +6,8 @@
  * size of the process it was forked from, up to its exec; forked from the Python runner every workload would
  * "peak" at the runner's 17 MiB.  Forked from this small program, it starts from about 1 MiB, as under a
  * shell.  PRELOAD is set as LD_PRELOAD in the child only, so this launcher never runs on the allocator
- * under test.  RESULT_FILE gets "wall_s maxrss_kib exit_status" (exit_status is 128+signal after a signal). */
+ * under test.  RESULT_FILE gets "wall_s maxrss_kib exit_status user_s sys_s" (exit_status is 128+signal
+ * after a signal).  The lab table (bench/lab/table.py) uses it too, with PRELOAD "-". */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +48,9 @@ int main(int argc, char **argv)
 	double wall = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
 	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	FILE *f = fopen(argv[1], "w");
-	if (!f || fprintf(f, "%.6f %ld %d\n", wall, ru.ru_maxrss, code) < 0 || fclose(f) != 0) {
+	double user = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6;
+	double sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+	if (!f || fprintf(f, "%.6f %ld %d %.6f %.6f\n", wall, ru.ru_maxrss, code, user, sys) < 0 || fclose(f) != 0) {
 		perror("measure: result file");
 		return 2;
 	}

@@ -12,7 +12,6 @@ finishes in under 3 s; the table says which depth each row used.
 """
 import argparse
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -20,6 +19,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import run as bench_run  # noqa: E402  (bench/run.py: the runner's description of the machine)
 
 MEASURE = None
 NAMES = {0: "C library malloc/free", 1: "mmap per call", 2: "bump pointer pool",
@@ -78,16 +80,8 @@ def pick_depth(binary, start, limit_s, upper):
 
 
 def machine():
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}"
+    m = bench_run.machine()
+    return f"{m['cpu']}, {m['cores']} CPUs, Linux {m['kernel']}"
 
 
 def main():

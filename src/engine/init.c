@@ -96,6 +96,10 @@ void mk__init(void)
 	mk__classes_init();
 	read_options();
 	atomic_store_explicit(&init_state, 2, memory_order_release);
+	if (mk__opt.verbose)
+		mk__message("memkit: purge delay %ld ms, purge limit %s%ld bytes, statistics at exit %s\n",
+		            mk__opt.purge_delay_ms, mk__opt.purge_limit ? "" : "adaptive (1/8 of in use, at least) ",
+		            mk__opt.purge_limit ? mk__opt.purge_limit : 8L << 20, mk__opt.stats ? "on" : "off");
 	/* May allocate (glibc keeps handlers in a growing array): the allocator is ready by now. */
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
@@ -136,9 +140,36 @@ void mk__message(const char *fmt, ...)
 	(void)w;
 }
 
+/* MEMKIT_VERBOSE: where a pointer that could not be freed lies, on a line after the error. */
+static void explain(const void *p)
+{
+	if (!mk__is_ours_small(p)) {
+		size_t huge = mk__huge_usable(p);
+		if (huge)
+			mk__message("memkit:   %p is a huge block of %zu bytes\n", p, huge);
+		else
+			mk__message("memkit:   %p is in no memkit segment and is no live huge block%s\n", p,
+			            mk__huge_was_freed(p) ? " (a freed one, still cached)" : "");
+		return;
+	}
+	mk_span *s = mk__span_of(mk__segment_of(p), p);
+	uint8_t state = MK_LOAD(s->state);
+	if (state != MK_SPAN_ACTIVE && state != MK_SPAN_FULL) {
+		mk__message("memkit:   %p is in a memkit segment, in %s\n", p,
+		            state == MK_SPAN_FREE ? "free memory" : "the segment's header");
+		return;
+	}
+	uintptr_t off = (uintptr_t)p - s->start;
+	mk__message("memkit:   %p is in a span of %u-byte blocks at %p, %zu bytes into the block at %p\n", p,
+	            s->block_size, (void *)s->start, (size_t)(off % s->block_size),
+	            (void *)(s->start + off - off % s->block_size));
+}
+
 void mk__fatal(const char *what, const void *p)
 {
 	mk__message("memkit: %s %p\n", what, p);
+	if (mk__opt.verbose)
+		explain(p);
 	abort();
 }
 

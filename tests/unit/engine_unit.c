@@ -321,6 +321,22 @@ static void do_cross_thread_double(void *arg)
 	pthread_join(t, NULL);
 }
 
+static void do_interior_verbose(void *arg)
+{
+	(void)arg;
+	mk__opt.verbose = 1;   /* as MEMKIT_VERBOSE=1 sets it at start */
+	char *p = mk_malloc(100);
+	mk_free(p + 48);
+}
+
+static void test_verbose_explains_bad_free(void)
+{
+	/* the one-line error, then where the pointer lies: 112-byte class, 48 bytes into its block */
+	CHECK(test_expect_abort(do_interior_verbose, NULL, "interior pointer 0x"));
+	CHECK(test_expect_abort(do_interior_verbose, NULL, "is in a span of 112-byte blocks"));
+	CHECK(test_expect_abort(do_interior_verbose, NULL, "48 bytes into the block at 0x"));
+}
+
 static void test_remote_double_free_detected(void)
 {
 	CHECK(test_expect_abort(do_cross_thread_double, NULL, "double free of 0x"));
@@ -341,5 +357,6 @@ int main(void)
 	RUN(test_os_failure_gives_enomem);
 	RUN(test_bad_frees_abort_with_one_line);
 	RUN(test_remote_double_free_detected);
+	RUN(test_verbose_explains_bad_free);
 	return test_done();
 }

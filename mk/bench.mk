@@ -19,10 +19,12 @@ bench-workloads: $(BENCH_BINS)
 BENCH_OPTIONAL := $(BUILD)/libmemkit.so $(BUILD)/libmemkit-sbrk.so $(foreach v,0 1 2 3 4,$(BUILD)/lab/binarytrees-v$(v))
 
 bench: bench-workloads
+	@tools/deps.sh bench/packages
 	@for t in $(BENCH_OPTIONAL); do $(MAKE) --no-print-directory -s $$t >/dev/null 2>&1 || echo "bench: $$t does not build here; left out"; done
 	python3 bench/run.py --profile $(PROFILE) $(BENCH_ARGS)
 
 bench-instr: bench-workloads
+	@tools/deps.sh bench/packages
 	@for t in $(BENCH_OPTIONAL); do $(MAKE) --no-print-directory -s $$t >/dev/null 2>&1 || true; done
 	python3 bench/run.py --profile $(PROFILE) --only instr $(BENCH_ARGS)
 

@@ -3,19 +3,29 @@
 
 #include "engine/engine.h"
 
-/* The span of a small block, after checking that p really is one of its live blocks. */
-static mk_span *valid_small(const void *p, const char *what)
+mk_span *mk__valid_block(const void *p, const mk_bad_words *words)
 {
-	mk_span *s = mk__span_of(mk__segment_of(p), p);
+	mk_segment *seg = mk__segment_of(p);
+	mk_span *s = mk__span_of(seg, p);
+	bool freed = ((const mk_block *)p)->cookie == mk__cookie();
 	uint8_t state = MK_LOAD(s->state);
-	if (state != MK_SPAN_ACTIVE && state != MK_SPAN_FULL)
-		mk__fatal(what, p);
+	if (state != MK_SPAN_ACTIVE && state != MK_SPAN_FULL) {
+		/* A large block freed a moment ago: its run is free but still holds the cookie its free wrote. */
+		bool freed_large = state == MK_SPAN_FREE && s->dirty && freed &&
+		                   (uintptr_t)p == (uintptr_t)seg + ((uintptr_t)(s - seg->spans) << MK_SLICE_SHIFT);
+		mk__fatal(freed_large ? words->freed : words->invalid, p);
+	}
 	if (!mk__is_block_start(s, (uintptr_t)p) || (uintptr_t)p >= s->start + (uintptr_t)s->capacity * s->block_size)
-		mk__fatal("interior pointer", p);
-	if (((const mk_block *)p)->cookie == mk__cookie())
-		mk__fatal("use after free of", p);
+		mk__fatal(words->interior, p);
+	if (freed)
+		mk__fatal(words->freed, p);
 	return s;
 }
+
+static const mk_bad_words usable_words = { "malloc_usable_size(): invalid pointer", "interior pointer",
+                                           "use after free of" };
+static const mk_bad_words realloc_words = { "realloc(): invalid pointer", "interior pointer",
+                                            "use after free of" };
 
 void *mk__engine_alloc_zero(size_t n)
 {
@@ -34,7 +44,7 @@ void *mk__engine_alloc_zero(size_t n)
 size_t mk__engine_usable_size(const void *p)
 {
 	if (mk__is_ours_small(p))
-		return valid_small(p, "malloc_usable_size(): invalid pointer")->block_size;
+		return mk__valid_block(p, &usable_words)->block_size;
 	size_t n = mk__huge_usable(p);
 	if (!n)
 		mk__fatal("malloc_usable_size(): invalid pointer", p);
@@ -45,7 +55,7 @@ void *mk__realloc_slow(void *p, size_t n)
 {
 	size_t old;
 	if (mk__is_ours_small(p)) {
-		old = valid_small(p, "realloc(): invalid pointer")->block_size;
+		old = mk__valid_block(p, &realloc_words)->block_size;
 		if (n <= old && n >= old / 2)   /* fits, without holding on to more than twice the need */
 			return p;
 	} else {

@@ -118,6 +118,14 @@ MK_INLINE void mk__engine_free(void *p)
 
 void *mk__realloc_slow(void *p, size_t n) MK_HIDDEN;
 
+/* What a call says of a pointer that is not one of its live blocks. */
+typedef struct mk_bad_words {
+	const char *invalid, *interior, *freed;
+} mk_bad_words;
+/* The span of p, a pointer in one of our segments, after checking that p is the start of one of its live
+ * blocks; otherwise aborts with the caller's words. */
+mk_span *mk__valid_block(const void *p, const mk_bad_words *words) MK_HIDDEN;
+
 /* realloc that stays in place: a block of this thread's heap that still fits and is not more than twice
  * what is asked (validated as the fast free validates). */
 MK_INLINE void *mk__engine_realloc(void *p, size_t n)

@@ -383,18 +383,10 @@ void mk__free_slow(void *p)
 		errno = saved;
 		return;
 	}
-	mk_span *s = mk__span_of(mk__segment_of(p), p);
+	static const mk_bad_words words = { "free(): invalid pointer", "free(): interior pointer",
+	                                    "free(): double free of" };
+	mk_span *s = mk__valid_block(p, &words);
 	mk_block *b = p;
-	uint8_t state = MK_LOAD(s->state);
-	if (state != MK_SPAN_ACTIVE && state != MK_SPAN_FULL) {
-		bool freed_large = state == MK_SPAN_FREE && s->dirty && (uintptr_t)p == (uintptr_t)mk__segment_of(p) +
-		                   ((uintptr_t)(s - mk__segment_of(p)->spans) << MK_SLICE_SHIFT) && b->cookie == mk__cookie();
-		mk__fatal(freed_large ? "free(): double free of" : "free(): invalid pointer", p);
-	}
-	if (!mk__is_block_start(s, (uintptr_t)p) || (uintptr_t)p >= s->start + (uintptr_t)s->capacity * s->block_size)
-		mk__fatal("free(): interior pointer", p);
-	if (b->cookie == mk__cookie())
-		mk__fatal("free(): double free of", p);
 	if (s->cls == MK_LARGE_CLS) {
 		mk__large_free(s);
 		errno = saved;

@@ -73,3 +73,7 @@ TESTS += $(TESTS_DIR)/contract-mk tests/contract/contract-preload.sh \
          $(TESTS_DIR)/stress-mk tests/stress/stress-preload.sh \
          $(TESTS_DIR)/fault-mk tests/fault/rlimit-preload.sh \
          $(TESTS_DIR)/static-memkit tests/programs/programs.sh tests/sanitize/sanitize.sh
+
+# Regression tests of the engine's correctness defects: mk_ build, with the OS layer's points and injectors.
+$(eval $(call TESTS_MK_BUILD,regress,tests/regress/regress.c))
+TESTS += $(TESTS_DIR)/regress-mk

@@ -7,25 +7,26 @@ mk_span *mk__valid_block(const void *p, const mk_bad_words *words)
 {
 	mk_segment *seg = mk__segment_of(p);
 	mk_span *s = mk__span_of(seg, p);
-	bool freed = ((const mk_block *)p)->cookie == mk__cookie();
 	uint8_t state = MK_LOAD(s->state);
 	if (state != MK_SPAN_ACTIVE && state != MK_SPAN_FULL) {
-		/* A large block freed a moment ago: its run is free but still holds the cookie its free wrote. */
-		bool freed_large = state == MK_SPAN_FREE && s->dirty && freed &&
-		                   (uintptr_t)p == (uintptr_t)seg + ((uintptr_t)(s - seg->spans) << MK_SLICE_SHIFT);
+		/* A large block freed a moment ago: its run is free, but until it is purged or reused its first
+		 * slice still holds the cookie that its free wrote (a purged page reads 0, never a cookie). */
+		bool freed_large = state == MK_SPAN_FREE && ((uintptr_t)p & (MK_SLICE_SIZE - 1)) == 0 &&
+		                   ((const mk_block *)p)->cookie == mk__cookie(p);
 		mk__fatal(freed_large ? words->freed : words->invalid, p);
 	}
-	if (!mk__is_block_start(s, (uintptr_t)p) || (uintptr_t)p >= s->start + (uintptr_t)s->capacity * s->block_size)
+	if (!mk__is_block_start(s, (uintptr_t)p))   /* not a block, or not carved yet: never handed out */
 		mk__fatal(words->interior, p);
-	if (freed)
+	if (((const mk_block *)p)->cookie == mk__cookie(p))
 		mk__fatal(words->freed, p);
 	return s;
 }
 
-static const mk_bad_words usable_words = { "malloc_usable_size(): invalid pointer", "interior pointer",
-                                           "use after free of" };
-static const mk_bad_words realloc_words = { "realloc(): invalid pointer", "interior pointer",
-                                            "use after free of" };
+static const mk_bad_words usable_words = { "malloc_usable_size(): invalid pointer",
+                                           "malloc_usable_size(): interior pointer",
+                                           "malloc_usable_size(): use after free of" };
+static const mk_bad_words realloc_words = { "realloc(): invalid pointer", "realloc(): interior pointer",
+                                            "realloc(): use after free of" };
 
 void *mk__engine_alloc_zero(size_t n)
 {
@@ -43,7 +44,7 @@ void *mk__engine_alloc_zero(size_t n)
 
 size_t mk__engine_usable_size(const void *p)
 {
-	if (mk__is_ours_small(p))
+	if (mk__is_ours(p))
 		return mk__valid_block(p, &usable_words)->block_size;
 	size_t n = mk__huge_usable(p);
 	if (!n)
@@ -54,7 +55,7 @@ size_t mk__engine_usable_size(const void *p)
 void *mk__realloc_slow(void *p, size_t n)
 {
 	size_t old;
-	if (mk__is_ours_small(p)) {
+	if (mk__is_ours(p)) {
 		old = mk__valid_block(p, &realloc_words)->block_size;
 		if (n <= old && n >= old / 2)   /* fits, without holding on to more than twice the need */
 			return p;

@@ -34,9 +34,15 @@ extern mk_span mk__empty_span MK_HIDDEN;
 extern uint8_t mk__segmap[(size_t)1 << MK_SEGMAP_BITS] MK_HIDDEN;
 extern uintptr_t mk__secret MK_HIDDEN;
 
+/* The segment map's index of p.  Bits above 47 are dropped, so a pointer at or above 2^47 aliases a segment
+ * of ours; the fast free still cannot be fooled by one: it reads only that segment's (mapped) header, and
+ * the exact block test below fails for an address 2^47 away from the span.  Slow paths use mk__is_ours. */
+MK_INLINE uintptr_t mk__segmap_index(const void *p) { return ((uintptr_t)p >> MK_SEG_SHIFT) & MK_SEGMAP_MASK; }
+
+/* The segment holding p (for p >= 2^47: the segment it aliases). */
 MK_INLINE mk_segment *mk__segment_of(const void *p)
 {
-	return (mk_segment *)((uintptr_t)p & ~(uintptr_t)MK_SEG_MASK);
+	return (mk_segment *)(mk__segmap_index(p) << MK_SEG_SHIFT);
 }
 
 MK_INLINE mk_span *mk__span_of(mk_segment *seg, const void *p)
@@ -44,23 +50,38 @@ MK_INLINE mk_span *mk__span_of(mk_segment *seg, const void *p)
 	return (mk_span *)((char *)seg + seg->span_at[((uintptr_t)p >> MK_SLICE_SHIFT) & (MK_SLICES - 1)]);
 }
 
+/* The fast path's test: p's 4 MiB is one of our segments, or aliases one (see mk__segmap_index). */
 MK_INLINE bool mk__is_ours_small(const void *p)
 {
-	return mk__segmap[((uintptr_t)p >> MK_SEG_SHIFT) & MK_SEGMAP_MASK] == 1;
+	return mk__segmap[mk__segmap_index(p)] == 1;
 }
 
-/* Exact test that p is the start of a block of span s: multiply by the inverse of the odd part of the
- * block size and rotate away the power-of-two part (divisibility without a division). */
+/* The slow paths' test: p lies in one of our segments. */
+MK_INLINE bool mk__is_ours(const void *p)
+{
+	return ((uintptr_t)p >> 47) == 0 && mk__is_ours_small(p);
+}
+
+/* Exact test that p is the start of a block of s that has been carved (handed out, or on a free list):
+ * multiplying by the inverse of the odd part of the block size and rotating away its power-of-two part maps
+ * (p - start) to the block index when it is a multiple of the block size, and to a value above
+ * UINT64_MAX / block_size otherwise (Granlund-Montgomery divisibility).  As carved * block_size fits the
+ * span, `index < carved` rejects at once interior pointers, pointers below the span, the tail slack past
+ * capacity and blocks not carved yet.  carved only grows while the span lives; other threads read it
+ * relaxed (a block they were given was carved before it was handed to them). */
 MK_INLINE bool mk__is_block_start(const mk_span *s, uintptr_t p)
 {
 	uint64_t x = (uint64_t)(p - s->start) * s->div_mul;
 	x = (x >> s->div_shift) | (x << ((64 - s->div_shift) & 63));
-	return x <= s->div_max;
+	return x < MK_LOAD(s->carved);
 }
 
-/* What a free block holds in its second word.  A constant per process (random, never 0): a live block
- * holds it there only if the program wrote 64 random bits it cannot know. */
-MK_INLINE uintptr_t mk__cookie(void) { return mk__secret; }
+/* What a free block holds in its second word: a random per-process secret (never 0) xor the block's own
+ * address.  Every path that hands a block out writes 0 there (mk__span_pop, mk__large_alloc); cookie(p) is
+ * written only at p + 8, by free(p) and by carving p onto a free list.  So a live block holds its own cookie only if the program
+ * stored that 64-bit value itself: bytes copied from elsewhere (stale data of a reused span, another
+ * block's freed words) carry another address's cookie and never match.  A match is a double free. */
+MK_INLINE uintptr_t mk__cookie(const void *p) { return mk__secret ^ (uintptr_t)p; }
 
 /* The fast free's double-free and interior-pointer checks (foreign pointers are always caught: the
  * segment map is what makes the rest safe to read).  Off only in the build that measures their cost. */
@@ -103,9 +124,10 @@ MK_INLINE void mk__engine_free(void *p)
 	}
 	mk_span *s = mk__span_of(mk__segment_of(p), p);
 	mk_block *b = p;
-	uintptr_t c = mk__cookie();
+	uintptr_t c = mk__cookie(p);
+	/* The block test comes before the cookie's load: it is what proves p is ours to read. */
 	if (mk_unlikely(MK_LOAD(s->heap) != mk__tls_heap ||
-	                (mk__free_checks && (b->cookie == c || !mk__is_block_start(s, (uintptr_t)p))))) {
+	                (mk__free_checks && (!mk__is_block_start(s, (uintptr_t)p) || b->cookie == c)))) {
 		mk__free_slow(p);                       /* another thread's block, or a bad free */
 		return;
 	}
@@ -133,7 +155,7 @@ MK_INLINE void *mk__engine_realloc(void *p, size_t n)
 	if (mk_likely(mk__is_ours_small(p))) {
 		mk_span *s = mk__span_of(mk__segment_of(p), p);
 		if (mk_likely(MK_LOAD(s->heap) == mk__tls_heap && n <= s->block_size && n >= s->block_size / 2 &&
-		              ((mk_block *)p)->cookie != mk__cookie() && mk__is_block_start(s, (uintptr_t)p)))
+		              mk__is_block_start(s, (uintptr_t)p) && ((mk_block *)p)->cookie != mk__cookie(p)))
 			return p;
 	}
 	return mk__realloc_slow(p, n);
@@ -155,7 +177,7 @@ typedef struct mk_class_info {
 	uint32_t size;
 	uint32_t span_slices;
 	uint8_t direct_lo, direct_hi;  /* the direct-table entries that map to this class: [lo, hi) */
-	uint64_t div_mul, div_max;
+	uint64_t div_mul;
 	uint8_t div_shift;
 } mk_class_info;
 extern mk_class_info mk__classes[MK_NCLASSES] MK_HIDDEN;

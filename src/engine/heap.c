@@ -35,11 +35,21 @@ static _Atomic int exit_key_ready;
 
 void mk__heaps_lock(void) { pthread_mutex_lock(&heaps_lock); }
 void mk__heaps_unlock(void) { pthread_mutex_unlock(&heaps_lock); }
+static void unfull(mk_heap *h, mk_span *s);
+
 void mk__heaps_after_fork_child(void)
 {
 	/* Other threads' heaps may have been mid-update when the fork happened: they stay owned (their
 	 * memory is lost to the child, never corrupted).  Pooled heaps were consistent under the lock. */
 	pthread_mutex_init(&heaps_lock, NULL);
+	/* A thread of the parent may have claimed the notification of one of our full spans (MK_XFULL) and
+	 * not yet handed its block to xblocks: that thread does not exist here, so the span would stay
+	 * parked while later remote frees pile up in it.  Every full span goes back to the active list,
+	 * where the next refill collects it or parks it again. */
+	mk_heap *h = mk__tls_heap;
+	if (h != &mk__empty_heap)
+		while (h->full.first)
+			unfull(h, h->full.first);
 }
 
 #define FULL_TAG ((uintptr_t)1)
@@ -141,8 +151,10 @@ static mk_heap *heap_get(void)
 	} else {
 		h = heap_new_locked();
 	}
-	if (h)
+	if (h) {
 		MK_STORE(h->owned, 1);
+		MK_STORE(h->generation, h->generation + 1);
+	}
 	if (h && !atomic_load(&exit_key_ready)) {
 		if (pthread_key_create(&exit_key, thread_exit) == 0)
 			atomic_store(&exit_key_ready, 1);
@@ -182,7 +194,7 @@ static void unfull(mk_heap *h, mk_span *s)
 static void free_local(mk_heap *h, mk_span *s, mk_block *b)
 {
 	b->next = s->free;
-	b->cookie = mk__cookie();
+	b->cookie = mk__cookie(b);
 	s->free = b;
 	s->used--;
 	if (s->state == MK_SPAN_FULL)
@@ -327,11 +339,17 @@ void *mk__engine_alloc_aligned(size_t align, size_t n)
 /* Blocks freed into a parked heap (its thread exited) would wait for a new thread to adopt it.  Once a span
  * of such a heap has gathered PARKED_COLLECT_AT of them, the freeing thread collects the span itself, under
  * the heaps lock that keeps the heap parked meanwhile (a try: never wait on the slow path's lock). */
-static MK_SLOW void collect_parked(mk_heap *h, mk_span *s)
+/* The freeing thread has published its block, so s may be gone: another collector may have taken the block,
+ * retired s and unmapped its segment.  Only the heap (never unmapped) is read until the lock shows that
+ * the heap's generation is still the one read before publishing: then no thread has owned, parked or
+ * collected the heap since, so s, which held the published block, is still its span and still mapped. */
+static MK_SLOW void collect_parked(mk_heap *h, mk_span *s, unsigned long generation)
 {
 	if (pthread_mutex_trylock(&heaps_lock) != 0)
 		return;
-	if (!MK_LOAD(h->owned) && owner_of(s) == h) {
+	if (!MK_LOAD(h->owned) && MK_LOAD(h->generation) == generation) {
+		mk__os_point("remote_free.collect_parked");
+		MK_STORE(h->generation, generation + 1);
 		if (collect(s) && MK_LOAD(s->state) == MK_SPAN_FULL)
 			unfull(h, s);
 		if (s->used == 0)
@@ -344,7 +362,8 @@ void mk__remote_free(mk_span *s, mk_block *b)
 {
 	/* Read while b keeps s from being retired; heaps themselves are never unmapped. */
 	mk_heap *owner = owner_of(s);
-	b->cookie = mk__cookie();
+	unsigned long generation = MK_LOAD(owner->generation);
+	b->cookie = mk__cookie(b);
 	uintptr_t old = atomic_load_explicit(&s->xfree, memory_order_relaxed);
 	for (;;) {
 		if (old == MK_XFULL) {
@@ -353,6 +372,7 @@ void mk__remote_free(mk_span *s, mk_block *b)
 			if (!atomic_compare_exchange_weak_explicit(&s->xfree, &old, 0, memory_order_acq_rel,
 			                                           memory_order_relaxed))
 				continue;
+			mk__os_point("remote_free.after_claim");
 			mk_block *head = atomic_load_explicit(&owner->xblocks, memory_order_relaxed);
 			do
 				b->next = head;
@@ -364,8 +384,11 @@ void mk__remote_free(mk_span *s, mk_block *b)
 		uintptr_t count = (old >> MK_XCOUNT_SHIFT) + 1;
 		if (atomic_compare_exchange_weak_explicit(&s->xfree, &old, (uintptr_t)b | count << MK_XCOUNT_SHIFT,
 		                                          memory_order_release, memory_order_relaxed)) {
-			if (mk_unlikely(count >= PARKED_COLLECT_AT) && !MK_LOAD(owner->owned))
-				collect_parked(owner, s);
+			/* b is published: from here on, s may be gone (see collect_parked). */
+			if (mk_unlikely(count >= PARKED_COLLECT_AT) && !MK_LOAD(owner->owned)) {
+				mk__os_point("remote_free.after_publish");
+				collect_parked(owner, s, generation);
+			}
 			return;
 		}
 	}
@@ -377,7 +400,7 @@ void mk__free_slow(void *p)
 	if (!p)
 		return;
 	int saved = errno;
-	if (!mk__is_ours_small(p)) {
+	if (!mk__is_ours(p)) {
 		if (!mk__huge_free(p))
 			mk__fatal(mk__huge_was_freed(p) ? "free(): double free of" : "free(): invalid pointer", p);
 		errno = saved;
@@ -432,6 +455,7 @@ static void heap_abandon(mk_heap *h)
 	heap_collect(h);
 	pthread_mutex_lock(&heaps_lock);
 	MK_STORE(h->owned, 0);
+	MK_STORE(h->generation, h->generation + 1);
 	h->next_in_pool = pool;
 	pool = h;
 	pool_count++;
@@ -452,8 +476,10 @@ static void thread_exit(void *arg)
 void mk__heaps_collect_abandoned(void)
 {
 	pthread_mutex_lock(&heaps_lock);
-	for (mk_heap *h = pool; h; h = h->next_in_pool)
+	for (mk_heap *h = pool; h; h = h->next_in_pool) {
+		MK_STORE(h->generation, h->generation + 1);
 		heap_collect(h);
+	}
 	pthread_mutex_unlock(&heaps_lock);
 	mk_heap *mine = mk__tls_heap;
 	if (mine != &mk__empty_heap)

@@ -8,7 +8,11 @@
  * after a longer one, or at once by malloc_trim(0).
  *
  * Invariants: every registry entry is a live mapping of `size` bytes at `addr`; no cache entry is in the
- * registry; cached bytes never exceed CACHE_MAX_BYTES. */
+ * registry; cached bytes never exceed CACHE_MAX_BYTES; an entry marked purged reads as zero (a purge the
+ * system refused leaves it unpurged, and calloc then clears it).  A registry entry changes only under the
+ * lock, and so does the mapping behind it: realloc holds the lock across its mremap, because once the
+ * kernel has moved the pages another thread's mmap may get the old address at once, and the registry must
+ * not name it then. */
 #include <pthread.h>
 #include <string.h>
 
@@ -69,7 +73,8 @@ static bool grow(void)
 	for (size_t i = 0; i < old_cap; i++)
 		if (old[i].addr)
 			put(old[i]);
-	mk__os_unmap(old, old_cap * sizeof(entry));
+	if (mk__os_unmap(old, old_cap * sizeof(entry)) != 0)
+		mk__os_purge(old, old_cap * sizeof(entry));   /* keep the address space, give the pages back */
 	return true;
 }
 
@@ -101,12 +106,20 @@ static void erase(entry *e)
 
 static void cache_drop(size_t k);
 
+/* Unmaps a mapping nobody refers to any more; if the system refuses, at least its pages go back (the
+ * address range is lost to us, never handed out again). */
+static void release(uintptr_t addr, size_t size)
+{
+	if (mk__os_unmap((void *)addr, size) != 0)
+		mk__os_purge((void *)addr, size);
+}
+
 /* Adds a free mapping to the cache, unmapping the oldest entries to make room (or this one, if it is too
  * big to keep). Called with the lock held. */
 static void cache_put(cached c)
 {
 	if (mk__opt.purge_delay_ms == 0 || c.size > CACHE_MAX_BYTES / 4) {
-		mk__os_unmap((void *)c.addr, c.size);
+		release(c.addr, c.size);
 		return;
 	}
 	while (cache_count == CACHE_SLOTS || cache_bytes + c.size > CACHE_MAX_BYTES) {
@@ -122,7 +135,7 @@ static void cache_put(cached c)
 
 static void cache_drop(size_t k)
 {
-	mk__os_unmap((void *)cache[k].addr, cache[k].size);
+	release(cache[k].addr, cache[k].size);
 	cache_bytes -= cache[k].size;
 	cache[k] = cache[--cache_count];
 }
@@ -140,10 +153,8 @@ static void cache_age(bool all, uint64_t now)
 			continue;
 		}
 		uint64_t delay = (uint64_t)mk__opt.purge_delay_ms;
-		if (!cache[k].purged && age >= (delay > CACHE_PURGE_MS ? delay : CACHE_PURGE_MS)) {
-			mk__os_purge((void *)cache[k].addr, cache[k].size);
-			cache[k].purged = true;
-		}
+		if (!cache[k].purged && age >= (delay > CACHE_PURGE_MS ? delay : CACHE_PURGE_MS))
+			cache[k].purged = mk__os_purge((void *)cache[k].addr, cache[k].size) == 0;
 		if (!cache[k].purged)
 			resident += cache[k].size;
 		k++;
@@ -154,7 +165,8 @@ static void cache_age(bool all, uint64_t now)
 		for (size_t k = 0; k < cache_count; k++)
 			if (!cache[k].purged && (oldest == CACHE_SLOTS || cache[k].since < cache[oldest].since))
 				oldest = k;
-		mk__os_purge((void *)cache[oldest].addr, cache[oldest].size);
+		if (mk__os_purge((void *)cache[oldest].addr, cache[oldest].size) != 0)
+			break;   /* refused: it would be refused again; it stays resident, counted as such */
 		cache[oldest].purged = true;
 		resident -= cache[oldest].size;
 	}
@@ -229,7 +241,7 @@ void *mk__huge_alloc(size_t n, size_t align, bool zero)
 	bool ok = insert((uintptr_t)p, size);
 	pthread_mutex_unlock(&huge_lock);
 	if (!ok) {
-		mk__os_unmap(p, size);
+		release((uintptr_t)p, size);
 		return NULL;
 	}
 	return p;
@@ -271,32 +283,31 @@ size_t mk__huge_usable(const void *p)
 	return size;
 }
 
-/* Grows or shrinks with mremap, so the pages move instead of being copied. */
+/* Grows or shrinks with mremap, so the pages move instead of being copied; under the lock (see the top). */
 void *mk__huge_realloc(void *p, size_t n)
 {
 	size_t want = page_round(n);
 	pthread_mutex_lock(&huge_lock);
 	entry *e = find((uintptr_t)p);
+	if (!e) {   /* freed by another thread since the caller looked it up */
+		pthread_mutex_unlock(&huge_lock);
+		mk__fatal("realloc(): invalid pointer", p);
+	}
 	size_t size = e->size;
-	pthread_mutex_unlock(&huge_lock);
-	if (want <= size && want >= size / 2)
+	if (want <= size && want >= size / 2) {
+		pthread_mutex_unlock(&huge_lock);
 		return p;
+	}
 	if (want > size && want < size + size / 4)   /* growing: leave room for the next steps */
 		want = page_round(size + size / 4);
 	void *q = mk__os_remap(p, size, want, 1);
-	if (!q)
-		return NULL;
-	pthread_mutex_lock(&huge_lock);
-	erase(find((uintptr_t)p));
-	bool ok = insert((uintptr_t)q, want);
-	pthread_mutex_unlock(&huge_lock);
-	if (!ok) {  /* the registry could not grow: give the block back as it was asked for, at its old size */
-		void *back = mk__os_remap(q, want, size, 1);
-		pthread_mutex_lock(&huge_lock);
-		insert((uintptr_t)(back ? back : q), back ? size : want);
-		pthread_mutex_unlock(&huge_lock);
-		return NULL;
+	mk__os_point("huge_realloc.after_remap");
+	if (q) {
+		/* erase() made room for one entry, so this insert needs no growth and cannot fail. */
+		erase(e);
+		insert((uintptr_t)q, want);
 	}
+	pthread_mutex_unlock(&huge_lock);
 	return q;
 }
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "engine/engine.h"
+#include "os/os.h"
 
 __thread mk_heap *mk__tls_heap __attribute__((tls_model("initial-exec"))) = (mk_heap *)&mk__empty_heap;
 uint8_t mk__segmap[(size_t)1 << MK_SEGMAP_BITS];
@@ -64,29 +65,45 @@ static void read_options(void)
 	errno = saved;
 }
 
+/* Set once our handlers are known to be registered: by the thread that registered them, or by the child
+ * handler itself (a fork right after the registration, before the flag was set, still runs it). */
+static _Atomic int atfork_registered;
+
 static void atfork_prepare(void) { mk__lock_all(); }
 static void atfork_parent(void) { mk__unlock_all(); }
 static void atfork_child(void)
 {
+	atomic_store(&atfork_registered, 1);
 	mk__segments_reset_lock();
 	mk__huge_reset_lock();
 	mk__heaps_after_fork_child();
 }
 
-/* 0: not started, 1: running, 2: done.  The first thread in runs it; the loader is single-threaded
- * at that point in practice, but a racing thread just waits. */
-static _Atomic int init_state;
+/* INIT_NONE, INIT_DONE, or the pid of the process whose thread is running it.  The first thread in runs it;
+ * others wait.  A fork while it runs gives a child in which that thread does not exist: the child, seeing
+ * a pid not its own, runs it again (nothing had been allocated yet, and no lock of ours was held). */
+#define INIT_NONE 0L
+#define INIT_DONE (-1L)
+static _Atomic long init_state;
+static __thread int init_running;   /* this thread is inside mk__init (pthread_atfork may call malloc) */
 
 void mk__init(void)
 {
-	if (mk_likely(atomic_load_explicit(&init_state, memory_order_acquire) == 2))
+	if (mk_likely(atomic_load_explicit(&init_state, memory_order_acquire) == INIT_DONE) || init_running)
 		return;
-	int expected = 0;
-	if (!atomic_compare_exchange_strong(&init_state, &expected, 1)) {
-		while (atomic_load_explicit(&init_state, memory_order_acquire) != 2)
-			sched_yield();
-		return;
+	long me = (long)getpid();
+	long state = INIT_NONE;
+	while (!atomic_compare_exchange_strong(&init_state, &state, me)) {
+		if (state == INIT_DONE)
+			return;
+		if (state != INIT_NONE && state != me)
+			continue;           /* a fork's child: take it over (state now holds the stale pid) */
+		sched_yield();
+		state = INIT_NONE;
+		me = (long)getpid();
 	}
+	init_running = 1;
+	mk__os_point("init.start");
 	uintptr_t secret = 0;
 	const void *random = (const void *)getauxval(AT_RANDOM);
 	if (random)
@@ -95,13 +112,17 @@ void mk__init(void)
 	mk__secret = secret | 1; /* never 0, so a zeroed cookie never matches */
 	mk__classes_init();
 	read_options();
-	atomic_store_explicit(&init_state, 2, memory_order_release);
+	/* The handlers go in before any other thread may allocate (and take our locks); pthread_atfork may
+	 * call malloc, which this thread may do already (init_running): classes and options are ready. */
+	mk__os_point("init.before_atfork");
+	if (!atomic_load(&atfork_registered) && pthread_atfork(atfork_prepare, atfork_parent, atfork_child) == 0)
+		atomic_store(&atfork_registered, 1);
+	init_running = 0;
+	atomic_store_explicit(&init_state, INIT_DONE, memory_order_release);
 	if (mk__opt.verbose)
 		mk__message("memkit: purge delay %ld ms, purge limit %s%ld bytes, statistics at exit %s\n",
 		            mk__opt.purge_delay_ms, mk__opt.purge_limit ? "" : "adaptive (1/8 of in use, at least) ",
 		            mk__opt.purge_limit ? mk__opt.purge_limit : 8L << 20, mk__opt.stats ? "on" : "off");
-	/* May allocate (glibc keeps handlers in a growing array): the allocator is ready by now. */
-	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
 uint64_t mk__now_ms(void)
@@ -143,7 +164,7 @@ void mk__message(const char *fmt, ...)
 /* MEMKIT_VERBOSE: where a pointer that could not be freed lies, on a line after the error. */
 static void explain(const void *p)
 {
-	if (!mk__is_ours_small(p)) {
+	if (!mk__is_ours(p)) {
 		size_t huge = mk__huge_usable(p);
 		if (huge)
 			mk__message("memkit:   %p is a huge block of %zu bytes\n", p, huge);

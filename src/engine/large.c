@@ -20,6 +20,6 @@ void *mk__large_alloc(size_t n)
  * reported as a double free rather than as an unknown pointer. */
 void mk__large_free(mk_span *s)
 {
-	((mk_block *)s->start)->cookie = mk__cookie();
+	((mk_block *)s->start)->cookie = mk__cookie((void *)s->start);
 	mk__span_free(s);
 }

@@ -5,9 +5,12 @@
  *    pointer into the header always reaches the slow path and is refused.
  *  - slices 1..63 are covered exactly by runs (spans in use, or free runs); span_at[i] locates the
  *    descriptor of the run covering slice i (the run's first slice's); two free runs are never adjacent (freeing coalesces).
- *  - dirty_bytes is the total size of free runs that may hold pages (not purged since they were freed);
- *    after every span free it is within the purge budget (1/8 of the memory in spans, at least 8 MiB),
- *    so free memory goes back promptly even when the program then stops calling the allocator.
+ *  - a segment's dirty_mask marks the free slices that may hold pages (not purged since they were freed),
+ *    dirty_since_ms when each was freed; only free slices are dirty.  Tracking this per slice, not per
+ *    run, keeps both right when runs merge: a purged neighbour stays clean, an old one stays old.
+ *  - dirty_bytes is the size of all dirty slices; after every span free it is within the purge budget
+ *    (PURGE_BUDGET_MIN or 1/8 of the memory in spans, whichever is more) unless the system refused a
+ *    purge, so free memory goes back promptly even when the program then stops calling the allocator.
  *  - used_slices counts the slices of all spans in use.
  *  - mk__segmap[seg >> 22] == 1 exactly while seg is mapped.
  * Everything here runs under seg_lock, on the slow path only (once per span, i.e. per 64 KiB or more). */
@@ -24,6 +27,8 @@ static pthread_mutex_t seg_lock = PTHREAD_MUTEX_INITIALIZER;
 static mk_segment *segments;      /* all mapped segments; those with free slices first */
 static size_t nsegments, dirty_bytes, free_segments, used_slices;
 static uint64_t last_purge_ms;
+
+#define PURGE_BUDGET_MIN ((size_t)8 << 20)
 
 void mk__segments_lock(void) { pthread_mutex_lock(&seg_lock); }
 void mk__segments_unlock(void) { pthread_mutex_unlock(&seg_lock); }
@@ -58,15 +63,20 @@ static void list_push_front(mk_segment *seg)
 	segments = seg;
 }
 
-/* Makes slices [i, i + n) one free run. */
-static void set_run(mk_segment *seg, unsigned i, unsigned n, int dirty, uint64_t since)
+/* Slices [i, i + n) as a bit mask (i >= 1, so n < 64). */
+static uint64_t slice_bits(unsigned i, unsigned n) { return (((uint64_t)1 << n) - 1) << i; }
+static size_t dirty_in(mk_segment *seg, unsigned i, unsigned n)
+{
+	return (size_t)__builtin_popcountll(seg->dirty_mask & slice_bits(i, n)) * MK_SLICE_SIZE;
+}
+
+/* Makes slices [i, i + n) one free run (their dirtiness is the caller's business). */
+static void set_run(mk_segment *seg, unsigned i, unsigned n)
 {
 	mk_span *r = &seg->spans[i];
 	memset(r, 0, sizeof *r);
 	MK_STORE(r->state, MK_SPAN_FREE);
 	r->slices = n;
-	r->dirty = (uint8_t)dirty;
-	r->free_since_ms = since;
 	for (unsigned k = i; k < i + n; k++)
 		seg->span_at[k] = offset_of_span(i);
 }
@@ -80,7 +90,7 @@ static mk_segment *segment_new(void)
 	seg->spans[0].state = MK_SPAN_HEADER;
 	seg->spans[0].slices = 1;
 	seg->span_at[0] = offset_of_span(0);
-	set_run(seg, 1, MK_SLICES - 1, 0, 0);
+	set_run(seg, 1, MK_SLICES - 1);
 	seg->free_slices = MK_SLICES - 1;
 	list_push_front(seg);
 	nsegments++;
@@ -89,37 +99,49 @@ static mk_segment *segment_new(void)
 	return seg;
 }
 
-static void segment_release(mk_segment *seg)
+/* Unmaps a wholly free segment; false (and the segment stays, as it was) when the system refuses. */
+static bool segment_release(mk_segment *seg)
 {
+	uint8_t *map = &mk__segmap[((uintptr_t)seg >> MK_SEG_SHIFT) & MK_SEGMAP_MASK];
+	size_t dirty = (size_t)__builtin_popcountll(seg->dirty_mask) * MK_SLICE_SIZE;
+	mk_segment *prev = seg->prev;
 	list_remove(seg);
+	__atomic_store_n(map, 0, __ATOMIC_RELEASE);
+	if (mk__os_unmap(seg, MK_SEG_SIZE) != 0) {
+		__atomic_store_n(map, 1, __ATOMIC_RELEASE);
+		if (prev) {   /* back where it was, so the caller's walk goes on from it */
+			seg->prev = prev;
+			seg->next = prev->next;
+			if (prev->next)
+				prev->next->prev = seg;
+			prev->next = seg;
+		} else {
+			list_push_front(seg);
+		}
+		return false;
+	}
 	nsegments--;
 	free_segments--;
-	if (seg->spans[1].dirty)
-		dirty_bytes -= (MK_SLICES - 1) * MK_SLICE_SIZE;
-	__atomic_store_n(&mk__segmap[((uintptr_t)seg >> MK_SEG_SHIFT) & MK_SEGMAP_MASK], 0, __ATOMIC_RELEASE);
-	mk__os_unmap(seg, MK_SEG_SIZE);
+	dirty_bytes -= dirty;
+	return true;
 }
 
 /* Takes n slices from the first free run that is long enough (splitting it); with only_dirty, from a run
- * whose pages are still resident (reusing them costs no page faults). */
+ * whose first n slices are still resident (reusing them costs no page faults). */
 static mk_span *take_run(mk_segment *seg, unsigned n, bool only_dirty)
 {
 	for (unsigned i = 1; i < MK_SLICES; i += seg->spans[i].slices) {
 		mk_span *r = &seg->spans[i];
-		if (MK_LOAD(r->state) != MK_SPAN_FREE || r->slices < n || (only_dirty && !r->dirty))
+		if (MK_LOAD(r->state) != MK_SPAN_FREE || r->slices < n ||
+		    (only_dirty && (seg->dirty_mask & slice_bits(i, n)) != slice_bits(i, n)))
 			continue;
 		if (seg->free_slices == MK_SLICES - 1)
 			free_segments--;
 		unsigned len = r->slices;
-		int dirty = r->dirty;
-		uint64_t since = r->free_since_ms;
-		if (dirty)
-			dirty_bytes -= (size_t)len * MK_SLICE_SIZE;
-		if (len > n) {
-			set_run(seg, i + n, len - n, dirty, since);
-			if (dirty)
-				dirty_bytes += (size_t)(len - n) * MK_SLICE_SIZE;
-		}
+		dirty_bytes -= dirty_in(seg, i, n);
+		seg->dirty_mask &= ~slice_bits(i, n);
+		if (len > n)
+			set_run(seg, i + n, len - n);
 		memset(r, 0, sizeof *r);
 		used_slices += n;
 		r->slices = n;
@@ -139,15 +161,13 @@ static void set_geometry(mk_span *s, unsigned cls)
 	if (cls == MK_LARGE_CLS) {
 		s->block_size = (uint32_t)(s->slices * MK_SLICE_SIZE);
 		s->capacity = s->carved = s->used = 1;
-		s->div_mul = 1;      /* only offset 0 is a block start */
+		s->div_mul = 1;      /* block index = offset: only offset 0 is below carved */
 		s->div_shift = 0;
-		s->div_max = 0;
 		return;
 	}
 	const mk_class_info *ci = &mk__classes[cls];
 	s->block_size = ci->size;
 	s->div_mul = ci->div_mul;
-	s->div_max = ci->div_max;
 	s->div_shift = ci->div_shift;
 	s->capacity = (uint32_t)(((size_t)s->slices * MK_SLICE_SIZE) / ci->size);
 }
@@ -174,66 +194,76 @@ mk_span *mk__span_alloc(unsigned slices, unsigned cls)
 	return s;
 }
 
-static void purge_run(mk_segment *seg, unsigned i)
+/* Purges the dirty slices of [i, i + n) freed at or before `older` (UINT64_MAX: all), in as few calls as
+ * contiguity allows.  A slice the system refused to purge stays dirty (and counted); false then. */
+static bool purge_slices(mk_segment *seg, unsigned i, unsigned n, uint64_t older)
 {
-	mk_span *r = &seg->spans[i];
-	mk__os_purge((void *)slice_addr(seg, i), (size_t)r->slices * MK_SLICE_SIZE);
-	dirty_bytes -= (size_t)r->slices * MK_SLICE_SIZE;
-	r->dirty = 0;
+	bool ok = true;
+	unsigned k = i, end = i + n;
+	while (k < end) {
+		if (!((seg->dirty_mask >> k) & 1) || seg->dirty_since_ms[k] > older) {
+			k++;
+			continue;
+		}
+		unsigned first = k;
+		while (k < end && ((seg->dirty_mask >> k) & 1) && seg->dirty_since_ms[k] <= older)
+			k++;
+		if (mk__os_purge((void *)slice_addr(seg, first), (size_t)(k - first) * MK_SLICE_SIZE) != 0) {
+			ok = false;
+			continue;
+		}
+		seg->dirty_mask &= ~slice_bits(first, k - first);
+		dirty_bytes -= (size_t)(k - first) * MK_SLICE_SIZE;
+	}
+	return ok;
 }
 
 /* How much free memory may stay resident whatever its age: MEMKIT_PURGE_LIMIT when set, else 1/8 of the
- * memory in spans, at least 8 MiB (the purge delay deals with the rest while the program runs; the budget
- * bounds what stays when it stops calling the allocator). */
+ * memory in spans, at least PURGE_BUDGET_MIN (the purge delay deals with the rest while the program runs;
+ * the budget bounds what stays when it stops calling the allocator). */
 static size_t purge_budget(void)
 {
 	if (mk__opt.purge_limit > 0)
 		return (size_t)mk__opt.purge_limit;
 	size_t b = used_slices * MK_SLICE_SIZE / 8;
-	return b > ((size_t)8 << 20) ? b : (size_t)8 << 20;
+	return b > PURGE_BUDGET_MIN ? b : PURGE_BUDGET_MIN;
 }
 
-/* Purges the oldest dirty runs until the unpurged total is within the budget: the newest are the likeliest
- * to be reused soon. */
+/* Purges the oldest dirty slices until the unpurged total is within the budget: the newest are the
+ * likeliest to be reused soon.  Stops at the first refusal (the system would refuse again). */
 static void purge_over_budget(void)
 {
 	size_t budget = purge_budget();
 	while (dirty_bytes > budget) {
 		mk_segment *oldest_seg = NULL;
-		unsigned oldest = 0;
+		uint64_t oldest = UINT64_MAX;
 		for (mk_segment *seg = segments; seg; seg = seg->next)
-			for (unsigned i = 1; i < MK_SLICES; i += seg->spans[i].slices) {
-				mk_span *r = &seg->spans[i];
-				if (MK_LOAD(r->state) == MK_SPAN_FREE && r->dirty &&
-				    (!oldest_seg || r->free_since_ms < oldest_seg->spans[oldest].free_since_ms)) {
+			for (uint64_t m = seg->dirty_mask; m; m &= m - 1) {
+				unsigned k = (unsigned)__builtin_ctzll(m);
+				if (seg->dirty_since_ms[k] < oldest || !oldest_seg) {
+					oldest = seg->dirty_since_ms[k];
 					oldest_seg = seg;
-					oldest = i;
 				}
 			}
-		if (!oldest_seg)
+		if (!oldest_seg || !purge_slices(oldest_seg, 1, MK_SLICES - 1, oldest))
 			break;
-		purge_run(oldest_seg, oldest);
 	}
 }
 
-/* Purges free runs freed more than the purge delay ago (all of them when `all`), and unmaps wholly free
+/* Purges free slices freed at least the purge delay ago (all of them when `all`), and unmaps wholly free
  * segments beyond the one kept for reuse. */
 static void purge_locked(bool all, uint64_t now)
 {
 	last_purge_ms = now;
+	uint64_t delay = (uint64_t)mk__opt.purge_delay_ms;
+	uint64_t older = all ? UINT64_MAX : (now >= delay ? now - delay : 0);
 	mk_segment *next;
 	for (mk_segment *seg = segments; seg; seg = next) {
 		next = seg->next;
-		if (seg->free_slices == MK_SLICES - 1 && (all || free_segments > 1)) {
-			segment_release(seg);
+		if (seg->free_slices == MK_SLICES - 1 && (all || free_segments > 1) && segment_release(seg))
 			continue;
-		}
-		for (unsigned i = 1; i < MK_SLICES; i += seg->spans[i].slices) {
-			mk_span *r = &seg->spans[i];
-			if (MK_LOAD(r->state) == MK_SPAN_FREE && r->dirty &&
-			    (all || now - r->free_since_ms >= (uint64_t)mk__opt.purge_delay_ms))
-				purge_run(seg, i);
-		}
+		if (seg->dirty_mask)
+			purge_slices(seg, 1, MK_SLICES - 1, older);
 	}
 }
 
@@ -252,22 +282,21 @@ void mk__span_free(mk_span *s)
 	unsigned i = index_of(seg, s), n = s->slices;
 	seg->free_slices += n;
 	used_slices -= n;
+	/* The span's slices become dirty, now; the neighbours' slices keep their own state and age. */
+	seg->dirty_mask |= slice_bits(i, n);
+	for (unsigned k = i; k < i + n; k++)
+		seg->dirty_since_ms[k] = now;
+	dirty_bytes += (size_t)n * MK_SLICE_SIZE;
 	/* Merge with the free runs on either side. */
 	unsigned after = i + n;
-	if (after < MK_SLICES && MK_LOAD(seg->spans[after].state) == MK_SPAN_FREE) {
-		if (seg->spans[after].dirty)
-			dirty_bytes -= (size_t)seg->spans[after].slices * MK_SLICE_SIZE;
+	if (after < MK_SLICES && MK_LOAD(seg->spans[after].state) == MK_SPAN_FREE)
 		n += seg->spans[after].slices;
-	}
 	unsigned before = head_of(seg, i - 1);
 	if (i > 1 && MK_LOAD(seg->spans[before].state) == MK_SPAN_FREE) {
-		if (seg->spans[before].dirty)
-			dirty_bytes -= (size_t)seg->spans[before].slices * MK_SLICE_SIZE;
 		n += i - before;
 		i = before;
 	}
-	set_run(seg, i, n, 1, now);
-	dirty_bytes += (size_t)n * MK_SLICE_SIZE;
+	set_run(seg, i, n);
 	if (seg->free_slices == MK_SLICES - 1)
 		free_segments++;
 	if (seg != segments) {     /* segments with room first, so allocation finds them early */
@@ -281,7 +310,8 @@ void mk__span_free(mk_span *s)
 }
 
 /* Links the next page's worth of never-used blocks into the free list, lowest address first: a new span
- * is touched (and becomes resident) only as fast as it is used. */
+ * is touched (and becomes resident) only as fast as it is used.  Each gets its cookie, as a freed block
+ * has: a free() of one (never handed out) is then caught, not accepted and handed out twice. */
 void mk__span_carve(mk_span *s)
 {
 	uint32_t n = (uint32_t)(MK_PAGE_SIZE_HINT / s->block_size);
@@ -294,10 +324,11 @@ void mk__span_carve(mk_span *s)
 	for (uint32_t k = n; k-- > 0;) {
 		mk_block *b = (mk_block *)(first + (uintptr_t)k * s->block_size);
 		b->next = next;
+		b->cookie = mk__cookie(b);
 		next = b;
 	}
 	s->free = next;
-	s->carved += n;
+	MK_STORE(s->carved, s->carved + n);
 }
 
 void mk__segments_info(size_t *mapped, size_t *in_use, size_t *free_dirty, size_t *count)
@@ -335,6 +366,7 @@ bool mk__segments_check(int *errors)
 			SEG_ERROR("memkit: check: segment %p missing from the segment map\n", (void *)seg);
 		unsigned free_slices = 0, i = 1;
 		int prev_free = 0;
+		uint64_t free_mask = 0;
 		while (i < MK_SLICES) {
 			mk_span *s = &seg->spans[i];
 			if (s->slices == 0 || i + s->slices > MK_SLICES) {
@@ -349,8 +381,7 @@ bool mk__segments_check(int *errors)
 				if (prev_free)
 					SEG_ERROR("memkit: check: segment %p has adjacent free runs at %u\n", (void *)seg, i);
 				free_slices += s->slices;
-				if (s->dirty)
-					dirty += (size_t)s->slices * MK_SLICE_SIZE;
+				free_mask |= slice_bits(i, s->slices);
 			} else if (MK_LOAD(s->state) == MK_SPAN_ACTIVE || MK_LOAD(s->state) == MK_SPAN_FULL) {
 				if (s->start != slice_addr(seg, i) || s->block_size == 0 || s->capacity == 0 ||
 				    s->carved > s->capacity || (size_t)s->capacity * s->block_size > (size_t)s->slices * MK_SLICE_SIZE)
@@ -363,6 +394,10 @@ bool mk__segments_check(int *errors)
 			prev_free = MK_LOAD(s->state) == MK_SPAN_FREE;
 			i += s->slices;
 		}
+		if (seg->dirty_mask & ~free_mask)
+			SEG_ERROR("memkit: check: segment %p has dirty slices in use (%#llx)\n", (void *)seg,
+			          (unsigned long long)(seg->dirty_mask & ~free_mask));
+		dirty += (size_t)__builtin_popcountll(seg->dirty_mask) * MK_SLICE_SIZE;
 		if (free_slices != seg->free_slices)
 			SEG_ERROR("memkit: check: segment %p counts %u free slices, has %u\n", (void *)seg,
 			          seg->free_slices, free_slices);

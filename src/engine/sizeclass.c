@@ -47,7 +47,6 @@ void mk__classes_init(void)
 		unsigned shift = (unsigned)__builtin_ctzl(size);
 		ci->div_shift = (uint8_t)shift;
 		ci->div_mul = inverse_odd(size >> shift);
-		ci->div_max = UINT64_MAX / size;
 	}
 	for (unsigned d = 0; d < MK_DIRECT_COUNT; d++) {
 		unsigned c = mk__class_of(d * 16);  /* non-decreasing in d: each class owns one range */

@@ -10,7 +10,8 @@
  *              more than 12.5% of its 16-byte-rounded size.
  *   heap       one per thread (thread-local, no locks): for each class a list of spans with free blocks.
  *   block      what malloc returns.  A free block's first word links it into its span's free list; its
- *              second word holds a random per-process cookie that makes a second free of it detectable.
+ *              second word holds its cookie (a per-process secret xor its address) that makes a second
+ *              free of it detectable.
  *   pin        the current span of each class holds one extra count in `used`, so that freeing its last
  *              block on the fast path does not look like an empty span (it is kept for reuse anyway).
  *   large      a request over MK_MEDIUM_MAX up to MK_LARGE_MAX: a span of its own (one block), belonging
@@ -74,20 +75,17 @@ typedef struct mk_span {
 	/* Read-mostly. */
 	struct mk_heap *heap;   /* owner (| 1 while parked as full), NULL when free or large */
 	uintptr_t start;        /* address of the first block */
-	uint64_t div_mul;       /* (p - start) is a multiple of block_size iff                    */
-	uint64_t div_max;       /*   ror(((p - start) * div_mul), div_shift) <= div_max          */
+	uint64_t div_mul;       /* ror((p - start) * div_mul, div_shift): p's block index, if it is */
 	uint32_t block_size;
 	uint32_t slices;        /* length of the span (or free run) in slices */
 	uint32_t capacity;      /* blocks that fit */
 	uint8_t div_shift;
 	uint8_t cls;
 	uint8_t state;
-	uint8_t dirty;          /* free run: holds pages not yet purged */
-	uint64_t free_since_ms;
 	/* The owner's. */
 	mk_block *free __attribute__((aligned(64)));
 	uint32_t used;          /* blocks out (not on `free`), + 1 while the span is its class's current */
-	uint32_t carved;        /* blocks taken from the untouched tail so far */
+	uint32_t carved;        /* blocks linked from the untouched tail so far (others read it relaxed) */
 	struct mk_span *next, *prev;
 	/* Other threads'. */
 	_Atomic uintptr_t xfree __attribute__((aligned(64))); /* head | count << 48 | MK_XFULL */
@@ -97,6 +95,10 @@ typedef struct mk_segment {
 	uint64_t magic;
 	struct mk_segment *next, *prev; /* all segments */
 	uint32_t free_slices;
+	/* Free slices whose pages may be resident (not purged since freed), and when each was freed: per
+	 * slice, so that merging free runs neither makes purged pages dirty again nor makes old ones young. */
+	uint64_t dirty_mask;
+	uint64_t dirty_since_ms[MK_SLICES];
 	/* Byte offset, from the segment, of the descriptor of the run covering each slice: one load takes
 	 * free() from an address to its span. */
 	uint16_t span_at[MK_SLICES];
@@ -117,6 +119,10 @@ typedef struct mk_heap {
 	struct mk_heap *next_in_pool;    /* abandoned heaps waiting for a new thread */
 	struct mk_heap *next_all;        /* every heap ever made */
 	int owned;                       /* a live thread uses it (changes under the heaps lock) */
+	/* Changes (under the heaps lock) whenever the heap is adopted, parked, or collected while parked: a
+	 * remote freer that saw a value before publishing its block knows, finding it unchanged under the
+	 * lock, that no one can have retired the span since. */
+	unsigned long generation;
 } mk_heap;
 
 #endif

@@ -7,46 +7,63 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* Fault injection.  skip < 0 means off, so the normal path costs one relaxed load. */
-static _Atomic long inject_skip = -1;
-static _Atomic long inject_count;
+/* Fault injection: one injector for the calls that grant memory, one for those that give it back.
+ * skip < 0 means off, so the normal path costs one relaxed load. */
+typedef struct {
+	_Atomic long skip, count;
+} injector;
+static injector grant = { -1, 0 }, give_back = { -1, 0 };
 static _Atomic long injected;
 
-void mk__os_inject_fail(long skip, long count)
+static void inject(injector *in, long skip, long count)
 {
-	atomic_store(&inject_count, count);
-	atomic_store(&inject_skip, count > 0 ? skip : -1);
+	atomic_store(&in->count, count);
+	atomic_store(&in->skip, count > 0 ? skip : -1);
 }
+void mk__os_inject_fail(long skip, long count) { inject(&grant, skip, count); }
+void mk__os_inject_release_fail(long skip, long count) { inject(&give_back, skip, count); }
 
 long mk__os_injected_failures(void) { return atomic_load(&injected); }
 
-/* True when this call must fail: consumes one unit of the injector's budget. */
-static int should_fail(void)
+/* True when this call must fail: consumes one unit of the injector's budget, and sets errno. */
+static int should_fail(injector *in, int err)
 {
-	if (__builtin_expect(atomic_load_explicit(&inject_skip, memory_order_relaxed) < 0, 1))
+	if (__builtin_expect(atomic_load_explicit(&in->skip, memory_order_relaxed) < 0, 1))
 		return 0;
-	long s = atomic_load(&inject_skip);
+	long s = atomic_load(&in->skip);
 	while (s > 0) {
-		if (atomic_compare_exchange_weak(&inject_skip, &s, s - 1))
+		if (atomic_compare_exchange_weak(&in->skip, &s, s - 1))
 			return 0;
 	}
 	if (s < 0)
 		return 0;
-	long c = atomic_fetch_sub(&inject_count, 1);
+	long c = atomic_fetch_sub(&in->count, 1);
 	if (c <= 1)
-		atomic_store(&inject_skip, -1);
+		atomic_store(&in->skip, -1);
 	if (c <= 0)
 		return 0;
 	atomic_fetch_add(&injected, 1);
-	errno = ENOMEM;
+	errno = err;
 	return 1;
+}
+
+/* Named points: tests install a hook that pauses, fails or reorders there (os.h). */
+static void (*_Atomic point_hook)(const char *);
+
+void mk__os_set_point_hook(void (*hook)(const char *)) { atomic_store(&point_hook, hook); }
+
+void mk__os_point(const char *name)
+{
+	void (*hook)(const char *) = atomic_load_explicit(&point_hook, memory_order_acquire);
+	if (__builtin_expect(hook != NULL, 0))
+		hook(name);
 }
 
 static size_t page_round(size_t n) { return (n + MK_PAGE_SIZE - 1) & ~(size_t)(MK_PAGE_SIZE - 1); }
 
 void *mk__os_map(size_t size)
 {
-	if (should_fail())
+	if (should_fail(&grant, ENOMEM))
 		return NULL;
 	void *p = mmap(NULL, page_round(size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
@@ -82,7 +99,7 @@ static void *map_aligned(size_t size, size_t align, int prot)
 
 void *mk__os_map_aligned(size_t size, size_t align)
 {
-	if (should_fail())
+	if (should_fail(&grant, ENOMEM))
 		return NULL;
 	if (align <= MK_PAGE_SIZE)
 		return mk__os_map(size);
@@ -91,14 +108,14 @@ void *mk__os_map_aligned(size_t size, size_t align)
 
 void *mk__os_reserve(size_t size, size_t align)
 {
-	if (should_fail())
+	if (should_fail(&grant, ENOMEM))
 		return NULL;
 	return map_aligned(size, align < MK_PAGE_SIZE ? MK_PAGE_SIZE : align, PROT_NONE);
 }
 
 int mk__os_commit(void *p, size_t size)
 {
-	if (should_fail())
+	if (should_fail(&grant, ENOMEM))
 		return -1;
 	if (mprotect(p, page_round(size), PROT_READ | PROT_WRITE) != 0) {
 		errno = ENOMEM;
@@ -107,21 +124,31 @@ int mk__os_commit(void *p, size_t size)
 	return 0;
 }
 
-void mk__os_unmap(void *p, size_t size)
+int mk__os_unmap(void *p, size_t size)
 {
-	if (p)
-		munmap(p, page_round(size));
+	if (!p || !size)
+		return 0;
+	int saved = errno;
+	if (should_fail(&give_back, ENOMEM) || munmap(p, page_round(size)) != 0)
+		return -1;
+	errno = saved;
+	return 0;
 }
 
-void mk__os_purge(void *p, size_t size)
+int mk__os_purge(void *p, size_t size)
 {
-	if (size)
-		madvise(p, size, MADV_DONTNEED);
+	if (!size)
+		return 0;
+	int saved = errno;
+	if (should_fail(&give_back, EINVAL) || madvise(p, size, MADV_DONTNEED) != 0)
+		return -1;
+	errno = saved;
+	return 0;
 }
 
 void *mk__os_remap(void *p, size_t old_size, size_t new_size, int may_move)
 {
-	if (should_fail())
+	if (should_fail(&grant, ENOMEM))
 		return NULL;
 	old_size = page_round(old_size);
 	new_size = page_round(new_size);
@@ -135,7 +162,7 @@ void *mk__os_remap(void *p, size_t old_size, size_t new_size, int may_move)
 
 void *mk__os_map_fd(size_t size, int prot, int flags, int fd, off_t offset)
 {
-	if (should_fail())
+	if (should_fail(&grant, ENOMEM))
 		return NULL;
 	void *p = mmap(NULL, page_round(size), prot, flags, fd, offset);
 	return p == MAP_FAILED ? NULL : p;
@@ -143,7 +170,7 @@ void *mk__os_map_fd(size_t size, int prot, int flags, int fd, off_t offset)
 
 void *mk__os_sbrk(intptr_t increment)
 {
-	if (increment > 0 && should_fail())
+	if (increment > 0 && should_fail(&grant, ENOMEM))
 		return (void *)-1;
 	void *p = sbrk(increment);
 	if (p == (void *)-1)

@@ -3,9 +3,14 @@
  * Contract, for every caller:
  *  - sizes are byte counts; mapping calls round them up to whole pages.
  *  - a call that cannot get memory returns NULL (sbrk: (void *)-1) with errno = ENOMEM and changes nothing.
+ *  - a call that gives memory back (unmap, purge) returns 0, or -1 with errno set when the system refused
+ *    (the memory is then as it was: still mapped, or still holding its data); errno is kept on success.
  *  - none of these functions allocates, takes a lock, or calls back into malloc.
  *  - tests make the memory-granting calls fail on purpose with mk__os_inject_fail(): the next `skip` calls
- *    succeed, the `count` after them fail as if the kernel had refused. */
+ *    succeed, the `count` after them fail as if the kernel had refused; mk__os_inject_release_fail() does
+ *    the same for unmap and purge.
+ *  - the engine's slow paths call mk__os_point("name") at the steps where a race matters; a test's hook
+ *    (mk__os_set_point_hook) can block there, so that another thread runs exactly in that window. */
 #ifndef MK_OS_H
 #define MK_OS_H
 
@@ -22,9 +27,10 @@ void *mk__os_map_aligned(size_t size, size_t align);
 /* Reserves address space only (PROT_NONE, no commit charge); mk__os_commit makes part of it usable. */
 void *mk__os_reserve(size_t size, size_t align);
 int   mk__os_commit(void *p, size_t size);
-void  mk__os_unmap(void *p, size_t size);
-/* Gives the pages back to the kernel at once: RSS drops and the range reads as zero afterwards. */
-void  mk__os_purge(void *p, size_t size);
+int   mk__os_unmap(void *p, size_t size);
+/* Gives the pages back to the kernel at once: RSS drops and the range reads as zero afterwards.  -1 when
+ * the system refused (madvise fails on locked pages, for one): then the pages still hold their data. */
+int   mk__os_purge(void *p, size_t size);
 /* Resizes a mapping; with may_move the kernel may move it (pages are moved, not copied).
  * Returns the new start or NULL (the old mapping is then unchanged). */
 void *mk__os_remap(void *p, size_t old_size, size_t new_size, int may_move);
@@ -35,7 +41,12 @@ void *mk__os_sbrk(intptr_t increment);
 
 /* Fault injection for tests: after `skip` more successful calls, the next `count` calls fail. */
 void  mk__os_inject_fail(long skip, long count);
-/* How many calls the injector has failed so far (tests assert the failure path really ran). */
+void  mk__os_inject_release_fail(long skip, long count);
+/* How many calls the injectors have failed so far (tests assert the failure path really ran). */
 long  mk__os_injected_failures(void);
+
+/* Named points (see the contract above); NULL removes the hook.  A point costs one load when no hook is set. */
+void  mk__os_set_point_hook(void (*hook)(const char *name));
+void  mk__os_point(const char *name);
 
 #endif

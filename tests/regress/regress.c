@@ -1,0 +1,550 @@
+/* Regression tests for the engine's correctness defects (issue 12), one case each, on the mk_ build.
+ *
+ * Every case runs in a child process of its own that sets its options (environment) before its first
+ * mk_ call: the parent never calls memkit, so each child starts uninitialised.  Races are forced, not
+ * hoped for: the OS layer's named points (mk__os_set_point_hook) let a case stop one thread at the exact
+ * step where another must run, and the injectors make madvise and munmap fail on demand. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "memkit.h"
+#include "os/os.h"
+#include "tests/common/test.h"
+#include "tests/contract/abort.h"
+
+#define KiB ((size_t)1 << 10)
+#define MiB ((size_t)1 << 20)
+
+/* ---- harness ---- */
+
+/* Runs fn in a child with a time limit; the case fails if the child fails a check, dies, or hangs. */
+static void in_child(void (*fn)(void), unsigned seconds)
+{
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid == 0) {
+		alarm(seconds);
+		test_case_failed = 0;
+		fn();
+		fflush(stderr);
+		_exit(test_case_failed ? 1 : 0);
+	}
+	int status = 0;
+	waitpid(pid, &status, 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "  child %s (status %#x)\n",
+		        WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "failed", status);
+		test_case_failed = 1;
+	}
+}
+/* `regress-mk NAME` runs the case NAME in this process, without the child: for a debugger. */
+static const char *only;
+#define RUN_CHILD(fn, seconds)                      \
+	static void fn##_case(void)                     \
+	{                                               \
+		if (only)                                   \
+			fn();                                   \
+		else                                        \
+			in_child(fn, seconds);                  \
+	}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+/* A point hook that stops the thread reaching `stop_at` (once) until the test lets it go; it only acts in
+ * the process that armed it (forked children inherit the hook). */
+static const char *stop_at;
+static pid_t stop_pid;
+static _Atomic int stopped, released;
+static void (*stop_action)(void);
+
+static void stop_hook(const char *name)
+{
+	if (getpid() != stop_pid || !stop_at || strcmp(name, stop_at) != 0 || atomic_exchange(&stopped, 1))
+		return;
+	if (stop_action) {   /* run the other side of the race right here, on this thread */
+		stop_action();
+		return;
+	}
+	while (!atomic_load(&released))
+		sleep_ms(1);
+}
+
+static void arm(const char *name, void (*action)(void))
+{
+	stop_at = name;
+	stop_pid = getpid();
+	stop_action = action;
+	atomic_store(&stopped, 0);
+	atomic_store(&released, 0);
+	mk__os_set_point_hook(stop_hook);
+}
+
+static int wait_stopped(long ms)
+{
+	for (long t = 0; t < ms && !atomic_load(&stopped); t++)
+		sleep_ms(1);
+	return atomic_load(&stopped);
+}
+
+static int overlaps(const void *a, size_t na, const void *b, size_t nb)
+{
+	return (const char *)a < (const char *)b + nb && (const char *)b < (const char *)a + na;
+}
+
+/* ---- 1. huge realloc racing a huge malloc ---- */
+
+static void *raced_block;
+static void *huge_alloc_thread(void *arg)
+{
+	(void)arg;
+	raced_block = mk_malloc(8 * MiB);
+	if (raced_block)
+		memset(raced_block, 0x5b, 8 * MiB);
+	return NULL;
+}
+
+struct realloc_job {
+	char *p, *q;
+};
+static void *realloc_thread(void *arg)
+{
+	struct realloc_job *job = arg;
+	job->q = mk_realloc(job->p, 64 * MiB);
+	return NULL;
+}
+
+static void huge_realloc_race(void)
+{
+	setenv("MEMKIT_PURGE_DELAY", "0", 1);   /* no cache: every huge malloc maps afresh */
+	void *above = mk_malloc(8 * MiB);        /* a neighbour, so that the realloc has to move */
+	char *p = mk_malloc(8 * MiB);
+	REQUIRE(above && p);
+	memset(p, 0x11, 8 * MiB);
+	arm("huge_realloc.after_remap", NULL);
+	/* The realloc stops right after its mremap has moved the block; meanwhile another thread maps a
+	 * block of the old size, which the kernel may place at the address the realloc just left. */
+	struct realloc_job job = { p, NULL };
+	pthread_t r, t;
+	pthread_create(&r, NULL, realloc_thread, &job);
+	REQUIRE(wait_stopped(5000));
+	pthread_create(&t, NULL, huge_alloc_thread, NULL);
+	sleep_ms(200);           /* the allocating thread maps, then waits for the registry (or not) */
+	atomic_store(&released, 1);
+	pthread_join(r, NULL);
+	pthread_join(t, NULL);
+	char *q;
+	q = job.q;
+	REQUIRE(q && raced_block);
+	CHECK(!overlaps(q, 64 * MiB, raced_block, 8 * MiB));
+	CHECK(q[0] == 0x11 && q[8 * MiB - 1] == 0x11);
+	CHECK(mk_check() == 0);
+	CHECK(mk_malloc_usable_size(raced_block) >= 8 * MiB);
+	mk_free(raced_block);
+	/* A stale registry entry would now let this hand out memory still inside q. */
+	void *again[4];
+	for (int i = 0; i < 4; i++) {
+		again[i] = mk_malloc(8 * MiB);
+		CHECK(again[i] && !overlaps(again[i], 8 * MiB, q, 64 * MiB));
+	}
+	CHECK(q[0] == 0x11 && q[8 * MiB - 1] == 0x11);
+	for (int i = 0; i < 4; i++)
+		mk_free(again[i]);
+	mk_free(q);
+	mk_free(above);
+	CHECK(mk_check() == 0);
+}
+
+RUN_CHILD(huge_realloc_race, 30);
+
+/* ---- 2. a remote free that publishes its block, then finds its span gone ---- */
+
+#define PARKED_BLOCKS 32   /* the 32nd remote free makes the freeing thread collect */
+static void *parked[PARKED_BLOCKS];
+
+static void *allocate_and_exit(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < PARKED_BLOCKS; i++)
+		parked[i] = mk_malloc(1024);
+	return NULL;
+}
+
+/* Runs inside the freeing thread right after it published a block: the heap's spans are collected and
+ * retired, and (purge delay 0) their segment unmapped, before the freeing thread goes on. */
+static void collect_everything(void) { mk_malloc_trim(0); }
+
+static void remote_free_after_unmap(void)
+{
+	setenv("MEMKIT_PURGE_DELAY", "0", 1);
+	pthread_t t;
+	pthread_create(&t, NULL, allocate_and_exit, NULL);
+	pthread_join(t, NULL);   /* its heap is parked with 64 blocks out */
+	arm("remote_free.after_publish", collect_everything);
+	for (int i = 0; i < PARKED_BLOCKS; i++)
+		mk_free(parked[i]);
+	CHECK(atomic_load(&stopped));   /* the race was forced */
+	CHECK(mk_check() == 0);
+	void *p = mk_malloc(1024);
+	CHECK(p != NULL);
+	mk_free(p);
+}
+RUN_CHILD(remote_free_after_unmap, 20);
+
+/* ---- 3, 4. pointers memkit never returned ---- */
+
+static void free_at(void *arg) { mk_free(arg); }
+static void realloc_at(void *arg) { mk_free(mk_realloc(arg, 10)); }
+
+static void never_returned_blocks(void)
+{
+	char *p = mk_malloc(64);
+	REQUIRE(p);
+	static const size_t ks[] = { 1, 3, 100, 1000 };
+	for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+		/* Carved and free (k = 1, 3): "double free"; not carved yet: "invalid pointer". */
+		CHECK(test_expect_bad_free(free_at, p + 64 * ks[i], p + 64 * ks[i], NULL));
+		CHECK(test_expect_bad_free(realloc_at, p + 64 * ks[i], p + 64 * ks[i], "realloc(): "));
+	}
+	char *e = mk_malloc(8);
+	REQUIRE(e);
+	CHECK(test_expect_bad_free(free_at, e + 4096, e + 4096, NULL));
+	/* Nothing was accepted: 2000 blocks of 64 bytes are all distinct. */
+	static char *seen[2000];
+	for (int i = 0; i < 2000; i++) {
+		seen[i] = mk_malloc(64);
+		for (int j = 0; j < i; j++)
+			if (seen[j] == seen[i] || seen[i] == p) {
+				CHECK(!"a block handed out twice");
+				return;
+			}
+	}
+	CHECK(mk_check() == 0);
+}
+RUN_CHILD(never_returned_blocks, 20);
+
+static void *free_in_thread(void *arg)
+{
+	mk_free(arg);
+	return NULL;
+}
+static void free_from_thread(void *arg)
+{
+	pthread_t t;
+	pthread_create(&t, NULL, free_in_thread, arg);
+	pthread_join(t, NULL);
+}
+
+static void tail_slack(void)
+{
+	char *p = mk_malloc(48);
+	REQUIRE(p);
+	/* A 48-byte class span is one 64 KiB slice: 1365 blocks, 16 bytes left over at its end. */
+	char *start = (char *)((uintptr_t)p & ~(uintptr_t)(64 * KiB - 1));
+	char *slack = start + 1365 * 48;
+	CHECK(test_expect_bad_free(free_at, slack, slack, NULL));
+	CHECK(test_expect_bad_free(free_from_thread, slack, slack, NULL));
+	CHECK(test_expect_bad_free(free_at, start + 1364 * 48, start + 1364 * 48, NULL));   /* not carved */
+	CHECK(mk_check() == 0);
+}
+RUN_CHILD(tail_slack, 20);
+
+/* ---- 5. stale bytes that look like a freed block must not abort a correct program ---- */
+
+static void stale_cookie_copy(void)
+{
+	setenv("MEMKIT_PURGE_DELAY", "100000", 1);   /* freed spans stay resident, old bytes and all */
+	enum { N = 4096 };
+	static void *small[N];
+	for (int round = 0; round < 4; round++) {
+		size_t size = 16 + 16 * (size_t)round;   /* 16, 32, 48, 64: reused spans of other classes */
+		for (int i = 0; i < N; i++)
+			small[i] = mk_malloc(size);
+		for (int i = 0; i < N; i++)
+			mk_free(small[i]);
+	}
+	/* Fresh blocks of other classes now lie over the freed blocks' words.  Copy every never-written
+	 * 16-byte window of them into the head of another fresh block, then free, realloc and size that. */
+	long copies = 0;
+	for (size_t size = 48; size <= 1024; size += size / 2) {
+		for (int i = 0; i < 256; i++) {
+			unsigned char *fresh = mk_malloc(size);
+			REQUIRE(fresh);
+			for (size_t off = 16; off + 16 <= size; off += 16) {
+				unsigned char *c = mk_malloc(32);
+				REQUIRE(c);
+				memcpy(c, fresh + off, 16);
+				CHECK(mk_malloc_usable_size(c) >= 32);
+				c = mk_realloc(c, 24);
+				mk_free(c);
+				copies++;
+			}
+			mk_free(fresh);
+		}
+	}
+	CHECK(copies > 10000);
+	CHECK(mk_check() == 0);
+}
+RUN_CHILD(stale_cookie_copy, 30);
+
+/* ---- 6. a purge the system refuses ---- */
+
+static int all_zero(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
+/* A huge block freed, left in the cache long enough to be purged, then calloc'ed again. */
+static int calloc_after_purge_attempt(void)
+{
+	size_t n = 4 * MiB;
+	unsigned char *p = mk_malloc(n), *r = mk_malloc(3 * MiB);
+	if (!p || !r)
+		return 0;
+	memset(p, 0xa5, n);
+	mk_free(p);
+	sleep_ms(300);            /* past the cache's purge age */
+	mk_free(r);               /* a huge free ages the cache: p's mapping is purged, or should be */
+	unsigned char *q = mk_calloc(1, n);   /* only p's mapping fits */
+	int ok = q && all_zero(q, n);
+	mk_free(q);
+	return ok;
+}
+
+static void calloc_after_failed_purge(void)
+{
+	mk__os_inject_release_fail(0, 1L << 40);   /* every madvise and munmap refused */
+	long before = mk__os_injected_failures();
+	CHECK(calloc_after_purge_attempt());
+	CHECK(mk__os_injected_failures() > before);
+	mk__os_inject_release_fail(0, 0);
+	CHECK(mk_check() == 0);
+}
+RUN_CHILD(calloc_after_failed_purge, 20);
+
+static void calloc_under_mlockall(void)
+{
+	/* madvise(MADV_DONTNEED) fails with EINVAL on locked pages. */
+	if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
+		fprintf(stderr, "  mlockall refused (%s): only the injected refusal is tested\n", strerror(errno));
+		mk__os_inject_release_fail(0, 1L << 40);
+	}
+	CHECK(calloc_after_purge_attempt());
+	CHECK(mk_check() == 0);
+}
+RUN_CHILD(calloc_under_mlockall, 20);
+
+/* Purging over budget with every purge refused must not spin, nor lose count of the dirty memory. */
+static void purge_refused_over_budget(void)
+{
+	setenv("MEMKIT_PURGE_LIMIT", "1", 1);
+	mk__os_inject_release_fail(0, 1L << 40);
+	static void *big[64];
+	for (int round = 0; round < 20; round++) {
+		for (int i = 0; i < 64; i++)
+			big[i] = mk_malloc(130 * KiB + (size_t)i * 7 * KiB);
+		for (int i = 0; i < 64; i++)
+			mk_free(big[i]);
+	}
+	CHECK(mk_check() == 0);
+	CHECK(mk_mallinfo2().keepcost > 0);   /* nothing could go back */
+	mk__os_inject_release_fail(0, 0);
+	mk_malloc_trim(0);
+	CHECK(mk_check() == 0);
+	CHECK(mk_mallinfo2().keepcost == 0);
+}
+RUN_CHILD(purge_refused_over_budget, 20);
+
+/* ---- 7. fork while another thread initialises memkit ---- */
+
+static void *first_malloc(void *arg)
+{
+	(void)arg;
+	mk_free(mk_malloc(100));
+	return NULL;
+}
+
+static void fork_during_init(void)
+{
+	arm("init.before_atfork", NULL);
+	pthread_t t;
+	pthread_create(&t, NULL, first_malloc, NULL);
+	REQUIRE(wait_stopped(5000));   /* that thread is inside the first-time initialisation */
+	pid_t pid = fork();
+	if (pid == 0) {
+		alarm(5);
+		void *p = mk_malloc(100);
+		void *q = mk_malloc(1 << 20);
+		_exit(p && q && mk_check() == 0 ? 0 : 1);
+	}
+	int status = 0;
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	atomic_store(&released, 1);
+	pthread_join(t, NULL);
+	CHECK(mk_check() == 0);
+	/* And a fork now, with the handlers registered, still works. */
+	pid = fork();
+	if (pid == 0)
+		_exit(mk_malloc(100) && mk_check() == 0 ? 0 : 1);
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+RUN_CHILD(fork_during_init, 20);
+
+/* ---- 8. fork between a remote free's claim of a full span and its hand-over ---- */
+
+#define SPAN_1K 64   /* blocks in a span of 1024-byte blocks */
+static char *span_blocks[SPAN_1K + 1];
+
+static void *free_one(void *arg)
+{
+	mk_free(arg);
+	return NULL;
+}
+
+static void *free_rest(void *arg)
+{
+	(void)arg;
+	for (int i = 1; i < SPAN_1K; i++)
+		mk_free(span_blocks[i]);
+	return NULL;
+}
+
+static void fork_after_claim(void)
+{
+	for (int i = 0; i <= SPAN_1K; i++)   /* the 65th comes from a new span: the first is parked full */
+		span_blocks[i] = mk_malloc(1024);
+	char *lo = span_blocks[0], *hi = span_blocks[0];
+	for (int i = 0; i < SPAN_1K; i++) {
+		if (span_blocks[i] < lo)
+			lo = span_blocks[i];
+		if (span_blocks[i] > hi)
+			hi = span_blocks[i];
+	}
+	REQUIRE(hi - lo == (SPAN_1K - 1) * 1024);   /* one span */
+	arm("remote_free.after_claim", NULL);
+	pthread_t t;
+	pthread_create(&t, NULL, free_one, span_blocks[0]);
+	REQUIRE(wait_stopped(5000));
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* Here the claiming thread does not exist.  The other 63 blocks are freed by another thread;
+		 * the span must come back into use. */
+		alarm(10);
+		pthread_t u;
+		pthread_create(&u, NULL, free_rest, NULL);
+		pthread_join(u, NULL);
+		int reused = 0;
+		for (int i = 0; i < 4 * SPAN_1K; i++) {
+			char *p = mk_malloc(1024);
+			reused |= p >= lo && p <= hi;
+		}
+		_exit(reused && mk_check() == 0 ? 0 : 1);
+	}
+	int status = 0;
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	atomic_store(&released, 1);
+	pthread_join(t, NULL);
+	CHECK(mk_check() == 0);
+}
+RUN_CHILD(fork_after_claim, 20);
+
+/* ---- 9. purge accounting when free runs merge ---- */
+
+#define LARGE_REQ (130 * KiB)     /* a large block of 3 slices */
+#define LARGE_RUN (192 * KiB)
+
+static void purge_merge_keeps_clean(void)
+{
+	setenv("MEMKIT_PURGE_DELAY", "100000", 1);
+	void *l[3];
+	for (int i = 0; i < 3; i++)
+		l[i] = mk_malloc(LARGE_REQ);
+	REQUIRE(l[0] && l[1] && l[2]);
+	REQUIRE((char *)l[1] == (char *)l[0] + LARGE_RUN);   /* adjacent in one segment */
+	mk_free(l[0]);
+	CHECK(mk_mallinfo2().keepcost == LARGE_RUN);
+	mk_malloc_trim(0);                                  /* l[0]'s pages go back */
+	CHECK(mk_mallinfo2().keepcost == 0);
+	mk_free(l[1]);                                      /* its run merges with l[0]'s purged one */
+	CHECK(mk_mallinfo2().keepcost == LARGE_RUN);
+	CHECK(mk_check() == 0);
+	mk_free(l[2]);
+}
+RUN_CHILD(purge_merge_keeps_clean, 20);
+
+static void purge_merge_keeps_age(void)
+{
+	setenv("MEMKIT_PURGE_DELAY", "1000", 1);
+	void *l[4];
+	for (int i = 0; i < 4; i++)
+		l[i] = mk_malloc(LARGE_REQ);
+	REQUIRE(l[0] && l[1] && l[2] && l[3]);
+	mk_free(l[0]);          /* t0 */
+	sleep_ms(600);
+	mk_free(l[1]);          /* t0 + 600: merges with l[0]'s run, which must stay as old as it is */
+	sleep_ms(600);
+	mk_free(l[3]);          /* t0 + 1200: a purge of what is older than 1000 ms: l[0]'s slices only */
+	size_t keep = mk_mallinfo2().keepcost;
+	CHECK(keep == 2 * LARGE_RUN);   /* l[1] and l[3] */
+	if (keep != 2 * LARGE_RUN)
+		fprintf(stderr, "  keepcost %zu KiB, want %zu KiB\n", keep >> 10, (2 * LARGE_RUN) >> 10);
+	CHECK(mk_check() == 0);
+	mk_free(l[2]);
+}
+RUN_CHILD(purge_merge_keeps_age, 20);
+
+/* ---- 10. pointers at or above 2^47 ---- */
+
+static void high_pointers(void)
+{
+	char *p = mk_malloc(64);
+	REQUIRE(p);
+	char *alias = (char *)((uintptr_t)p + ((uintptr_t)1 << 47));
+	char *kernel = (char *)((uintptr_t)p | ((uintptr_t)0xffff8 << 44));
+	CHECK(test_expect_bad_free(free_at, alias, alias, "invalid pointer"));
+	CHECK(test_expect_bad_free(free_at, kernel, kernel, "invalid pointer"));
+	CHECK(test_expect_bad_free(realloc_at, alias, alias, "invalid pointer"));
+	CHECK(mk_check() == 0);
+}
+RUN_CHILD(high_pointers, 20);
+
+#undef RUN
+#define RUN(fn)                                                        \
+	do {                                                               \
+		if (!only || strncmp(#fn, only, strlen(only)) == 0)            \
+			test_run(#fn, fn);                                         \
+	} while (0)
+
+int main(int argc, char **argv)
+{
+	only = argc > 1 ? argv[1] : NULL;
+	RUN(fork_during_init_case);   /* first: before anything could initialise memkit in this process */
+	RUN(huge_realloc_race_case);
+	RUN(remote_free_after_unmap_case);
+	RUN(never_returned_blocks_case);
+	RUN(tail_slack_case);
+	RUN(stale_cookie_copy_case);
+	RUN(calloc_after_failed_purge_case);
+	RUN(calloc_under_mlockall_case);
+	RUN(purge_refused_over_budget_case);
+	RUN(fork_after_claim_case);
+	RUN(purge_merge_keeps_clean_case);
+	RUN(purge_merge_keeps_age_case);
+	RUN(high_pointers_case);
+	return test_done();
+}

@@ -77,3 +77,5 @@ TESTS += $(TESTS_DIR)/contract-mk tests/contract/contract-preload.sh \
 # Regression tests of the engine's correctness defects: mk_ build, with the OS layer's points and injectors.
 $(eval $(call TESTS_MK_BUILD,regress,tests/regress/regress.c))
 TESTS += $(TESTS_DIR)/regress-mk
+tests/stress/purge0.sh: $(TESTS_DIR)/stress-plain $(BUILD)/libmemkit.so $(BUILD)/tsan/tests/stress
+TESTS += tests/stress/purge0.sh

@@ -42,7 +42,11 @@ MK_INLINE uintptr_t mk__segmap_index(const void *p) { return ((uintptr_t)p >> MK
 /* The segment holding p (for p >= 2^47: the segment it aliases). */
 MK_INLINE mk_segment *mk__segment_of(const void *p)
 {
-	return (mk_segment *)(mk__segmap_index(p) << MK_SEG_SHIFT);
+	uintptr_t i = mk__segmap_index(p);
+	/* Opaque to the optimiser, which would otherwise fold the shifts into an AND with a 64-bit mask
+	 * (movabs + and): as it is, the fast free reuses the index it already has (one shl). */
+	__asm__("" : "+r"(i));
+	return (mk_segment *)(i << MK_SEG_SHIFT);
 }
 
 MK_INLINE mk_span *mk__span_of(mk_segment *seg, const void *p)

@@ -539,7 +539,7 @@ int mk__heap_check(mk_heap *h)
 			uint32_t pin = h->current[s->cls] == s;
 			if (nfree + s->used != s->carved + pin && atomic_load(&s->xfree) <= MK_XFULL)
 				HEAP_ERROR("memkit: check: span %p: %u free + %u used != %u carved + %u pinned\n",
-				           (void *)s, nfree, s->used, s->carved, pin);
+				           (void *)s, nfree, s->used, (unsigned)s->carved, pin);
 		}
 		if (l->last != prev)
 			HEAP_ERROR("memkit: check: heap %p list %u has a wrong tail\n", (void *)h, cls);

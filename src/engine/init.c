@@ -31,7 +31,7 @@ static const struct {
 	const char *help;
 } options[] = {
 	{ "MEMKIT_PURGE_DELAY", &mk__opt.purge_delay_ms, NULL, "ms before free pages go back to the system (default 10)" },
-	{ "MEMKIT_PURGE_LIMIT", &mk__opt.purge_limit, NULL, "bytes of unpurged free memory allowed (default 0: 1/8 of the memory in use, at least 1 MiB)" },
+	{ "MEMKIT_PURGE_LIMIT", &mk__opt.purge_limit, NULL, "bytes of unpurged free memory allowed (default 0: 1/8 of the memory in spans, at least 8 MiB)" },
 	{ "MEMKIT_VERBOSE", NULL, &mk__opt.verbose, "1: explain errors and decisions on stderr" },
 	{ "MEMKIT_STATS", NULL, &mk__opt.stats, "1: print statistics at exit" },
 };

@@ -160,7 +160,8 @@ static void set_geometry(mk_span *s, unsigned cls)
 	s->cls = (uint8_t)cls;
 	if (cls == MK_LARGE_CLS) {
 		s->block_size = (uint32_t)(s->slices * MK_SLICE_SIZE);
-		s->capacity = s->carved = s->used = 1;
+		s->capacity = s->used = 1;
+		s->carved = 1;
 		s->div_mul = 1;      /* block index = offset: only offset 0 is below carved */
 		s->div_shift = 0;
 		return;
@@ -318,7 +319,7 @@ void mk__span_carve(mk_span *s)
 	if (n == 0)
 		n = 1;
 	if (n > s->capacity - s->carved)
-		n = s->capacity - s->carved;
+		n = (uint32_t)(s->capacity - s->carved);
 	uintptr_t first = s->start + (uintptr_t)s->carved * s->block_size;
 	mk_block *next = s->free;
 	for (uint32_t k = n; k-- > 0;) {

@@ -85,7 +85,9 @@ typedef struct mk_span {
 	/* The owner's. */
 	mk_block *free __attribute__((aligned(64)));
 	uint32_t used;          /* blocks out (not on `free`), + 1 while the span is its class's current */
-	uint32_t carved;        /* blocks linked from the untouched tail so far (others read it relaxed) */
+	/* Blocks linked from the untouched tail so far (others read it relaxed); 64 bits, so that the fast
+	 * free compares the block index with it in one instruction. */
+	uint64_t carved;
 	struct mk_span *next, *prev;
 	/* Other threads'. */
 	_Atomic uintptr_t xfree __attribute__((aligned(64))); /* head | count << 48 | MK_XFULL */

@@ -57,18 +57,30 @@ static void test_classes_round_trip(void)
 	}
 }
 
+/* The block test is exact: true iff p is start + k * size with k below carved, for every class, for
+ * carved anywhere from 0 to capacity, for offsets past the span, below it, and 2^47 away. */
 static void test_block_start_is_exact(void)
 {
 	for (unsigned c = 0; c < MK_NCLASSES; c++) {
 		const mk_class_info *ci = &mk__classes[c];
-		mk_span s = { .start = 1u << 22, .div_mul = ci->div_mul, .div_max = ci->div_max, .div_shift = ci->div_shift };
 		size_t span = (size_t)ci->span_slices * MK_SLICE_SIZE;
-		for (size_t off = 0; off < span; off += 16)
-			if (mk__is_block_start(&s, s.start + off) != (off % ci->size == 0)) {
-				CHECK(!"divisibility test disagrees with %");
-				fprintf(stderr, "  class %u size %u offset %zu\n", c, ci->size, off);
-				return;
+		uint64_t capacity = span / ci->size;
+		uint64_t carveds[] = { 0, 1, capacity / 3, capacity - 1, capacity };
+		for (unsigned k = 0; k < sizeof carveds / sizeof carveds[0]; k++) {
+			mk_span s = { .start = (uintptr_t)1 << 30, .div_mul = ci->div_mul, .div_shift = ci->div_shift,
+			              .carved = carveds[k] };
+			for (size_t off = 0; off < span + 2 * ci->size; off += 16) {
+				bool want = off % ci->size == 0 && off / ci->size < s.carved;
+				if (mk__is_block_start(&s, s.start + off) != want ||
+				    mk__is_block_start(&s, s.start + off + ((uintptr_t)1 << 47)) ||
+				    (off && mk__is_block_start(&s, s.start - off))) {
+					CHECK(!"the block test disagrees with %");
+					fprintf(stderr, "  class %u size %u offset %zu carved %llu\n", c, ci->size, off,
+					        (unsigned long long)s.carved);
+					return;
+				}
 			}
+		}
 	}
 }
 

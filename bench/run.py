@@ -148,6 +148,15 @@ def find_allocators(install, wanted, notes):
             allocs.append(dict(name=name, preload=path, version="this tree", shown=os.path.relpath(path, ROOT)))
         else:
             notes.append("%s skipped: %s is not built" % (name, os.path.relpath(path, ROOT)))
+    # MEMKIT_BASELINE=path/to/libmemkit.so (another build, e.g. of the previous commit): measured as
+    # "memkit-base", interleaved with the rest, so a change's before and after come from one run.
+    base = os.environ.get("MEMKIT_BASELINE")
+    if base:
+        if os.path.exists(base):
+            allocs.append(dict(name="memkit-base", preload=os.path.abspath(base), version="MEMKIT_BASELINE",
+                               shown=base))
+        else:
+            notes.append("memkit-base skipped: MEMKIT_BASELINE=%s does not exist" % base)
     if wanted:
         allocs = [a for a in allocs if a["name"] in wanted]
     return allocs

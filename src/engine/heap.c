@@ -314,19 +314,18 @@ void *mk__alloc_slow(size_t n)
 
 void *mk__engine_alloc_aligned(size_t align, size_t n)
 {
+	mk_heap *h = heap_get();   /* first: it initialises the class table read below */
+	if (!h)
+		return NULL;
 	if (n <= MK_MEDIUM_MAX && align <= MK_SLICE_SIZE) {
 		/* Spans start on 64 KiB boundaries, so a class whose size is a multiple of align aligns every
 		 * block: no padding, no interior pointer for free() to accept. */
 		unsigned cls = mk__class_of(n ? n : 1);
 		while (cls < MK_NCLASSES && mk__classes[cls].size % align != 0)
 			cls++;
-		if (cls < MK_NCLASSES) {
-			mk_heap *h = heap_get();
-			return h ? mk__heap_alloc_class(h, cls) : NULL;
-		}
+		if (cls < MK_NCLASSES)
+			return mk__heap_alloc_class(h, cls);
 	}
-	if (!heap_get())
-		return NULL;
 	if (n <= MK_LARGE_MAX && align <= MK_SLICE_SIZE)  /* spans start on 64 KiB boundaries */
 		return mk__large_alloc(n);
 	return mk__huge_alloc(n ? n : 1, align, false);

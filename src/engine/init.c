@@ -31,7 +31,7 @@ static const struct {
 	const char *help;
 } options[] = {
 	{ "MEMKIT_PURGE_DELAY", &mk__opt.purge_delay_ms, NULL, "ms before free pages go back to the system (default 10)" },
-	{ "MEMKIT_PURGE_LIMIT", &mk__opt.purge_limit, NULL, "bytes of unpurged free memory allowed (default 0: 1/8 of the memory in spans, at least 8 MiB)" },
+	{ "MEMKIT_PURGE_LIMIT", &mk__opt.purge_limit, NULL, "bytes of unpurged free memory allowed (default 0: 1/8 of the memory in spans, at least 4 MiB)" },
 	{ "MEMKIT_VERBOSE", NULL, &mk__opt.verbose, "1: explain errors and decisions on stderr" },
 	{ "MEMKIT_STATS", NULL, &mk__opt.stats, "1: print statistics at exit" },
 };
@@ -122,7 +122,7 @@ void mk__init(void)
 	if (mk__opt.verbose)
 		mk__message("memkit: purge delay %ld ms, purge limit %s%ld bytes, statistics at exit %s\n",
 		            mk__opt.purge_delay_ms, mk__opt.purge_limit ? "" : "adaptive (1/8 of in use, at least) ",
-		            mk__opt.purge_limit ? mk__opt.purge_limit : 8L << 20, mk__opt.stats ? "on" : "off");
+		            mk__opt.purge_limit ? mk__opt.purge_limit : (long)MK_PURGE_BUDGET_MIN, mk__opt.stats ? "on" : "off");
 }
 
 uint64_t mk__now_ms(void)

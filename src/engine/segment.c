@@ -9,8 +9,9 @@
  *    dirty_since_ms when each was freed; only free slices are dirty.  Tracking this per slice, not per
  *    run, keeps both right when runs merge: a purged neighbour stays clean, an old one stays old.
  *  - dirty_bytes is the size of all dirty slices; after every span free it is within the purge budget
- *    (PURGE_BUDGET_MIN or 1/8 of the memory in spans, whichever is more) unless the system refused a
+ *    (MK_PURGE_BUDGET_MIN or 1/8 of the memory in spans, whichever is more) unless the system refused a
  *    purge, so free memory goes back promptly even when the program then stops calling the allocator.
+ *    Going over the budget purges the oldest down to half of it, so that purges come in batches.
  *  - used_slices counts the slices of all spans in use.
  *  - mk__segmap[seg >> 22] == 1 exactly while seg is mapped.
  * Everything here runs under seg_lock, on the slow path only (once per span, i.e. per 64 KiB or more). */
@@ -28,7 +29,6 @@ static mk_segment *segments;      /* all mapped segments; those with free slices
 static size_t nsegments, dirty_bytes, free_segments, used_slices;
 static uint64_t last_purge_ms;
 
-#define PURGE_BUDGET_MIN ((size_t)8 << 20)
 
 void mk__segments_lock(void) { pthread_mutex_lock(&seg_lock); }
 void mk__segments_unlock(void) { pthread_mutex_unlock(&seg_lock); }
@@ -220,22 +220,24 @@ static bool purge_slices(mk_segment *seg, unsigned i, unsigned n, uint64_t older
 }
 
 /* How much free memory may stay resident whatever its age: MEMKIT_PURGE_LIMIT when set, else 1/8 of the
- * memory in spans, at least PURGE_BUDGET_MIN (the purge delay deals with the rest while the program runs;
+ * memory in spans, at least MK_PURGE_BUDGET_MIN (the purge delay deals with the rest while the program runs;
  * the budget bounds what stays when it stops calling the allocator). */
 static size_t purge_budget(void)
 {
 	if (mk__opt.purge_limit > 0)
 		return (size_t)mk__opt.purge_limit;
 	size_t b = used_slices * MK_SLICE_SIZE / 8;
-	return b > PURGE_BUDGET_MIN ? b : PURGE_BUDGET_MIN;
+	return b > MK_PURGE_BUDGET_MIN ? b : MK_PURGE_BUDGET_MIN;
 }
 
-/* Purges the oldest dirty slices until the unpurged total is within the budget: the newest are the
- * likeliest to be reused soon.  Stops at the first refusal (the system would refuse again). */
+/* Over the budget, purges the oldest dirty slices until the unpurged total is half the budget: the newest
+ * are the likeliest to be reused soon.  Stops at the first refusal (the system would refuse again). */
 static void purge_over_budget(void)
 {
 	size_t budget = purge_budget();
-	while (dirty_bytes > budget) {
+	if (dirty_bytes <= budget)
+		return;
+	while (dirty_bytes > budget / 2) {
 		mk_segment *oldest_seg = NULL;
 		uint64_t oldest = UINT64_MAX;
 		for (mk_segment *seg = segments; seg; seg = seg->next)

@@ -45,12 +45,16 @@ $(BUILD)/$(1)/obj/api-mk.o: src/override/api.c
 	$$(CC) $$(CPPFLAGS) $$(CFLAGS) $$(ENGINE_CFLAGS) $$(API_ENGINE) -DMK_API_PREFIX=mk_ -DMK_API_PREFIXED $(2) -c $$< -o $$@
 $(BUILD)/$(1)/libmemkit-mk.a: $$(TESTS_$(1)_OBJ)
 	rm -f $$@ && ar rcs $$@ $$^
-# The test programs link with the sanitizer's runtime but are not instrumented: the engine is what is
-# under test, and instrumented byte loops over 100 MiB blocks would take most of a minute under TSan.
+# Under ASan and UBSan the test programs are instrumented too ($(3)): the engine poisons free blocks for
+# ASan, so a test's write into a freed block is caught where it happens.  Under TSan they only link with
+# its runtime: instrumented byte loops over 100 MiB blocks would take most of a minute.
 $(BUILD)/$(1)/tests/contract.o: tests/contract/contract.c
 	@mkdir -p $$(@D)
 	$$(CC) $$(TESTS_CPPFLAGS) $$(CFLAGS) $$(TESTS_CFLAGS) -DMK_TEST_PREFIXED -DMK_TEST_SANITIZE $(3) -c $$< -o $$@
 $(BUILD)/$(1)/tests/stress.o: tests/stress/stress.c
+	@mkdir -p $$(@D)
+	$$(CC) $$(TESTS_CPPFLAGS) $$(CFLAGS) $$(TESTS_CFLAGS) -DMK_TEST_PREFIXED -DMK_TEST_SANITIZE $(3) -c $$< -o $$@
+$(BUILD)/$(1)/tests/regress.o: tests/regress/regress.c
 	@mkdir -p $$(@D)
 	$$(CC) $$(TESTS_CPPFLAGS) $$(CFLAGS) $$(TESTS_CFLAGS) -DMK_TEST_PREFIXED -DMK_TEST_SANITIZE $(3) -c $$< -o $$@
 $(BUILD)/$(1)/tests/%: $(BUILD)/$(1)/tests/%.o $(BUILD)/$(1)/libmemkit-mk.a
@@ -58,8 +62,10 @@ $(BUILD)/$(1)/tests/%: $(BUILD)/$(1)/tests/%.o $(BUILD)/$(1)/libmemkit-mk.a
 TESTS_SANITIZED_PROGRAMS += $(BUILD)/$(1)/tests/contract $(BUILD)/$(1)/tests/stress
 endef
 TESTS_SAN_COMMON := -O1 -fno-omit-frame-pointer
-$(eval $(call TESTS_SANITIZED,asan,$(TESTS_SAN_COMMON) -fsanitize=address,))
-$(eval $(call TESTS_SANITIZED,ubsan,$(TESTS_SAN_COMMON) -fsanitize=undefined -fno-sanitize-recover=all,))
+$(eval $(call TESTS_SANITIZED,asan,$(TESTS_SAN_COMMON) -fsanitize=address,$(TESTS_SAN_COMMON) -fsanitize=address))
+$(eval $(call TESTS_SANITIZED,ubsan,$(TESTS_SAN_COMMON) -fsanitize=undefined -fno-sanitize-recover=all,$(TESTS_SAN_COMMON) -fsanitize=undefined -fno-sanitize-recover=all))
+# The regression tests fork around threads on purpose: ASan and UBSan only.
+TESTS_SANITIZED_PROGRAMS += $(BUILD)/asan/tests/regress $(BUILD)/ubsan/tests/regress
 $(eval $(call TESTS_SANITIZED,tsan,$(TESTS_SAN_COMMON) -fsanitize=thread,-DMK_TEST_NO_FORK))
 
 # Scripts are tests too; these rules only make sure what they run is built first.

@@ -3,6 +3,10 @@
 
 #include "engine/engine.h"
 
+/* A free run's memory may be poisoned for AddressSanitizer (what blocks it held): reading a word of it to
+ * tell what a bad pointer was is the allocator's business. */
+static MK_NO_ASAN uintptr_t peek_cookie(const void *p) { return ((const mk_block *)p)->cookie; }
+
 mk_span *mk__valid_block(const void *p, const mk_bad_words *words)
 {
 	mk_segment *seg = mk__segment_of(p);
@@ -12,7 +16,7 @@ mk_span *mk__valid_block(const void *p, const mk_bad_words *words)
 		/* A large block freed a moment ago: its run is free, but until it is purged or reused its first
 		 * slice still holds the cookie that its free wrote (a purged page reads 0, never a cookie). */
 		bool freed_large = state == MK_SPAN_FREE && ((uintptr_t)p & (MK_SLICE_SIZE - 1)) == 0 &&
-		                   ((const mk_block *)p)->cookie == mk__cookie(p);
+		                   peek_cookie(p) == mk__cookie(p);
 		mk__fatal(freed_large ? words->freed : words->invalid, p);
 	}
 	if (!mk__is_block_start(s, (uintptr_t)p))   /* not a block, or not carved yet: never handed out */

@@ -50,6 +50,9 @@ void mk__heaps_after_fork_child(void)
 	if (h != &mk__empty_heap)
 		while (h->full.first)
 			unfull(h, h->full.first);
+	for (h = pool; h; h = h->next_in_pool)   /* the same for the parked heaps a child thread may adopt */
+		while (h->full.first)
+			unfull(h, h->full.first);
 }
 
 #define FULL_TAG ((uintptr_t)1)
@@ -193,6 +196,7 @@ static void unfull(mk_heap *h, mk_span *s)
 
 static void free_local(mk_heap *h, mk_span *s, mk_block *b)
 {
+	MK_ASAN_FREE(b, s->block_size);
 	b->next = s->free;
 	b->cookie = mk__cookie(b);
 	s->free = b;
@@ -341,18 +345,20 @@ void *mk__engine_alloc_aligned(size_t align, size_t n)
 /* The freeing thread has published its block, so s may be gone: another collector may have taken the block,
  * retired s and unmapped its segment.  Only the heap (never unmapped) is read until the lock shows that
  * the heap's generation is still the one read before publishing: then no thread has owned, parked or
- * collected the heap since, so s, which held the published block, is still its span and still mapped. */
+ * collected the heap since, so s, which held the published block, is still its span and still mapped.
+ * Every collector changes the generation after collecting (and before unlocking): one that took the
+ * block did so after it was published, so after the freer read the generation. */
 static MK_SLOW void collect_parked(mk_heap *h, mk_span *s, unsigned long generation)
 {
 	if (pthread_mutex_trylock(&heaps_lock) != 0)
 		return;
 	if (!MK_LOAD(h->owned) && MK_LOAD(h->generation) == generation) {
 		mk__os_point("remote_free.collect_parked");
-		MK_STORE(h->generation, generation + 1);
 		if (collect(s) && MK_LOAD(s->state) == MK_SPAN_FULL)
 			unfull(h, s);
 		if (s->used == 0)
 			retire(h, s);
+		MK_STORE(h->generation, generation + 1);
 	}
 	pthread_mutex_unlock(&heaps_lock);
 }
@@ -362,6 +368,7 @@ void mk__remote_free(mk_span *s, mk_block *b)
 	/* Read while b keeps s from being retired; heaps themselves are never unmapped. */
 	mk_heap *owner = owner_of(s);
 	unsigned long generation = MK_LOAD(owner->generation);
+	MK_ASAN_FREE(b, s->block_size);
 	b->cookie = mk__cookie(b);
 	uintptr_t old = atomic_load_explicit(&s->xfree, memory_order_relaxed);
 	for (;;) {
@@ -476,8 +483,9 @@ void mk__heaps_collect_abandoned(void)
 {
 	pthread_mutex_lock(&heaps_lock);
 	for (mk_heap *h = pool; h; h = h->next_in_pool) {
-		MK_STORE(h->generation, h->generation + 1);
+		mk__os_point("collect_abandoned.heap");
 		heap_collect(h);
+		MK_STORE(h->generation, h->generation + 1);   /* after: see collect_parked */
 	}
 	pthread_mutex_unlock(&heaps_lock);
 	mk_heap *mine = mk__tls_heap;

@@ -110,6 +110,7 @@ static void cache_drop(size_t k);
  * address range is lost to us, never handed out again). */
 static void release(uintptr_t addr, size_t size)
 {
+	MK_ASAN_LIVE((void *)addr, size);
 	if (mk__os_unmap((void *)addr, size) != 0)
 		mk__os_purge((void *)addr, size);
 }
@@ -230,6 +231,7 @@ void *mk__huge_alloc(size_t n, size_t align, bool zero)
 	void *p;
 	if (hit) {
 		p = (void *)c.addr;
+		MK_ASAN_LIVE(p, size);
 		if (zero && !c.purged)
 			memset(p, 0, n);
 	} else {
@@ -258,6 +260,7 @@ bool mk__huge_free(void *p)
 	}
 	size_t size = e->size;
 	erase(e);
+	MK_ASAN_FREE(p, size);
 	cache_put((cached){ (uintptr_t)p, size, now, false });
 	cache_age(false, now);
 	pthread_mutex_unlock(&huge_lock);
@@ -303,6 +306,7 @@ void *mk__huge_realloc(void *p, size_t n)
 	void *q = mk__os_remap(p, size, want, 1);
 	mk__os_point("huge_realloc.after_remap");
 	if (q) {
+		MK_ASAN_LIVE(q, want);
 		/* erase() made room for one entry, so this insert needs no growth and cannot fail. */
 		erase(e);
 		insert((uintptr_t)q, want);

@@ -12,6 +12,7 @@ void *mk__large_alloc(size_t n)
 	if (!s)
 		return NULL;
 	mk_block *b = (mk_block *)s->start;
+	MK_ASAN_LIVE(b, s->block_size);
 	b->cookie = 0;   /* the memory may have held a freed small block: it must not look freed */
 	return b;
 }
@@ -20,6 +21,7 @@ void *mk__large_alloc(size_t n)
  * reported as a double free rather than as an unknown pointer. */
 void mk__large_free(mk_span *s)
 {
+	MK_ASAN_FREE((void *)s->start, s->block_size);
 	((mk_block *)s->start)->cookie = mk__cookie((void *)s->start);
 	mk__span_free(s);
 }

@@ -107,6 +107,7 @@ static bool segment_release(mk_segment *seg)
 	mk_segment *prev = seg->prev;
 	list_remove(seg);
 	__atomic_store_n(map, 0, __ATOMIC_RELEASE);
+	MK_ASAN_LIVE(seg, MK_SEG_SIZE);   /* whoever maps this range next finds it unpoisoned */
 	if (mk__os_unmap(seg, MK_SEG_SIZE) != 0) {
 		__atomic_store_n(map, 1, __ATOMIC_RELEASE);
 		if (prev) {   /* back where it was, so the caller's walk goes on from it */
@@ -326,6 +327,8 @@ void mk__span_carve(mk_span *s)
 	mk_block *next = s->free;
 	for (uint32_t k = n; k-- > 0;) {
 		mk_block *b = (mk_block *)(first + (uintptr_t)k * s->block_size);
+		MK_ASAN_LIVE(b, sizeof *b);   /* its words may lie in a tail poisoned in the span's last life */
+		MK_ASAN_FREE(b, s->block_size);
 		b->next = next;
 		b->cookie = mk__cookie(b);
 		next = b;

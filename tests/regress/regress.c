@@ -171,6 +171,12 @@ RUN_CHILD(huge_realloc_race, 30);
 #define PARKED_BLOCKS 32   /* the 32nd remote free makes the freeing thread collect */
 static void *parked[PARKED_BLOCKS];
 
+static void *free_in_thread_fn(void *arg)
+{
+	mk_free(arg);
+	return NULL;
+}
+
 static void *allocate_and_exit(void *arg)
 {
 	(void)arg;
@@ -199,6 +205,63 @@ static void remote_free_after_unmap(void)
 	mk_free(p);
 }
 RUN_CHILD(remote_free_after_unmap, 20);
+
+/* The same, with the collector being malloc_trim on another thread: it holds the pool's lock and is
+ * stopped before it collects the parked heap; the freer reads the heap's generation, publishes the 32nd
+ * block and is stopped in turn, until the collector has taken that block, retired the span and unmapped
+ * its segment.  The freer must then see that the heap changed, and leave the span alone. */
+static _Atomic int trim_stopped, trim_go, freer_stopped, freer_go, trim_done;
+static pthread_t trim_thread;
+
+static void two_point_hook(const char *name)
+{
+	if (strcmp(name, "collect_abandoned.heap") == 0 && pthread_equal(pthread_self(), trim_thread) &&
+	    !atomic_exchange(&trim_stopped, 1)) {
+		while (!atomic_load(&trim_go))
+			sleep_ms(1);
+	} else if (strcmp(name, "remote_free.after_publish") == 0 && !atomic_exchange(&freer_stopped, 1)) {
+		atomic_store(&trim_go, 1);
+		while (!atomic_load(&freer_go))
+			sleep_ms(1);
+	}
+}
+
+static void *trimmer(void *arg)
+{
+	(void)arg;
+	mk_malloc_trim(0);
+	atomic_store(&trim_done, 1);
+	return NULL;
+}
+
+static void remote_free_racing_trim(void)
+{
+	setenv("MEMKIT_PURGE_DELAY", "0", 1);
+	pthread_t t;
+	pthread_create(&t, NULL, allocate_and_exit, NULL);
+	pthread_join(t, NULL);
+	for (int i = 0; i < PARKED_BLOCKS - 1; i++)   /* 31 published, below the collecting count */
+		mk_free(parked[i]);
+	mk__os_set_point_hook(two_point_hook);
+	pthread_create(&trim_thread, NULL, trimmer, NULL);
+	for (int i = 0; i < 5000 && !atomic_load(&trim_stopped); i++)
+		sleep_ms(1);
+	REQUIRE(atomic_load(&trim_stopped));
+	pthread_t f;
+	pthread_create(&f, NULL, free_in_thread_fn, parked[PARKED_BLOCKS - 1]);
+	for (int i = 0; i < 5000 && !atomic_load(&trim_done); i++)
+		sleep_ms(1);
+	CHECK(atomic_load(&freer_stopped) && atomic_load(&trim_done));
+	atomic_store(&freer_go, 1);
+	pthread_join(f, NULL);
+	pthread_join(trim_thread, NULL);
+	mk__os_set_point_hook(NULL);
+	CHECK(mk_check() == 0);
+	void *p = mk_malloc(1024);
+	CHECK(p != NULL && mk_check() == 0);
+	mk_free(p);
+}
+RUN_CHILD(remote_free_racing_trim, 20);
 
 /* ---- 3, 4. pointers memkit never returned ---- */
 
@@ -336,8 +399,14 @@ RUN_CHILD(calloc_after_failed_purge, 20);
 
 static void calloc_under_mlockall(void)
 {
-	/* madvise(MADV_DONTNEED) fails with EINVAL on locked pages. */
+	/* madvise(MADV_DONTNEED) fails with EINVAL on locked pages.  (Not under a sanitizer: it would lock
+	 * the runtime's shadow memory too.) */
+#ifdef MK_TEST_SANITIZE
+	errno = ENOTSUP;
+	if (1) {
+#else
 	if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
+#endif
 		fprintf(stderr, "  mlockall refused (%s): only the injected refusal is tested\n", strerror(errno));
 		mk__os_inject_release_fail(0, 1L << 40);
 	}
@@ -538,6 +607,30 @@ static void purge_budget_is_4mib(void)
 }
 RUN_CHILD(purge_budget_is_4mib, 20);
 
+/* Under AddressSanitizer the engine poisons free blocks: a write into one is stopped where it happens. */
+#ifdef __SANITIZE_ADDRESS__
+static void write_after_free(void *arg)
+{
+	size_t size = (size_t)arg;
+	volatile char *p = mk_malloc(size);
+	mk_free((void *)p);
+	p[size - 1] = 1;
+}
+
+static void asan_sees_freed_blocks(void)
+{
+	static const size_t sizes[] = { 64, 1000, 100 * KiB, 1 * MiB, 8 * MiB };   /* small, large, huge */
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		char out[4096];
+		int status = test_capture(write_after_free, (void *)sizes[i], out, sizeof out);
+		CHECK(status != 0 && strstr(out, "AddressSanitizer: use-after-poison") != NULL);
+		if (!strstr(out, "use-after-poison"))
+			fprintf(stderr, "  size %zu: status %#x, %.200s\n", sizes[i], status, out);
+	}
+}
+RUN_CHILD(asan_sees_freed_blocks, 30);
+#endif
+
 /* ---- 10. pointers at or above 2^47 ---- */
 
 static void high_pointers(void)
@@ -566,6 +659,7 @@ int main(int argc, char **argv)
 	RUN(fork_during_init_case);   /* first: before anything could initialise memkit in this process */
 	RUN(huge_realloc_race_case);
 	RUN(remote_free_after_unmap_case);
+	RUN(remote_free_racing_trim_case);
 	RUN(never_returned_blocks_case);
 	RUN(tail_slack_case);
 	RUN(stale_cookie_copy_case);
@@ -577,5 +671,8 @@ int main(int argc, char **argv)
 	RUN(purge_merge_keeps_age_case);
 	RUN(purge_budget_is_4mib_case);
 	RUN(high_pointers_case);
+#ifdef __SANITIZE_ADDRESS__
+	RUN(asan_sees_freed_blocks_case);
+#endif
 	return test_done();
 }

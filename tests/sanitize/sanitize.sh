@@ -29,7 +29,9 @@ tsan_run() {
 }
 
 for san in asan ubsan tsan; do
-	for prog in contract stress; do
+	progs="contract stress"
+	[ $san = tsan ] || progs="$progs regress"   # regress forks around threads: not under TSan
+	for prog in $progs; do
 		bin=$build/$san/tests/$prog
 		if [ ! -x "$bin" ]; then
 			echo "FAIL $san-$prog (not built: $bin)"

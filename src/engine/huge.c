@@ -209,12 +209,14 @@ void *mk__huge_alloc(size_t n, size_t align, bool zero)
 	bool hit = cache_take(size, align, align == MK_PAGE_SIZE, &c);
 	if (hit && c.size < size) {   /* grown in place or moved: its pages come along, only the rest faults */
 		pthread_mutex_unlock(&huge_lock);
+		MK_ASAN_LIVE((void *)c.addr, c.size);   /* the range it may leave behind goes to whoever maps it */
 		void *q = mk__os_remap((void *)c.addr, c.size, size, 1);
 		pthread_mutex_lock(&huge_lock);
 		if (q) {
 			c.addr = (uintptr_t)q;
 			c.size = size;
 		} else {
+			MK_ASAN_FREE((void *)c.addr, c.size);
 			cache_put(c);
 			hit = false;
 		}

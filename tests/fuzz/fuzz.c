@@ -70,6 +70,8 @@ static struct {
 	size_t max_size;    /* bytes, one block */
 	bool fork;
 	bool verbose;
+	bool warm;
+	bool alone;         /* mk_check and malloc_trim only once the threads are gone */
 	const char *label;
 	const char *argv0;
 } opt;
@@ -182,9 +184,10 @@ static __attribute__((noreturn, format(printf, 2, 3))) void fail(const worker *w
 		         w->subject->id, (void *)w->subject->p, w->subject->req, w->subject->usable, w->subject->align);
 	snprintf(line, sizeof line,
 	         "FAIL %s seed %" PRIu64 ": %s: %s%s\n  replay: %s -s %" PRIu64 " -j %d -n %" PRIu64
-	         " -m %zu -M %zu%s\n",
-	         opt.label, opt.seed, where, what, blk, opt.argv0, opt.seed, opt.threads,
-	         opt.ops ? opt.ops : (uint64_t)0, opt.max_live / MiB, opt.max_size / MiB, opt.fork ? "" : " -F");
+	         " -t %g -m %zu -M %zu%s%s%s\n",
+	         opt.label, opt.seed, where, what, blk, opt.argv0, opt.seed, opt.threads, opt.ops, opt.seconds,
+	         opt.max_live / MiB, opt.max_size / MiB, opt.fork ? "" : " -F", opt.warm ? " -W" : "",
+	         opt.alone ? " -X" : "");
 	if (in_child) {
 		ssize_t unused = write(2, line, strlen(line));
 		(void)unused;
@@ -640,6 +643,9 @@ static void do_fork(worker *w)
 
 static void run_op(worker *w, op_kind kind)
 {
+	/* -X: what reads other threads' span counters waits for the end */
+	if (opt.alone && (kind == OP_CHECK || kind == OP_TRIM))
+		kind = OP_VERIFY;
 	w->doing = kind;
 	/* a full table must give back, an empty one must take */
 	if (w->n >= SLOTS - 1 && kind != OP_FREE && kind != OP_GIVE)
@@ -724,14 +730,16 @@ static void *worker_main(void *arg)
 			do_take(w);
 		if (w->op % CHECK_EVERY == 0) {
 			w->doing = OP_CHECK;
-			heap_check(w);
+			if (!opt.alone)
+				heap_check(w);
 			if (now() > deadline)
 				atomic_store(&stop, 1);
 		}
 	}
 	/* exit with the blocks still out: the orphan pool has them, later threads free them */
 	w->doing = OP_CHECK;
-	heap_check(w);
+	if (!opt.alone)
+		heap_check(w);
 	pthread_mutex_lock(&orphan_lock);
 	while (w->n > 0 && norphans < ORPHANS)
 		orphans[norphans++] = w->slots[--w->n];
@@ -839,6 +847,8 @@ static int run(void)
 		fail(NULL, "the fuzzer lost track: %zu blocks held, %zu in the live set", held, live_set.n);
 	drain();
 	workers[0].doing = OP_CHECK;
+	if (opt.alone)
+		M(malloc_trim)(0);
 	heap_check(NULL);
 	if (live_set.n != 0 || atomic_load(&live_bytes) != 0)
 		fail(NULL, "%zu blocks (%zu bytes) still in the fuzzer's set after all were freed, the first id %#" PRIx64
@@ -868,8 +878,14 @@ static uint64_t random_seed(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: %s [-s SEED] [-t SECONDS] [-n OPS] [-j THREADS] [-m LIVE_MiB] [-M BLOCK_MiB] [-F] [-l LABEL] [-v]\n"
-	                "  without options: the make-test run (a fixed seed, then a random one)\n",
+	fprintf(stderr,
+	        "usage: %s [-T] [-s SEED] [-t SECONDS] [-n OPS] [-j THREADS] [-m LIVE_MiB] [-M BLOCK_MiB] [-F] [-W] [-X] [-l LABEL] [-v]\n"
+	        "  -T (or no options): the make-test run, a fixed seed for a fixed count, then a random one\n"
+	        "  -F: no fork; -W: make the allocator's first call in main before the threads start (works\n"
+	        "      around the engine reading its class table before initialising it in aligned allocation)\n"
+	        "  -X: mk_check and malloc_trim only at the end, alone (they read other threads' span counters\n"
+	        "      unsynchronised, which ThreadSanitizer reports)\n"
+	        "  -v: every allocation and free on stderr\n",
 	        opt.argv0);
 	exit(2);
 }
@@ -897,8 +913,31 @@ int main(int argc, char **argv)
 	opt.max_size = (size_t)256 * MiB;
 	opt.fork = true;
 	opt.seconds = 60;
-	bool seeded = false;
-	if (argc == 1) {
+	bool seeded = false, test_mode = argc == 1;
+	int c;
+	while ((c = getopt(argc, argv, "s:t:n:j:m:M:Fl:vTWX")) != -1) {
+		switch (c) {
+		case 's': opt.seed = strtoull(optarg, NULL, 0); seeded = true; break;
+		case 't': opt.seconds = strtod(optarg, NULL); break;
+		case 'n': opt.ops = strtoull(optarg, NULL, 0); break;
+		case 'j': opt.threads = atoi(optarg); break;
+		case 'm': opt.max_live = strtoull(optarg, NULL, 0) * MiB; break;
+		case 'M': opt.max_size = strtoull(optarg, NULL, 0) * MiB; break;
+		case 'F': opt.fork = false; break;
+		case 'l': opt.label = optarg; break;
+		case 'v': opt.verbose = true; break;
+		case 'T': test_mode = true; break;
+		case 'W': opt.warm = true; break;
+		case 'X': opt.alone = true; break;
+		default: usage();
+		}
+	}
+	if (optind != argc || opt.threads < 1 || opt.threads > MAX_THREADS || opt.seconds <= 0)
+		usage();
+	/* The allocator's first call made here, before the threads race to make it (see -W in usage()). */
+	if (opt.warm)
+		M(free)(M(malloc)(1));
+	if (test_mode) {
 		/* the make-test run: the fixed seed for a fixed count (capped in time), then a random seed */
 		opt.max_live = (size_t)TEST_LIVE * MiB;
 		opt.max_size = (size_t)TEST_BLOCK * MiB;
@@ -911,23 +950,6 @@ int main(int argc, char **argv)
 		opt.seconds = TEST_SECONDS;
 		return run();
 	}
-	int c;
-	while ((c = getopt(argc, argv, "s:t:n:j:m:M:Fl:v")) != -1) {
-		switch (c) {
-		case 's': opt.seed = strtoull(optarg, NULL, 0); seeded = true; break;
-		case 't': opt.seconds = strtod(optarg, NULL); break;
-		case 'n': opt.ops = strtoull(optarg, NULL, 0); break;
-		case 'j': opt.threads = atoi(optarg); break;
-		case 'm': opt.max_live = strtoull(optarg, NULL, 0) * MiB; break;
-		case 'M': opt.max_size = strtoull(optarg, NULL, 0) * MiB; break;
-		case 'F': opt.fork = false; break;
-		case 'l': opt.label = optarg; break;
-		case 'v': opt.verbose = true; break;
-		default: usage();
-		}
-	}
-	if (optind != argc || opt.threads < 1 || opt.threads > MAX_THREADS || opt.seconds <= 0)
-		usage();
 	if (!seeded)
 		opt.seed = random_seed();
 	return run();

@@ -51,7 +51,7 @@ tests/fuzz/api-fuzz.sh: $(BUILD)/fuzz/api_fuzz
 
 .PHONY: fuzz fuzz-api
 fuzz: $(BUILD)/tests/fuzz-mk $(BUILD)/tests/fuzz-plain $(BUILD)/libmemkit.so
-	$(if $(FUZZ_PRELOAD),LD_PRELOAD=$(BUILD)/libmemkit.so $(BUILD)/tests/fuzz-plain,$(BUILD)/tests/fuzz-mk) \
+	$(if $(FUZZ_PRELOAD),LD_PRELOAD=$(abspath $(BUILD))/libmemkit.so $(BUILD)/tests/fuzz-plain,$(BUILD)/tests/fuzz-mk) \
 	    -t $(SECONDS) $(if $(SEED),-s $(SEED)) $(FUZZ_ARGS)
 fuzz-api: $(BUILD)/fuzz/api_fuzz
 	tests/fuzz/api-fuzz.sh $(SECONDS)

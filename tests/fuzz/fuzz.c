@@ -18,9 +18,10 @@
  * through its queue depends on timing, but each thread's choices do not.  A failure prints the seed, the
  * thread, its generation and operation index, what was being done and a command that replays it.
  *
- *   fuzz                  the make-test run: a fixed seed, then a random one, a few seconds in all
+ *   fuzz, fuzz -T         the make-test run: a fixed seed, then a random one, a few seconds in all
  *   fuzz -s SEED -t SEC   one run (-n OPS per thread index, -j THREADS, -m MiB of live data at most,
- *                         -M MiB per block at most, -F no fork, -l LABEL, -v every operation on stderr)
+ *                         -M MiB per block at most, -F no fork, -l LABEL, -v every operation on stderr,
+ *                         -W and -X: around two engine races, see usage())
  *
  * Sizes: 0, every size-class boundary and its neighbours, log-uniform within each range, up to 64 MiB and
  * rarely 256 MiB; alignments 1 .. 1 GiB, big ones rarely.  Built like the contract tests: -DMK_TEST_PREFIXED

@@ -27,7 +27,7 @@
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
 
-enum { SLOTS = 32, MAX_BLOCK = 8 << 20 };
+enum { SLOTS = 32, MAX_BLOCK = 4 << 20 };
 
 enum {
 	OP_MALLOC, OP_CALLOC, OP_REALLOC, OP_REALLOCARRAY, OP_FREE, OP_POSIX_MEMALIGN, OP_ALIGNED_ALLOC,
@@ -95,7 +95,7 @@ static size_t decode_size(unsigned kind, unsigned v)
 	case 3: return v;
 	case 4: return boundary(128 * KiB, 2 * MiB, v, nudge);
 	case 5: return (v % 32 + 1) * 64 * KiB + nudge % 3 - 1;
-	case 6: return 2 * MiB + (size_t)v * 64;
+	case 6: return 2 * MiB + (size_t)v * 32;
 	default: return boundary(16, MAX_BLOCK, v, nudge);
 	}
 }

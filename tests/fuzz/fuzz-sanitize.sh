@@ -2,9 +2,8 @@
 # The differential fuzzer against the engine under AddressSanitizer, UndefinedBehaviorSanitizer and
 # ThreadSanitizer: build/<sanitizer>/tests/fuzz, linked with build/<sanitizer>/libmemkit-mk.a (no fork under
 # TSan), each run the make-test way (-T: a fixed seed, then a random one), scaled down; arguments replace
-# -T.  Under TSan also -W and -X, which keep two engine races that TSan reports out of the run (found by this
-# fuzzer; see docs/TESTS.md, Known issues): the first allocation is made before the threads start, and
-# mk_check and malloc_trim wait for the end.  Like tests/sanitize/sanitize.sh: PASS/FAIL lines prefixed with the sanitizer, a sanitizer
+# -T.  Under TSan also -X, which keeps an engine race that TSan reports out of the run (found by this
+# fuzzer; see docs/TESTS.md, Known issues): mk_check and malloc_trim wait for the end.  Like tests/sanitize/sanitize.sh: PASS/FAIL lines prefixed with the sanitizer, a sanitizer
 # report makes its program exit non-zero (a failure here), TSan retried under setarch -R when it cannot map.
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -40,7 +39,7 @@ for san in asan ubsan tsan; do
 		continue
 	fi
 	if [ $san = tsan ]; then
-		out=$(tsan_run "$bin" -W -X "$@")
+		out=$(tsan_run "$bin" -X "$@")
 	else
 		out=$("$bin" "$@" 2>&1)
 	fi

@@ -882,8 +882,8 @@ static void usage(void)
 	fprintf(stderr,
 	        "usage: %s [-T] [-s SEED] [-t SECONDS] [-n OPS] [-j THREADS] [-m LIVE_MiB] [-M BLOCK_MiB] [-F] [-W] [-X] [-l LABEL] [-v]\n"
 	        "  -T (or no options): the make-test run, a fixed seed for a fixed count, then a random one\n"
-	        "  -F: no fork; -W: make the allocator's first call in main before the threads start (works\n"
-	        "      around the engine reading its class table before initialising it in aligned allocation)\n"
+	        "  -F: no fork; -W: make the allocator's first call in main before the threads start (the engine\n"
+	        "      once read its class table before initialising it in aligned allocation; fixed)\n"
 	        "  -X: mk_check and malloc_trim only at the end, alone (they read other threads' span counters\n"
 	        "      unsynchronised, which ThreadSanitizer reports)\n"
 	        "  -v: every allocation and free on stderr\n",

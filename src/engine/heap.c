@@ -207,7 +207,13 @@ static void free_local(mk_heap *h, mk_span *s, mk_block *b)
 		retire(h, s);
 }
 
-void mk__span_emptied(mk_span *s) { retire(owner_of(s), s); }
+/* From the inlined free: free() keeps errno, and giving the span back may call the system. */
+void mk__span_emptied(mk_span *s)
+{
+	int saved = errno;
+	retire(owner_of(s), s);
+	errno = saved;
+}
 
 /* Moves the blocks other threads freed into s onto its free list (without touching them when the free
  * list is empty, the usual case: they were last in another core's cache). */

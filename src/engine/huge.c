@@ -334,11 +334,46 @@ void mk__huge_info(size_t *n, size_t *bytes, size_t *cached_bytes)
 	pthread_mutex_unlock(&huge_lock);
 }
 
+/* No two of the ranges (registry and cache) overlap: sorted by address (shell sort, in a scratch mapping:
+ * nothing here may call malloc), each ends before the next begins. */
+static int check_overlaps(void)
+{
+	size_t n = count + cache_count;
+	if (n < 2)
+		return 0;
+	entry *all = mk__os_map(n * sizeof *all);
+	if (!all)
+		return 0;   /* cannot look: not an error of the heap */
+	size_t k = 0;
+	for (size_t i = 0; i < capacity && k < n; i++)
+		if (table[i].addr)
+			all[k++] = table[i];
+	for (size_t i = 0; i < cache_count && k < n; i++)
+		all[k++] = (entry){ cache[i].addr, cache[i].size };
+	for (size_t gap = k / 2; gap > 0; gap /= 2)
+		for (size_t i = gap; i < k; i++)
+			for (size_t j = i; j >= gap && all[j - gap].addr > all[j].addr; j -= gap) {
+				entry t = all[j];
+				all[j] = all[j - gap];
+				all[j - gap] = t;
+			}
+	int errors = 0;
+	for (size_t i = 1; i < k; i++)
+		if (all[i - 1].addr + all[i - 1].size > all[i].addr) {
+			mk__message("memkit: check: huge blocks %p (%zu bytes) and %p overlap\n", (void *)all[i - 1].addr,
+			            all[i - 1].size, (void *)all[i].addr);
+			errors++;
+		}
+	mk__os_unmap(all, n * sizeof *all);
+	return errors;
+}
+
 int mk__huge_check(void)
 {
 	int errors = 0;
 	size_t n = 0, bytes = 0, cbytes = 0;
 	pthread_mutex_lock(&huge_lock);
+	errors += check_overlaps();
 	for (size_t i = 0; i < capacity; i++) {
 		if (!table[i].addr)
 			continue;

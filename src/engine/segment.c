@@ -197,18 +197,21 @@ mk_span *mk__span_alloc(unsigned slices, unsigned cls)
 }
 
 /* Purges the dirty slices of [i, i + n) freed at or before `older` (UINT64_MAX: all), in as few calls as
- * contiguity allows.  A slice the system refused to purge stays dirty (and counted); false then. */
-static bool purge_slices(mk_segment *seg, unsigned i, unsigned n, uint64_t older)
+ * contiguity allows, until `enough` bytes are purged.  A slice the system refused to purge stays dirty (and
+ * counted); false then. */
+static bool purge_slices(mk_segment *seg, unsigned i, unsigned n, uint64_t older, size_t enough)
 {
 	bool ok = true;
+	size_t done = 0;
 	unsigned k = i, end = i + n;
-	while (k < end) {
+	while (k < end && done < enough) {
 		if (!((seg->dirty_mask >> k) & 1) || seg->dirty_since_ms[k] > older) {
 			k++;
 			continue;
 		}
 		unsigned first = k;
-		while (k < end && ((seg->dirty_mask >> k) & 1) && seg->dirty_since_ms[k] <= older)
+		while (k < end && ((seg->dirty_mask >> k) & 1) && seg->dirty_since_ms[k] <= older &&
+		       done + (size_t)(k - first) * MK_SLICE_SIZE < enough)
 			k++;
 		if (mk__os_purge((void *)slice_addr(seg, first), (size_t)(k - first) * MK_SLICE_SIZE) != 0) {
 			ok = false;
@@ -216,6 +219,7 @@ static bool purge_slices(mk_segment *seg, unsigned i, unsigned n, uint64_t older
 		}
 		seg->dirty_mask &= ~slice_bits(first, k - first);
 		dirty_bytes -= (size_t)(k - first) * MK_SLICE_SIZE;
+		done += (size_t)(k - first) * MK_SLICE_SIZE;
 	}
 	return ok;
 }
@@ -249,7 +253,7 @@ static void purge_over_budget(void)
 					oldest_seg = seg;
 				}
 			}
-		if (!oldest_seg || !purge_slices(oldest_seg, 1, MK_SLICES - 1, oldest))
+		if (!oldest_seg || !purge_slices(oldest_seg, 1, MK_SLICES - 1, oldest, dirty_bytes - budget / 2))
 			break;
 	}
 }
@@ -267,7 +271,7 @@ static void purge_locked(bool all, uint64_t now)
 		if (seg->free_slices == MK_SLICES - 1 && (all || free_segments > 1) && segment_release(seg))
 			continue;
 		if (seg->dirty_mask)
-			purge_slices(seg, 1, MK_SLICES - 1, older);
+			purge_slices(seg, 1, MK_SLICES - 1, older, SIZE_MAX);
 	}
 }
 

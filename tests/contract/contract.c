@@ -954,12 +954,8 @@ static void test_memkit_loaded(void)
 }
 #endif
 
-int main(int argc, char **argv)
+static void cases(void)
 {
-	if (argc > 1 && strcmp(argv[1], "--work") == 0) {
-		const char *child = getenv("MK_TEST_CHILD");
-		return child && strcmp(child, "purge") == 0 ? child_purge() : child_work();
-	}
 #ifndef MK_TEST_PREFIXED
 	const char *expect = getenv("MK_EXPECT_MEMKIT");
 	if (expect && strcmp(expect, "1") == 0) {
@@ -1004,5 +1000,13 @@ int main(int argc, char **argv)
 	RUN(test_free_foreign_pointer);
 	RUN(test_free_interior_pointer);
 	RUN(test_random_workload_checked);
-	return test_done();
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "--work") == 0) {
+		const char *child = getenv("MK_TEST_CHILD");
+		return child && strcmp(child, "purge") == 0 ? child_purge() : child_work();
+	}
+	return test_main(cases);
 }

@@ -251,11 +251,15 @@ static void test_refusals_under_threads(void)
 	CHECK(mk_check() == 0);
 }
 
-int main(void)
+static void cases(void)
 {
 	RUN(test_refused_from_the_start);
 	RUN(test_refused_everywhere);
 	RUN(test_single_refusal_sweep);
 	RUN(test_refusals_under_threads);
-	return test_done();
+}
+
+int main(void)
+{
+	return test_main(cases);
 }

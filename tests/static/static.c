@@ -85,11 +85,15 @@ static void test_threads(void)
 	CHECK(mk_check() == 0);
 }
 
-int main(void)
+static void cases(void)
 {
 	RUN(test_malloc_is_memkit);
 	RUN(test_mallinfo_is_memkit);
 	RUN(test_bad_free_diagnosed_by_memkit);
 	RUN(test_threads);
-	return test_done();
+}
+
+int main(void)
+{
+	return test_main(cases);
 }

@@ -531,7 +531,7 @@ static void test_fork_while_allocating(void)
 static void test_memkit_loaded(void) { CHECK(test_under_memkit()); }
 #endif
 
-int main(void)
+static void cases(void)
 {
 #ifndef MK_TEST_PREFIXED
 	const char *expect = getenv("MK_EXPECT_MEMKIT");
@@ -545,5 +545,9 @@ int main(void)
 #ifndef MK_TEST_NO_FORK
 	RUN(test_fork_while_allocating);
 #endif
-	return test_done();
+}
+
+int main(void)
+{
+	return test_main(cases);
 }

@@ -46,7 +46,7 @@ static void bad_free(void *arg)
 static void test_bad_free_diagnosed_by_memkit(void)
 {
 	static char not_heap[64] __attribute__((aligned(16)));
-	CHECK(test_expect_bad_free(bad_free, not_heap, not_heap, "invalid pointer"));
+	CHECK(test_expect_bad_free(bad_free, not_heap, not_heap, "free(): invalid pointer"));
 }
 
 static void *thread_work(void *arg)

@@ -33,22 +33,23 @@ static void test_malloc_alignment_every_size(void)
 {
 	enum { RING = 64 };
 	void *ring[RING] = {0};
-	size_t sizes[RING] = {0};
+	size_t usable[RING] = {0};
 	for (size_t n = 0; n <= 70000; n++) {
 		size_t slot = n % RING;
 		if (ring[slot]) {
-			CHECK(test_verify(ring[slot], sizes[slot] < 64 ? sizes[slot] : 64));
+			/* every usable byte still holds its pattern: no neighbour wrote over it */
+			CHECK(test_verify(ring[slot], usable[slot]));
 			M(free)(ring[slot]);
 		}
 		void *p = M(malloc)(n);
 		REQUIRE(p != NULL);
 		CHECK(aligned_to(p, 16));
-		CHECK(M(malloc_usable_size)(p) >= n);
-		test_fill(p, n < 64 ? n : 64);
-		if (n > 0)
-			((char *)p)[n - 1] = ((char *)p)[n - 1]; /* the last byte is addressable */
+		size_t u = M(malloc_usable_size)(p);
+		CHECK(u >= n);
+		test_fill(p, u); /* the whole usable size is the caller's */
+		CHECK(test_verify(p, u));
 		ring[slot] = p;
-		sizes[slot] = n;
+		usable[slot] = u;
 	}
 	for (int i = 0; i < RING; i++)
 		M(free)(ring[i]);
@@ -110,9 +111,10 @@ static void test_malloc_too_large(void)
 
 static int all_zero(const void *p, size_t n)
 {
+	static const unsigned char zeros[4096];
 	const unsigned char *b = p;
-	for (size_t i = 0; i < n; i++)
-		if (b[i])
+	for (size_t off = 0; off < n; off += sizeof zeros)
+		if (memcmp(b + off, zeros, n - off < sizeof zeros ? n - off : sizeof zeros) != 0)
 			return 0;
 	return 1;
 }
@@ -413,12 +415,14 @@ static void test_aligned_many_live(void)
 		p[i] = M(aligned_alloc)(a, n[i]);
 		REQUIRE(p[i] != NULL);
 		CHECK(aligned_to(p[i], a));
-		test_fill(p[i], n[i] < 256 ? n[i] : 256);
+		test_fill(p[i], n[i]);
 	}
-	for (int i = 0; i < N; i += 2)
+	for (int i = 0; i < N; i += 2) {
+		CHECK(test_verify(p[i], n[i]));
 		M(free)(p[i]);
+	}
 	for (int i = 1; i < N; i += 2) {
-		CHECK(test_verify(p[i], n[i] < 256 ? n[i] : 256));
+		CHECK(test_verify(p[i], n[i]));
 		M(free)(p[i]);
 	}
 	CHECK(test_heap_check() == 0);
@@ -475,20 +479,34 @@ static void test_usable_size_writable(void)
 {
 	CHECK(M(malloc_usable_size)(NULL) == 0);
 	void *held[64];
+	size_t held_n[64];
 	int nh = 0;
 	for (size_t n = 0; n < 300000; n = n < 4096 ? n + 1 : n + n / 16) {
 		char *p = M(malloc)(n);
 		REQUIRE(p != NULL);
 		size_t u = M(malloc_usable_size)(p);
 		CHECK(u >= n);
-		memset(p, 0x5A, u);
-		if (nh < 64 && n % 97 == 0)
-			held[nh++] = p; /* neighbours stay live, so overrun into them would show in check() */
-		else
+		/* every usable byte written through a volatile pointer and read back */
+		volatile unsigned char *v = (volatile unsigned char *)p;
+		for (size_t i = 0; i < u; i++)
+			v[i] = (unsigned char)(i * 13 + 5);
+		size_t bad = 0;
+		for (size_t i = 0; i < u; i++)
+			bad += v[i] != (unsigned char)(i * 13 + 5);
+		CHECK(bad == 0);
+		test_fill(p, u);
+		if (nh < 64 && n % 97 == 0) {
+			held[nh] = p; /* neighbours stay live, so an overrun into them shows in their pattern */
+			held_n[nh++] = u;
+		} else {
+			CHECK(test_verify(p, u));
 			M(free)(p);
+		}
 	}
-	for (int i = 0; i < nh; i++)
+	for (int i = 0; i < nh; i++) {
+		CHECK(test_verify(held[i], held_n[i]));
 		M(free)(held[i]);
+	}
 	CHECK(test_heap_check() == 0);
 }
 
@@ -850,7 +868,7 @@ static void test_random_workload_checked(void)
 		int s = (int)(test_rand(&rng) % SLOTS);
 		int op = (int)(test_rand(&rng) % 6);
 		if (p[s]) {
-			if (!test_verify(p[s], n[s] < 512 ? n[s] : 512)) {
+			if (!test_verify(p[s], n[s])) {
 				fprintf(stderr, "  block %p (%zu bytes) corrupted at step %d\n", (void *)p[s], n[s], step);
 				test_case_failed = 1;
 			}
@@ -859,7 +877,6 @@ static void test_random_workload_checked(void)
 				char *q = M(realloc)(p[s], m ? m : 1);
 				REQUIRE(q != NULL);
 				size_t keep = n[s] < m ? n[s] : m;
-				keep = keep < 512 ? keep : 512;
 				CHECK(test_verify_seed(q, keep, (uintptr_t)p[s]));
 				p[s] = q;
 				n[s] = m ? m : 1;
@@ -878,9 +895,9 @@ static void test_random_workload_checked(void)
 				p[s] = M(malloc)(n[s]);
 			REQUIRE(p[s] != NULL);
 			if (op == 1)
-				CHECK(all_zero(p[s], n[s] < 4096 ? n[s] : 4096));
+				CHECK(all_zero(p[s], n[s]));
 		}
-		test_fill(p[s], n[s] < 512 ? n[s] : 512);
+		test_fill(p[s], n[s]);
 		int bad = test_heap_check();
 		if (bad) {
 			fprintf(stderr, "  check() found %d broken invariants after step %d\n", bad, step);
@@ -890,7 +907,7 @@ static void test_random_workload_checked(void)
 	}
 	for (int s = 0; s < SLOTS; s++) {
 		if (p[s])
-			CHECK(test_verify(p[s], n[s] < 512 ? n[s] : 512));
+			CHECK(test_verify(p[s], n[s]));
 		M(free)(p[s]);
 		p[s] = NULL;
 	}

@@ -564,44 +564,137 @@ static void test_free_sized_variants(void)
 
 /* --- trim, statistics, options ----------------------------------------------------------------------- */
 
-/* Makes a large heap of small blocks and a few huge ones, all written, frees them all, and returns RSS
- * before and after the frees (trimming first when asked).  The amount freed is HEAP_LIVE; 0 when
- * memory was short. */
-enum { HEAP_SMALL = 200000, HEAP_SMALL_SIZE = 256 };
-#define HEAP_LIVE ((size_t)HEAP_SMALL * HEAP_SMALL_SIZE + 32 * MiB)
+/* Makes a large heap, every byte written: HEAP_SMALL small blocks, HEAP_LARGE large ones (spans inside
+ * segments) and 8 huge ones; then frees them all but a few pins (one small block in PIN_SMALL, one large
+ * block in PIN_LARGE), which keep every segment mapped, so that only purging (madvise), not unmapping,
+ * can give the freed pages of the segments back.  Trims when asked.  RSS is taken before the heap is made
+ * (base), when it is full, and after the frees (and the trim); the pins are freed last. */
+enum { HEAP_SMALL = 200000, HEAP_SMALL_SIZE = 256, HEAP_LARGE = 128, PIN_SMALL = 4096, PIN_LARGE = 8 };
+#define HEAP_LARGE_SIZE ((size_t)256 * KiB)
+#define HEAP_LIVE ((size_t)HEAP_SMALL * HEAP_SMALL_SIZE + HEAP_LARGE * HEAP_LARGE_SIZE + 32 * MiB)
+/* What may stay resident after the frees: the pinned blocks (a small one keeps its 64 KiB span), the
+ * pointer array, and 4 MiB for the heap's bookkeeping and the rest of the process. */
+#define HEAP_RESIDUE ((HEAP_SMALL / PIN_SMALL + 1) * 64 * KiB + HEAP_LARGE / PIN_LARGE * HEAP_LARGE_SIZE + \
+                      HEAP_SMALL * sizeof(void *) + 4 * MiB)
 
-static int fill_and_free_heap(int trim, size_t *before, size_t *after)
+struct heap_rss {
+	size_t base, full, after;
+	int trimmed;      /* what malloc_trim(0) returned, when asked to trim */
+	int trimmed_again; /* a second malloc_trim(0) right after, with nothing more to give back */
+};
+
+static int fill_and_free_heap(int trim, struct heap_rss *r)
 {
+	M(malloc_trim)(0);
+	r->base = test_rss();
 	void **v = M(malloc)(HEAP_SMALL * sizeof *v);
-	void *big[8];
+	void *large[HEAP_LARGE], *big[8];
 	if (!v)
 		return 0;
 	for (int i = 0; i < HEAP_SMALL; i++)
 		if (!(v[i] = M(malloc)(HEAP_SMALL_SIZE)) || !memset(v[i], 7, HEAP_SMALL_SIZE))
 			return 0;
+	for (int i = 0; i < HEAP_LARGE; i++)
+		if (!(large[i] = M(malloc)(HEAP_LARGE_SIZE)) || !memset(large[i], 9, HEAP_LARGE_SIZE))
+			return 0;
 	for (int i = 0; i < 8; i++)
 		if (!(big[i] = M(malloc)(4 * MiB)) || !memset(big[i], 8, 4 * MiB))
 			return 0;
-	*before = test_rss();
+	r->full = test_rss();
 	for (int i = 0; i < HEAP_SMALL; i++)
-		M(free)(v[i]);
+		if (i % PIN_SMALL != 0)
+			M(free)(v[i]);
+	for (int i = 0; i < HEAP_LARGE; i++)
+		if (i % PIN_LARGE != 0)
+			M(free)(large[i]);
 	for (int i = 0; i < 8; i++)
 		M(free)(big[i]);
+	if (trim) {
+		r->trimmed = M(malloc_trim)(0);
+		r->trimmed_again = M(malloc_trim)(0);
+	}
+	r->after = test_rss();
+	fprintf(stderr, "  rss %zu KiB before the heap, %zu KiB full, %zu KiB after %s (freed %zu KiB of %zu)%s\n",
+	        r->base / KiB, r->full / KiB, r->after / KiB, trim ? "trim" : "free", HEAP_LIVE / KiB,
+	        HEAP_LIVE / KiB, trim ? "" : " (no trim)");
+	for (int i = 0; i < HEAP_SMALL; i += PIN_SMALL)
+		M(free)(v[i]);
+	for (int i = 0; i < HEAP_LARGE; i += PIN_LARGE)
+		M(free)(large[i]);
 	M(free)(v);
-	if (trim)
-		M(malloc_trim)(0);
-	*after = test_rss();
-	fprintf(stderr, "  rss before free %zu KiB, after %s %zu KiB (live data was %zu KiB)\n", *before / KiB,
-	        trim ? "trim" : "free", *after / KiB, HEAP_LIVE / KiB);
 	return 1;
+}
+
+/* The freed memory must really leave: RSS back within HEAP_RESIDUE of what it was before the heap. */
+static int heap_rss_returned(const struct heap_rss *r)
+{
+	return r->full >= r->base + HEAP_LIVE / 4 * 3 && r->after <= r->base + HEAP_RESIDUE;
 }
 
 #ifndef MK_TEST_SANITIZE
 static void test_malloc_trim_returns_memory(void)
 {
-	size_t before, after;
-	REQUIRE(fill_and_free_heap(1, &before, &after));
-	CHECK(before > after && before - after >= HEAP_LIVE / 4 * 3);
+	struct heap_rss r;
+	REQUIRE(fill_and_free_heap(1, &r));
+	CHECK(heap_rss_returned(&r));
+	/* glibc: 1 when memory was given back to the system, 0 when none could be */
+	CHECK(r.trimmed == 1);
+	if (test_under_memkit())
+		CHECK(r.trimmed_again == 0);
+	CHECK(test_heap_check() == 0);
+}
+
+/* A steady workload (a million malloc/free pairs of mixed sizes, 1000 blocks live: slots 0-899 hold
+ * 1-512 bytes, 900-994 up to 64 KiB, 995-999 up to 3 MiB, so at most about 22 MiB live) must not grow: the
+ * peaks of RSS and of the memory the allocator has mapped (mallinfo2 arena + hblkhd) in the second half
+ * are within STEADY_GROWTH of those in the first; RSS stays within STEADY_BOUND of where it started (the
+ * live data, plus the freed huge mappings memkit keeps resident for reuse: at most 32 MiB) and the mapped
+ * memory within STEADY_MAPPED (memkit: about 20 segments of 4 MiB, partly purged, and the huge blocks). */
+#define STEADY_GROWTH ((size_t)16 * MiB)
+#define STEADY_BOUND ((size_t)80 * MiB)
+#define STEADY_MAPPED ((size_t)128 * MiB)
+static void test_steady_state_memory_bounded(void)
+{
+	enum { SLOTS = 1000, STEPS = 1000000 };
+	static char *p[SLOTS];
+	uint64_t rng = 0x51EAD;
+	M(malloc_trim)(0);
+	size_t base = test_rss(), warm_rss = 0, warm_mapped = 0, max_rss = 0, max_mapped = 0;
+	for (int step = 0; step < STEPS; step++) {
+		int s = (int)(test_rand(&rng) % SLOTS);
+		M(free)(p[s]);
+		size_t n = s < 900 ? 1 + test_rand(&rng) % 512 : s < 995 ? 513 + test_rand(&rng) % (64 * KiB)
+		                                                       : 64 * KiB + test_rand(&rng) % (3 * MiB - 64 * KiB);
+		p[s] = M(malloc)(n);
+		REQUIRE(p[s] != NULL);
+		for (size_t off = 0; off < n; off += 4096) /* every page touched, so a leak shows in RSS */
+			p[s][off] = 1;
+		p[s][n - 1] = 2;
+		if (step % 10000 == 9999) {
+			struct mallinfo2 mi = M(mallinfo2)();
+			size_t rss = test_rss(), mapped = mi.arena + mi.hblkhd;
+			if (step < STEPS / 2) {
+				warm_rss = rss > warm_rss ? rss : warm_rss;
+				warm_mapped = mapped > warm_mapped ? mapped : warm_mapped;
+			} else {
+				max_rss = rss > max_rss ? rss : max_rss;
+				max_mapped = mapped > max_mapped ? mapped : max_mapped;
+			}
+		}
+	}
+	fprintf(stderr, "  rss %zu KiB at start, peak %zu KiB in the first half, %zu KiB in the second; mapped: peak "
+	        "%zu KiB, then %zu KiB\n", base / KiB, warm_rss / KiB, max_rss / KiB, warm_mapped / KiB,
+	        max_mapped / KiB);
+	CHECK(max_rss <= warm_rss + STEADY_GROWTH);
+	CHECK(max_rss <= base + STEADY_BOUND);
+	if (test_under_memkit()) { /* glibc counts its arena differently (sbrk top, mmap threshold moving) */
+		CHECK(max_mapped <= warm_mapped + STEADY_GROWTH);
+		CHECK(max_mapped <= STEADY_MAPPED);
+	}
+	for (int s = 0; s < SLOTS; s++) {
+		M(free)(p[s]);
+		p[s] = NULL;
+	}
 	CHECK(test_heap_check() == 0);
 }
 #endif
@@ -615,11 +708,13 @@ static void test_malloc_trim_after_churn(void)
 		REQUIRE(p != NULL);
 		memset(p, 1, 1000);
 		M(free)(p);
-		CHECK(M(malloc_trim)(1 * MiB) >= 0);
+		r = M(malloc_trim)(1 * MiB);
+		CHECK(r == 0 || r == 1);
+		if (test_under_memkit()) /* nothing was freed since: nothing to give back */
+			CHECK(M(malloc_trim)(0) == 0);
 	}
 	CHECK(test_heap_check() == 0);
 }
-
 static void test_mallinfo(void)
 {
 	enum { N = 1000, SZ = 8192 };
@@ -652,12 +747,58 @@ static void test_mallinfo(void)
 	CHECK(m2.uordblks + m2.hblkhd + live / 2 <= m1.uordblks + m1.hblkhd);
 }
 
+/* memkit's statistics report (malloc_stats, MEMKIT_STATS=1 at exit), parsed. */
+struct mk_report {
+	size_t segments, mapped_kib, small_kib, unpurged_kib, huge, huge_kib, cached_kib, heaps, parked;
+};
+
+static int parse_report(const char *out, struct mk_report *r)
+{
+	const char *s = strstr(out, "memkit statistics\n");
+	if (!s)
+		return 0;
+	int n = sscanf(s,
+	               "memkit statistics\n"
+	               "  segments %zu (%zu KiB mapped)\n"
+	               "  small in use %zu KiB\n"
+	               "  free, unpurged %zu KiB\n"
+	               "  huge blocks %zu (%zu KiB), %zu KiB cached\n"
+	               "  thread heaps %zu (%zu parked)",
+	               &r->segments, &r->mapped_kib, &r->small_kib, &r->unpurged_kib, &r->huge, &r->huge_kib,
+	               &r->cached_kib, &r->heaps, &r->parked);
+	return n == 9;
+}
+
+/* A report taken with `huge` huge blocks of huge_kib KiB each live, and some small blocks. */
+static int report_plausible(const char *out, size_t huge, size_t huge_kib)
+{
+	struct mk_report r;
+	if (!parse_report(out, &r)) {
+		fprintf(stderr, "  no complete statistics report in: %s\n", out);
+		return 0;
+	}
+	int ok = r.segments > 0 && r.mapped_kib >= r.segments * 4096 && r.small_kib > 0 &&
+	         r.small_kib <= r.mapped_kib && r.unpurged_kib <= r.mapped_kib && r.huge == huge &&
+	         r.huge_kib >= huge * huge_kib && r.huge_kib <= huge * (huge_kib + 64) && r.heaps >= 1 &&
+	         r.parked <= r.heaps;
+	if (!ok)
+		fprintf(stderr, "  implausible report (want %zu huge blocks of %zu KiB): %s\n", huge, huge_kib, out);
+	return ok;
+}
+
+enum { STATS_HUGE = 3 };
+#define STATS_HUGE_SIZE (3 * MiB)
+
 static void stats_child(void *arg)
 {
 	(void)arg;
-	void *p = M(malloc)(1000);
+	void *p = M(malloc)(1000), *h[STATS_HUGE];
+	for (int i = 0; i < STATS_HUGE; i++)
+		h[i] = M(malloc)(STATS_HUGE_SIZE);
 	M(malloc_stats)();
 	M(free)(p);
+	for (int i = 0; i < STATS_HUGE; i++)
+		M(free)(h[i]);
 	_exit(0);
 }
 
@@ -666,17 +807,34 @@ static void test_malloc_stats(void)
 	char out[8192];
 	int status = test_capture(stats_child, NULL, out, sizeof out);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	CHECK(strlen(out) > 0);
+	if (test_under_memkit())
+		CHECK(report_plausible(out, STATS_HUGE, STATS_HUGE_SIZE / KiB));
+	else /* glibc's report */
+		CHECK(strstr(out, "system bytes") != NULL && strstr(out, "in use bytes") != NULL);
 }
 
+/* glibc: mallopt returns 1 on success, 0 on error.  memkit accepts every parameter glibc knows, whatever the
+ * value, and ignores it (1); it refuses the ones glibc does not know (0), where glibc itself says 1. */
 static void test_mallopt(void)
 {
-	const int known[] = {M_MXFAST, M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX,
-	                     M_ARENA_TEST, M_PERTURB};
-	for (size_t i = 0; i < sizeof known / sizeof *known; i++)
-		CHECK(M(mallopt)(known[i], 64) == 1);
-	if (test_under_memkit())
-		CHECK(M(mallopt)(12345, 1) == 0);
+	const int known[] = {M_MXFAST, M_NLBLKS, M_GRAIN, M_KEEP, M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD,
+	                     M_MMAP_MAX, M_CHECK_ACTION, M_PERTURB, M_ARENA_TEST, M_ARENA_MAX};
+	for (size_t i = 0; i < sizeof known / sizeof *known; i++) {
+		int r = M(mallopt)(known[i], 64);
+		if (r != 1)
+			fprintf(stderr, "  mallopt(%d, 64) = %d\n", known[i], r);
+		CHECK(r == 1);
+		if (test_under_memkit()) {
+			CHECK(M(mallopt)(known[i], 0) == 1);
+			CHECK(M(mallopt)(known[i], -1) == 1);
+			CHECK(M(mallopt)(known[i], 1 << 30) == 1);
+		}
+	}
+	if (test_under_memkit()) {
+		const int unknown[] = {0, 5, -9, 12345, -12345};
+		for (size_t i = 0; i < sizeof unknown / sizeof *unknown; i++)
+			CHECK(M(mallopt)(unknown[i], 1) == 0);
+	}
 	void *p = M(malloc)(100); /* the allocator still works after being "tuned" */
 	CHECK(p != NULL);
 	M(free)(p);
@@ -691,11 +849,8 @@ static void exec_self(void *env)
 	_exit(127);
 }
 
-static int run_self(char *env1, char *env2, char *out, size_t cap)
-{
-	char *env[3] = {env1, env1 ? env2 : NULL, NULL};
-	return test_capture(exec_self, env, out, cap);
-}
+/* env: a NULL-terminated list of NAME=VALUE. */
+static int run_self(char **env, char *out, size_t cap) { return test_capture(exec_self, env, out, cap); }
 
 static int child_work(void)
 {
@@ -707,37 +862,88 @@ static int child_work(void)
 	return test_heap_check() == 0 ? 0 : 1;
 }
 
+/* MK_TEST_CHILD=stats: exits with small blocks and STATS_HUGE huge ones live, for the report at exit. */
+static int child_stats(void)
+{
+	for (int i = 0; i < 100; i++)
+		if (!M(malloc)(100))
+			return 1;
+	for (int i = 0; i < STATS_HUGE; i++)
+		if (!M(malloc)(STATS_HUGE_SIZE))
+			return 1;
+	return 0;
+}
+
 /* The child of MEMKIT_PURGE_DELAY=0: freed pages go back at once, without malloc_trim. */
 static int child_purge(void)
 {
-	size_t before, after;
-	if (!fill_and_free_heap(0, &before, &after))
+	struct heap_rss r;
+	if (!fill_and_free_heap(0, &r))
 		return 2;
-	return before > after && before - after >= HEAP_LIVE / 4 * 3 ? 0 : 1;
+	return heap_rss_returned(&r) ? 0 : 1;
+}
+
+/* A line of out that starts with `start` and contains each of the words (NULL-terminated). */
+static int has_line(const char *out, const char *start, const char *const *words)
+{
+	for (const char *line = out; line && *line;) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		char buf[1024];
+		if (len < sizeof buf) {
+			memcpy(buf, line, len);
+			buf[len] = 0;
+			int ok = strncmp(buf, start, strlen(start)) == 0;
+			for (const char *const *w = words; ok && *w; w++)
+				ok = strstr(buf, *w) != NULL;
+			if (ok)
+				return 1;
+		}
+		line = end ? end + 1 : NULL;
+	}
+	return 0;
 }
 
 static void test_env_options(void)
 {
 	static char out[65536];
-	int st = run_self(NULL, NULL, out, sizeof out);
+	char *none[] = {NULL};
+	int st = run_self(none, out, sizeof out);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	CHECK(strlen(out) == 0);
 	if (strlen(out))
 		fprintf(stderr, "  unexpected output without options: %s\n", out);
 	if (!test_under_memkit())
 		return;
-	st = run_self((char *)"MEMKIT_STATS=1", NULL, out, sizeof out);
+	/* the report at exit, with what was live then */
+	char *stats[] = {(char *)"MEMKIT_STATS=1", (char *)"MK_TEST_CHILD=stats", NULL};
+	st = run_self(stats, out, sizeof out);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	CHECK(strlen(out) > 0); /* the statistics report at exit */
-	st = run_self((char *)"MEMKIT_VERBOSE=1", NULL, out, sizeof out);
+	CHECK(report_plausible(out, STATS_HUGE, STATS_HUGE_SIZE / KiB));
+	/* verbose: one line of options at start, with the defaults */
+	char *verbose[] = {(char *)"MEMKIT_VERBOSE=1", NULL};
+	st = run_self(verbose, out, sizeof out);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	st = run_self((char *)"MEMKIT_VERBOSE=1", (char *)"MEMKIT_STATS=1", out, sizeof out);
+	const char *defaults[] = {"purge delay 10 ms", "purge limit adaptive", "statistics at exit off", NULL};
+	CHECK(has_line(out, "memkit: ", defaults));
+	CHECK(strstr(out, "memkit statistics") == NULL);
+	/* and with the values set */
+	char *all[] = {(char *)"MEMKIT_VERBOSE=1", (char *)"MEMKIT_STATS=1", (char *)"MEMKIT_PURGE_DELAY=25",
+	               (char *)"MEMKIT_PURGE_LIMIT=2M", (char *)"MK_TEST_CHILD=stats", NULL};
+	st = run_self(all, out, sizeof out);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	CHECK(strlen(out) > 0);
+	const char *set[] = {"purge delay 25 ms", "purge limit 2097152 bytes", "statistics at exit on", NULL};
+	CHECK(has_line(out, "memkit: ", set));
+	CHECK(report_plausible(out, STATS_HUGE, STATS_HUGE_SIZE / KiB));
+	if (!has_line(out, "memkit: ", set))
+		fprintf(stderr, "  MEMKIT_VERBOSE output: %s\n", out);
 #ifndef MK_TEST_SANITIZE
-	st = run_self((char *)"MEMKIT_PURGE_DELAY=0", (char *)"MK_TEST_CHILD=purge", out, sizeof out);
+	char *purge[] = {(char *)"MEMKIT_PURGE_DELAY=0", (char *)"MK_TEST_CHILD=purge", NULL};
+	st = run_self(purge, out, sizeof out);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		fprintf(stderr, "  MEMKIT_PURGE_DELAY=0 child: status %#x, %s", st, out);
+	else
+		fprintf(stderr, "%s", out);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 #endif
 }
@@ -1016,6 +1222,7 @@ static void cases(void)
 	RUN(test_free_sized_variants);
 #ifndef MK_TEST_SANITIZE
 	RUN(test_malloc_trim_returns_memory);
+	RUN(test_steady_state_memory_bounded);
 #endif
 	RUN(test_malloc_trim_after_churn);
 	RUN(test_mallinfo);
@@ -1034,7 +1241,11 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "--work") == 0) {
 		const char *child = getenv("MK_TEST_CHILD");
-		return child && strcmp(child, "purge") == 0 ? child_purge() : child_work();
+		if (child && strcmp(child, "purge") == 0)
+			return child_purge();
+		if (child && strcmp(child, "stats") == 0)
+			return child_stats();
+		return child_work();
 	}
 	return test_main(cases);
 }

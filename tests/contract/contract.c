@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -262,6 +263,33 @@ static void test_realloc_small_steps(void)
 		p = q;
 	}
 	M(free)(p);
+	CHECK(test_heap_check() == 0);
+}
+
+/* Shrinking below half the usable size gives the rest back: the block may stay in place only while the new
+ * size is at least half of it (mk__realloc_slow), so the result holds less than twice what was asked (16
+ * bytes of rounding allowed). */
+static void test_realloc_shrink_gives_space_back(void)
+{
+	const size_t sizes[] = {100, 1000, 5000, 40000, 100000, 300000, MiB, 2 * MiB, 3 * MiB, 40 * MiB};
+	const unsigned divs[] = {3, 4, 8, 64};
+	for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+		for (size_t d = 0; d < sizeof divs / sizeof *divs; d++) {
+			char *p = M(malloc)(sizes[i]);
+			REQUIRE(p != NULL);
+			size_t u = M(malloc_usable_size)(p);
+			size_t n = u / divs[d];
+			test_fill_seed(p, n, 0x51);
+			char *q = M(realloc)(p, n);
+			REQUIRE(q != NULL);
+			size_t got = M(malloc_usable_size)(q);
+			if (got >= 2 * n + 16)
+				fprintf(stderr, "  realloc(%zu usable -> %zu) kept %zu usable bytes\n", u, n, got);
+			CHECK(got >= n && got < 2 * n + 16);
+			CHECK(test_verify_seed(q, n, 0x51));
+			M(free)(q);
+		}
+	}
 	CHECK(test_heap_check() == 0);
 }
 
@@ -544,6 +572,138 @@ static void test_free_preserves_errno(void)
 	M(free)(NULL);
 	CHECK(errno == 1234);
 	M(malloc_trim)(0);
+}
+
+/* free keeps errno even when a call inside it fails.  A munmap fails (ENOMEM) when it would split a mapping
+ * while the process is at vm.max_map_count: so the child gives a huge block too big for memkit's cache of
+ * freed mappings (unmapped at once by free) a neighbour page on each side, which the kernel merges into
+ * one mapping with it, fills the rest of the map count with one-page mappings, and frees the block with
+ * errno = 1234.  Exit status: 0 errno kept, 1 errno changed, 2 the munmap did not fail (the block is
+ * gone: nothing was shown), 3 the set-up failed.
+ * TODO: when src/os/ can fail munmap/madvise on demand (an mk__os_inject_fail_ex or the like), inject that
+ * into every kind of free too (small, remote, large, huge, segment release). */
+/* 1 when one mapping (one line of /proc/self/maps) covers [p - 1, p + len + 1), so unmapping [p, p + len)
+ * needs a split. */
+static int mapping_surrounds(const char *p, size_t len)
+{
+	static char maps[1 << 20];
+	int fd = open("/proc/self/maps", O_RDONLY);
+	if (fd < 0)
+		return 0;
+	size_t got = 0;
+	ssize_t r;
+	while (got < sizeof maps - 1 && (r = read(fd, maps + got, sizeof maps - 1 - got)) > 0)
+		got += (size_t)r;
+	close(fd);
+	maps[got] = 0;
+	for (char *line = maps; line && *line;) {
+		uintptr_t start, end;
+		if (sscanf(line, "%lx-%lx", &start, &end) == 2 && start < (uintptr_t)p && end > (uintptr_t)p + len)
+			return 1;
+		line = strchr(line, '\n');
+		line = line ? line + 1 : NULL;
+	}
+	return 0;
+}
+
+static void free_with_failing_munmap(void *arg)
+{
+	(void)arg;
+	size_t n = 70 * MiB, page = 4096, len = (n + page - 1) / page * page;
+	char *p = NULL;
+	/* a neighbour page on each side (where the place is free; a mapping already there may have merged with
+	 * the block too); a block whose mapping does not then reach past both ends is kept and another tried */
+	for (int attempt = 0; attempt < 8 && !p; attempt++) {
+		char *c = M(malloc)(n);
+		if (!c)
+			_exit(3);
+		memset(c, 1, n);
+		const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE;
+		char *lo = mmap(c - page, page, PROT_READ | PROT_WRITE, flags, -1, 0);
+		char *hi = mmap(c + len, page, PROT_READ | PROT_WRITE, flags, -1, 0);
+		if (lo == c - page)
+			lo[0] = 1;
+		if (hi == c + len)
+			hi[0] = 1;
+		if (mapping_surrounds(c, len))
+			p = c;
+	}
+	if (!p)
+		_exit(3);
+	/* one-page mappings of alternating protection never merge: each costs one map entry */
+	for (long k = 0; k < 1000000; k++)
+		if (mmap(NULL, page, k % 2 ? PROT_READ : PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED)
+			break;
+	errno = 1234;
+	M(free)(p);
+	int kept = errno == 1234;
+	/* the munmap failed: the block's pages are still mapped (msync says ENOMEM for unmapped ones) */
+	int still_mapped = msync(p + len / 2 / page * page, page, MS_ASYNC) == 0;
+	_exit(!still_mapped ? 2 : kept ? 0 : 1);
+}
+
+/* errno across frees of every kind in a child with MEMKIT_PURGE_DELAY=0, where frees release segments
+ * and unmap huge blocks at once.  Exit status: the number of frees that changed errno. */
+static void *free_remote_thread(void *arg)
+{
+	void **v = arg;
+	int changed = 0;
+	for (int i = 0; i < 2000; i++) {
+		errno = 4321;
+		M(free)(v[i]);
+		changed += errno != 4321;
+	}
+	return (void *)(intptr_t)changed;
+}
+
+static int child_errno(void)
+{
+	int changed = 0;
+	static void *v[2000];
+	/* small blocks, freed by another thread */
+	for (int i = 0; i < 2000; i++)
+		v[i] = M(malloc)((size_t)(i % 50) * 16 + 8);
+	pthread_t t;
+	if (pthread_create(&t, NULL, free_remote_thread, v) != 0)
+		return 100;
+	void *r = NULL;
+	pthread_join(t, &r);
+	changed += (int)(intptr_t)r;
+	/* small (own thread, a whole segment's worth so that spans and the segment go back), large, huge */
+	const size_t sizes[] = {16, 1000, 100000, 300000, 2 * MiB, 3 * MiB, 40 * MiB, 80 * MiB};
+	for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+		size_t count = sizes[k] < MiB ? 12 * MiB / sizes[k] : 4;
+		if (count > 2000)
+			count = 2000;
+		for (size_t i = 0; i < count; i++)
+			if ((v[i] = M(malloc)(sizes[k])) != NULL)
+				memset(v[i], 1, sizes[k] < 4096 ? sizes[k] : 4096);
+		for (size_t i = 0; i < count; i++) {
+			errno = 1234;
+			M(free)(v[i]);
+			changed += errno != 1234;
+		}
+	}
+	return changed;
+}
+
+static int run_self(char **env, char *out, size_t cap);
+
+static void test_free_keeps_errno_when_munmap_fails(void)
+{
+	if (!test_under_memkit())
+		return; /* glibc's free makes no such promise */
+	char out[4096];
+	int st = test_capture(free_with_failing_munmap, NULL, out, sizeof out);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fprintf(stderr, "  child: status %#x (1: errno changed, 2: munmap did not fail, 3: no set-up) %s\n", st,
+		        out);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	char *env[] = {(char *)"MEMKIT_PURGE_DELAY=0", (char *)"MK_TEST_CHILD=errno", NULL};
+	st = run_self(env, out, sizeof out);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fprintf(stderr, "  MEMKIT_PURGE_DELAY=0 child: status %#x (frees that changed errno) %s\n", st, out);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
 static void test_free_sized_variants(void)
@@ -1208,6 +1368,7 @@ static void cases(void)
 	RUN(test_realloc_null_is_malloc);
 	RUN(test_realloc_preserves_contents);
 	RUN(test_realloc_small_steps);
+	RUN(test_realloc_shrink_gives_space_back);
 	RUN(test_realloc_failure_keeps_block);
 	RUN(test_realloc_zero_frees);
 	RUN(test_reallocarray);
@@ -1219,6 +1380,7 @@ static void cases(void)
 	RUN(test_valloc_pvalloc);
 	RUN(test_usable_size_writable);
 	RUN(test_free_preserves_errno);
+	RUN(test_free_keeps_errno_when_munmap_fails);
 	RUN(test_free_sized_variants);
 #ifndef MK_TEST_SANITIZE
 	RUN(test_malloc_trim_returns_memory);
@@ -1245,6 +1407,8 @@ int main(int argc, char **argv)
 			return child_purge();
 		if (child && strcmp(child, "stats") == 0)
 			return child_stats();
+		if (child && strcmp(child, "errno") == 0)
+			return child_errno();
 		return child_work();
 	}
 	return test_main(cases);

@@ -9,7 +9,7 @@ set -u
 cd "$(dirname "$0")/../.."
 lib=$PWD/build/libmemkit.so
 # build-workloads, 10 workloads x (glibc, memkit), workload-rejects-bad-argument, 3 runner cases
-echo "PLAN 24"
+echo "PLAN 25"
 fail=0
 pass() { echo "PASS $1"; }
 failed() { echo "FAIL $1${2:+: $2}"; fail=1; }

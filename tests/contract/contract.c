@@ -283,9 +283,12 @@ static void test_realloc_shrink_gives_space_back(void)
 			char *q = M(realloc)(p, n);
 			REQUIRE(q != NULL);
 			size_t got = M(malloc_usable_size)(q);
-			if (got >= 2 * n + 16)
-				fprintf(stderr, "  realloc(%zu usable -> %zu) kept %zu usable bytes\n", u, n, got);
-			CHECK(got >= n && got < 2 * n + 16);
+			CHECK(got >= n);
+			if (test_under_memkit()) { /* memkit's rule; glibc keeps some mapped blocks whole */
+				if (got >= 2 * n + 16)
+					fprintf(stderr, "  realloc(%zu usable -> %zu) kept %zu usable bytes\n", u, n, got);
+				CHECK(got < 2 * n + 16);
+			}
 			CHECK(test_verify_seed(q, n, 0x51));
 			M(free)(q);
 		}

@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Smoke test of the benchmark: builds the workloads, runs each once at a tiny size under the C library and
-# checks its self-check passed, then runs the runner end to end (tiny profile, glibc only, into a scratch
-# directory) and checks its reports.  No timing is asserted.
+# once under memkit (LD_PRELOAD=build/libmemkit.so, MEMKIT_STATS=1), and checks each run's self-check
+# passed ("ok N"); under memkit also that memkit served it (its statistics report at exit, with segments
+# mapped) and, for the workloads whose result does not depend on addresses or timing, that N is what the C
+# library run printed.  Then runs the runner end to end (tiny profile, glibc only, into a scratch directory)
+# and checks its reports.  No timing is asserted.
 set -u
 cd "$(dirname "$0")/../.."
+lib=$PWD/build/libmemkit.so
+# build-workloads, 10 workloads x (glibc, memkit), workload-rejects-bad-argument, 3 runner cases
+echo "PLAN 25"
 fail=0
 pass() { echo "PASS $1"; }
 failed() { echo "FAIL $1${2:+: $2}"; fail=1; }
@@ -17,26 +23,40 @@ else
 fi
 rm -f /tmp/bench-smoke-build.$$
 
-# name, arguments (tiny sizes, two threads where the workload takes them)
-while read -r name args; do
+# name, same (the result is the same under every allocator) or any, arguments (tiny sizes, two threads
+# where the workload takes them)
+while read -r name same args; do
 	out=$(LD_PRELOAD= timeout 60 "build/bench/$name" $args 2>&1)
 	rc=$?
-	if [ "$rc" -eq 0 ] && grep -q '^ok [0-9]' <<<"$out"; then
+	ref=$(grep '^ok [0-9]' <<<"$out")
+	if [ "$rc" -eq 0 ] && [ -n "$ref" ]; then
 		pass "workload-$name"
 	else
 		failed "workload-$name" "exit $rc: $(tail -2 <<<"$out" | tr '\n' ' ')"
 	fi
+	out=$(LD_PRELOAD=$lib MEMKIT_STATS=1 timeout 60 "build/bench/$name" $args 2>&1)
+	rc=$?
+	got=$(grep '^ok [0-9]' <<<"$out")
+	if [ "$rc" -ne 0 ] || [ -z "$got" ]; then
+		failed "workload-$name-memkit" "exit $rc: $(tail -2 <<<"$out" | tr '\n' ' ')"
+	elif ! grep -q '^memkit statistics$' <<<"$out" || ! grep -Eq '^  segments +[1-9][0-9]* \([1-9][0-9]* KiB mapped\)$' <<<"$out"; then
+		failed "workload-$name-memkit" "no memkit statistics report with segments: memkit did not serve it"
+	elif [ "$same" = same ] && [ "$got" != "$ref" ]; then
+		failed "workload-$name-memkit" "'$got' under memkit, '$ref' under the C library"
+	else
+		pass "workload-$name-memkit"
+	fi
 done <<'LIST'
-binarytrees 8 2
-churn 20 2
-pareto 20 2
-larson 20 2
-prodcons 10 2
-realloc 2 2
-large 10 2
-frag 4
-threadchurn 1 2
-instr 100
+binarytrees same 8 2
+churn same 20 2
+pareto same 20 2
+larson same 20 2
+prodcons same 10 2
+realloc same 2 2
+large same 10 2
+frag any 4
+threadchurn same 1 2
+instr same 100
 LIST
 
 # The self-check must be able to fail: a workload given impossible work reports FAIL, not ok.

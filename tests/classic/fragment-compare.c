@@ -72,6 +72,8 @@ static uint64_t rng(uint64_t *s)
 static void *blocks[MAXB];
 static int failures;
 
+enum { PHASES = 3 }; /* phase_ok calls in run() */
+
 static void phase_ok(const struct allocator *a, const char *phase)
 {
 	int ok = a->check() == 0;
@@ -166,6 +168,7 @@ int main(int argc, char **argv)
 	size_t budget = (size_t)(st.nf_end - st.nf_start) * 7 / 10;
 	struct figures f[2];
 	char path[4096], title[200];
+	printf("PLAN %d\n", PHASES * 2); /* run-all.sh: the PASS/FAIL lines phase_ok prints */
 	for (int i = 0; i < 2; i++) {
 		run(&allocators[i], budget, &f[i]);
 		if (prefix) {

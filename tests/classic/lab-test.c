@@ -292,9 +292,8 @@ static void test_bad_free_aborts(void)
 }
 #endif
 
-int main(void)
+static void cases(void)
 {
-	printf("# LAB_VERSION %d\n", V);
 	RUN(test_init_is_idempotent);
 	RUN(test_sizes_and_patterns);
 	RUN(test_zero_is_unique);
@@ -317,5 +316,10 @@ int main(void)
 	RUN(test_pool_exhaustion);
 	RUN(test_bad_free_aborts);
 #endif
-	return test_done();
+}
+
+int main(void)
+{
+	printf("# LAB_VERSION %d\n", V);
+	return test_main(cases);
 }

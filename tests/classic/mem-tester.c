@@ -422,6 +422,8 @@ int main(int argc, char **argv)
 	Mem_Stats(&layout);
 	printf("# region %zu bytes: slab %zu slots of %zu, next fit %zu bytes\n", layout.region_size,
 	       layout.slab_slots, layout.slab_slot_size, (size_t)(layout.nf_end - layout.nf_start));
+	printf("PLAN 3\n"); /* the workloads below, one PASS/FAIL line each */
+	fflush(stdout);
 	scripted();
 	random_mt(threads, ops, seed);
 	fragment(svg, seed);

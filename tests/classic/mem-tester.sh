@@ -6,7 +6,11 @@ tester=${MEM_TESTER:-build/mem-tester}
 fail=0
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-for cfg in "4096 16" "16k 100" "128k 64" "1m 48" "4m 1000" "10000 33" "64k 4000"; do
+cfgs=("4096 16" "16k 100" "128k 64" "1m 48" "4m 1000" "10000 33" "64k 4000")
+bads=("" "1m" "0 16" "-5 16" "1m 0" "1m x" "1m 64 --threads 0" "1m 64 --bogus 1" "4096 2000")
+# per configuration: mem-tester's 3 workloads and the SVG check; one case per bad argument list
+echo "PLAN $(( ${#cfgs[@]} * 4 + ${#bads[@]} ))"
+for cfg in "${cfgs[@]}"; do
 	set -- $cfg
 	if "$tester" "$1" "$2" --ops 5000 --svg "$out/heap.svg" >"$out/log" 2>&1; then rc=0; else rc=$?; fi
 	sed -n "s/^\(PASS\|FAIL\) /\1 heap=$1 slab=$2: /p" "$out/log"
@@ -19,7 +23,7 @@ for cfg in "4096 16" "16k 100" "128k 64" "1m 48" "4m 1000" "10000 33" "64k 4000"
 		echo "FAIL heap=$1 slab=$2: svg is not well-formed"; fail=1
 	fi
 done
-for bad in "" "1m" "0 16" "-5 16" "1m 0" "1m x" "1m 64 --threads 0" "1m 64 --bogus 1" "4096 2000"; do
+for bad in "${bads[@]}"; do
 	if "$tester" $bad >/dev/null 2>&1; then
 		echo "FAIL mem-tester refuses '$bad'"; fail=1
 	else

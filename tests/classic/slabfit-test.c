@@ -297,7 +297,7 @@ static void test_threads(void)
 	CHECK(s.slab_used == 0 && s.nf_free_blocks == 1 && Mem_Check() == 0);
 }
 
-int main(void)
+static void cases(void)
 {
 	RUN(test_calls_before_init);
 	RUN(test_init_rejects_bad_arguments);
@@ -314,6 +314,11 @@ int main(void)
 	RUN(test_coalescing);
 	RUN(test_search_starts_at_the_rover);
 	RUN(test_threads);
+}
+
+int main(void)
+{
+	int rc = test_main(cases);
 	Mem_Dump();
-	return test_done();
+	return rc;
 }

@@ -1,10 +1,14 @@
 /* The test harness shared by every C test: cases, checks, and cases that must abort.
  *
  *   static void test_something(void) { CHECK(1 + 1 == 2); }
- *   int main(void) { RUN(test_something); return test_done(); }
+ *   static void cases(void) { RUN(test_something); RUN(test_other); }
+ *   int main(void) { return test_main(cases); }
  *
- * Each case prints "PASS name" or "FAIL name" (what tests/run-all.sh counts); CHECK reports the failing
- * expression with its line and lets the case go on. */
+ * test_main calls `cases` twice: first only counting its RUNs, to print "PLAN n" (n = the cases it will
+ * run, #ifdefs and run-time conditions included), then running them.  Each case prints "PASS name" or
+ * "FAIL name"; tests/run-all.sh counts those and fails a program whose count differs from its PLAN (a crash
+ * that skips cases) or that prints no PLAN.  A program that cannot use test_main calls test_plan(n) before
+ * its first case.  CHECK reports the failing expression with its line and lets the case go on. */
 #ifndef MK_TEST_H
 #define MK_TEST_H
 
@@ -38,8 +42,22 @@ static int test_failures;
 		}                                                                                         \
 	} while (0)
 
+static int test_counting; /* test_main's first pass: RUN counts instead of running */
+static int test_planned;
+
+/* "PLAN n": how many PASS/FAIL lines this program will print. */
+static inline void test_plan(int n)
+{
+	printf("PLAN %d\n", n);
+	fflush(stdout);
+}
+
 static inline void test_run(const char *name, void (*fn)(void))
 {
+	if (test_counting) {
+		test_planned++;
+		return;
+	}
 	test_case_failed = 0;
 	fn();
 	printf("%s %s\n", test_case_failed ? "FAIL" : "PASS", name);
@@ -50,6 +68,18 @@ static inline void test_run(const char *name, void (*fn)(void))
 #define RUN(fn) test_run(#fn, fn)
 
 static inline int test_done(void) { return test_failures ? 1 : 0; }
+
+/* Prints the plan (the RUNs in `cases`), runs the cases, returns main's exit status. */
+static inline int test_main(void (*cases)(void))
+{
+	test_counting = 1;
+	test_planned = 0;
+	cases();
+	test_counting = 0;
+	test_plan(test_planned);
+	cases();
+	return test_done();
+}
 
 /* Runs fn(arg) in a child with its stderr captured into out (cap bytes); returns the child's wait status,
  * or -1 when no pipe could be made. */

@@ -18,36 +18,48 @@
 #define MiB ((size_t)1 << 20)
 #define FOREVER (1L << 40)
 
+/* Blocks kept while the OS refuses: each holds test_pattern(seed, i) in all of its n bytes. */
 struct held {
 	void **p;
 	size_t *n;
+	uintptr_t *seed;
 	size_t count, cap;
 };
 
-static void hold(struct held *h, void *p, size_t n)
+static void hold_seed(struct held *h, void *p, size_t n, uintptr_t seed)
 {
 	if (h->count == h->cap) {
 		h->cap = h->cap ? 2 * h->cap : 1024;
 		h->p = realloc(h->p, h->cap * sizeof *h->p);
 		h->n = realloc(h->n, h->cap * sizeof *h->n);
-		if (!h->p || !h->n)
+		h->seed = realloc(h->seed, h->cap * sizeof *h->seed);
+		if (!h->p || !h->n || !h->seed)
 			abort();
 	}
 	h->p[h->count] = p;
-	h->n[h->count++] = n;
+	h->n[h->count] = n;
+	h->seed[h->count++] = seed;
 }
 
-/* Frees everything held, verifying each block's pattern first; returns how many were damaged. */
+/* A block filled with test_fill (the pattern seeded by its address). */
+static void hold(struct held *h, void *p, size_t n) { hold_seed(h, p, n, (uintptr_t)p); }
+
+/* Frees everything held, verifying every byte of each block's pattern first; returns how many were
+ * damaged. */
 static size_t release_all(struct held *h)
 {
 	size_t bad = 0;
 	for (size_t i = 0; i < h->count; i++) {
-		size_t n = h->n[i] < 256 ? h->n[i] : 256;
-		bad += !test_verify(h->p[i], n);
+		if (!test_verify_seed(h->p[i], h->n[i], h->seed[i])) {
+			if (bad < 5)
+				fprintf(stderr, "  block %p of %zu bytes damaged\n", h->p[i], h->n[i]);
+			bad++;
+		}
 		mk_free(h->p[i]);
 	}
 	free(h->p);
 	free(h->n);
+	free(h->seed);
 	memset(h, 0, sizeof *h);
 	return bad;
 }
@@ -65,7 +77,7 @@ static int allocate_until_refused(struct held *h, size_t n, size_t budget)
 				fprintf(stderr, "  malloc(%zu) failed with errno %d, not ENOMEM\n", n, errno);
 			return errno == ENOMEM;
 		}
-		test_fill(p, n < 256 ? n : 256);
+		test_fill(p, n);
 		hold(h, p, n);
 	}
 	fprintf(stderr, "  malloc(%zu) never failed within %zu bytes while the OS refused\n", n, budget);
@@ -86,8 +98,10 @@ static void test_refused_from_the_start(void)
 	for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
 		void *p = mk_malloc(sizes[i]);
 		CHECK(p != NULL);
-		if (p)
-			hold(&h, memset(p, 0, sizes[i]), 0);
+		if (p) {
+			test_fill(p, sizes[i]);
+			hold(&h, p, sizes[i]);
+		}
 	}
 	CHECK(release_all(&h) == 0);
 	CHECK(mk_check() == 0);
@@ -142,7 +156,8 @@ static void test_refused_everywhere(void)
  * remap), the engine must unwind to a consistent state. */
 static void test_single_refusal_sweep(void)
 {
-	const size_t sizes[] = {24, 200, 1500, 9000, 50000, 700000, 5 * MiB, 40 * MiB};
+	/* every byte of each block is written and verified, so the huge ones are kept to a few MiB */
+	const size_t sizes[] = {24, 200, 1500, 9000, 50000, 700000, 3 * MiB, 9 * MiB};
 	int refused = 0;
 	for (long skip = 0; skip < 48; skip++) {
 		for (long count = 1; count <= 3; count += 2) {
@@ -158,15 +173,14 @@ static void test_single_refusal_sweep(void)
 						CHECK(errno == ENOMEM);
 						continue;
 					}
-					size_t head = n < 256 ? n : 256;
-					test_fill_seed(p, head, 0xFA);
+					test_fill_seed(p, n, 0xFA);
 					void *r = mk_realloc(p, n * 3);
 					if (r)
 						p = r;
 					else
 						CHECK(errno == ENOMEM);
-					CHECK(test_verify_seed(p, head, 0xFA)); /* moved or refused, the data stays */
-					hold(&h, p, 0);
+					CHECK(test_verify_seed(p, n, 0xFA)); /* moved or refused, the data stays */
+					hold_seed(&h, p, n, 0xFA);  /* and is checked again, all n bytes, when freed */
 				}
 			}
 			mk__os_inject_fail(0, 0);
@@ -200,11 +214,11 @@ static void *refused_worker(void *argp)
 	for (long it = 0; arg->iterations ? it < arg->iterations : !atomic_load(&stop_threads); it++) {
 		unsigned s = (unsigned)it % 64;
 		if (ring[s]) {
-			if (!test_verify(ring[s], sz[s] < 128 ? sz[s] : 128))
+			if (!test_verify(ring[s], sz[s]))
 				atomic_fetch_add(&thread_damage, 1);
 			mk_free(ring[s]);
 		}
-		sz[s] = test_rand(&rng) % 4 == 0 ? 1 + test_rand(&rng) % (2 * MiB) : 1 + test_rand(&rng) % 2000;
+		sz[s] = test_rand(&rng) % 64 == 0 ? 1 + test_rand(&rng) % (2 * MiB) : 1 + test_rand(&rng) % 2000;
 		errno = 0;
 		ring[s] = mk_malloc(sz[s]);
 		if (!ring[s]) {
@@ -213,7 +227,7 @@ static void *refused_worker(void *argp)
 				atomic_fetch_add(&thread_damage, 1);
 			continue;
 		}
-		test_fill(ring[s], sz[s] < 128 ? sz[s] : 128);
+		test_fill(ring[s], sz[s]);
 	}
 	for (int s = 0; s < 64; s++)
 		mk_free(ring[s]);
@@ -251,11 +265,15 @@ static void test_refusals_under_threads(void)
 	CHECK(mk_check() == 0);
 }
 
-int main(void)
+static void cases(void)
 {
 	RUN(test_refused_from_the_start);
 	RUN(test_refused_everywhere);
 	RUN(test_single_refusal_sweep);
 	RUN(test_refusals_under_threads);
-	return test_done();
+}
+
+int main(void)
+{
+	return test_main(cases);
 }

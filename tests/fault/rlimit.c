@@ -105,11 +105,15 @@ static void test_rlimit_as_exhaustion(void)
 
 static void test_memkit_loaded(void) { CHECK(test_under_memkit()); }
 
-int main(void)
+static void cases(void)
 {
 	const char *expect = getenv("MK_EXPECT_MEMKIT");
 	if (expect && strcmp(expect, "1") == 0)
 		RUN(test_memkit_loaded);
 	RUN(test_rlimit_as_exhaustion);
-	return test_done();
+}
+
+int main(void)
+{
+	return test_main(cases);
 }

@@ -539,7 +539,7 @@ static void test_named_shm(void)
 	CHECK(mkr_open_shm(name, 0, 0, 0) == NULL && errno == ENOENT);
 }
 
-int main(void)
+static void cases(void)
 {
 	RUN(test_alloc_free);
 	RUN(test_random_workload);
@@ -557,5 +557,9 @@ int main(void)
 	RUN(test_reclaim_dead);
 	RUN(test_foreach_reentry_fails);
 	RUN(test_named_shm);
-	return test_done();
+}
+
+int main(void)
+{
+	return test_main(cases);
 }

@@ -337,7 +337,7 @@ static void test_file_left_locked_opens(void)
 	unlink(copy);
 }
 
-int main(void)
+static void cases(void)
 {
 	RUN(test_kill_holding_lock_before_any_change);
 	RUN(test_kill_between_split_and_commit);
@@ -347,5 +347,9 @@ int main(void)
 	RUN(test_kill_at_many_points);
 	RUN(test_thread_exit_holding_lock);
 	RUN(test_file_left_locked_opens);
-	return test_done();
+}
+
+int main(void)
+{
+	return test_main(cases);
 }

@@ -1,5 +1,6 @@
 #!/bin/sh
 # Runs the producer/consumer example (examples/run-region-demo.sh) and checks what the consumer reports.
+echo "PLAN 1"
 cd "$(dirname "$0")/../.." || exit 1
 out=$(examples/run-region-demo.sh 3000 2>&1)
 rc=$?

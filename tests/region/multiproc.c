@@ -191,12 +191,16 @@ static int worker_main(const char *name, const char *seed)
 	return bad ? 1 : 0;
 }
 
+static void cases(void)
+{
+	RUN(test_forked_workers_share_anonymous_heap);
+	RUN(test_unrelated_processes_share_named_heap);
+	RUN(test_threads_share_one_handle);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "--worker") == 0)
 		return worker_main(argv[2], argv[3]);
-	RUN(test_forked_workers_share_anonymous_heap);
-	RUN(test_unrelated_processes_share_named_heap);
-	RUN(test_threads_share_one_handle);
-	return test_done();
+	return test_main(cases);
 }

@@ -102,6 +102,11 @@ static void test_list_survives_processes(void)
 	unlink(path);
 }
 
+static void cases(void)
+{
+	RUN(test_list_survives_processes);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4) {
@@ -116,6 +121,5 @@ int main(int argc, char **argv)
 			return read_list(argv[2], n, 2);
 		return 2;
 	}
-	RUN(test_list_survives_processes);
-	return test_done();
+	return test_main(cases);
 }

@@ -63,10 +63,14 @@ static void test_sleeper_is_woken(void)
 	mkr_close(h);
 }
 
-int main(void)
+static void cases(void)
 {
 	RUN(test_timeout);
 	RUN(test_bad_words);
 	RUN(test_sleeper_is_woken);
-	return test_done();
+}
+
+int main(void)
+{
+	return test_main(cases);
 }

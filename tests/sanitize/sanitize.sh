@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The engine under AddressSanitizer, UndefinedBehaviorSanitizer and ThreadSanitizer: the contract tests
 # (less the RSS ones) and a scaled-down stress run, each linked with build/<sanitizer>/libmemkit-mk.a.
-# Passes the programs' PASS/FAIL lines through; a sanitizer report makes its program exit non-zero,
-# which counts as a failure here.
+# Passes the programs' PLAN and PASS/FAIL lines through (run-all.sh sums the PLAN lines); a sanitizer
+# report makes its program exit non-zero, which counts as a failure here.  A program that is not built,
+# prints no PLAN, or exits non-zero without a FAIL line gets a case of its own ("PLAN 1" and a FAIL).
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BUILD:-$root/build}
@@ -34,6 +35,7 @@ for san in asan ubsan tsan; do
 	for prog in $progs; do
 		bin=$build/$san/tests/$prog
 		if [ ! -x "$bin" ]; then
+			echo "PLAN 1"
 			echo "FAIL $san-$prog (not built: $bin)"
 			failed=1
 			continue
@@ -46,8 +48,11 @@ for san in asan ubsan tsan; do
 		rc=$?
 		# prefix the case names with the sanitizer so that run-all.sh's log tells the three apart
 		printf '%s\n' "$out" | sed -E "s/^(PASS|FAIL) /\1 $san: /"
-		if [ $rc -ne 0 ]; then
-			grep -q '^FAIL' <<<"$out" || echo "FAIL $san-$prog (exit status $rc)"
+		if ! grep -q '^PLAN [0-9]' <<<"$out"; then
+			printf 'PLAN 1\nFAIL %s (printed no PLAN; exit status %d)\n' "$san-$prog" $rc
+			failed=1
+		elif [ $rc -ne 0 ]; then
+			grep -q '^FAIL' <<<"$out" || printf 'PLAN 1\nFAIL %s (exit status %d)\n' "$san-$prog" $rc
 			failed=1
 		fi
 	done

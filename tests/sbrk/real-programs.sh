@@ -4,13 +4,16 @@
 # The runs are kept small: the allocator searches its free list linearly, by design.
 set -u
 cd "$(dirname "$0")/../.."
+# preload-replaces-malloc and the 11 "same" lines below
+echo "PLAN 12"
 lib=$PWD/build/libmemkit-sbrk.so
 [ -f "$lib" ] || { echo "FAIL sbrk-real-programs (no $lib: run make first)"; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failed=0
 
-# same NAME CMD...: runs CMD in $work both ways, compares stdout+stderr and the exit status.
+# same NAME CMD...: runs CMD in $work both ways, compares stdout+stderr and the exit status.  The run
+# without the preload must exit 0 with some output.
 same() {
 	local name=$1
 	shift
@@ -21,6 +24,13 @@ same() {
 	fi
 	(cd "$work" && "$@") >"$work/.plain" 2>&1
 	local rc_plain=$?
+	# the reference must work, or two runs that fail alike would compare equal
+	if [ "$rc_plain" -ne 0 ] || [ ! -s "$work/.plain" ]; then
+		echo "FAIL $name (fails even without the preload: status $rc_plain, $(wc -c <"$work/.plain") bytes of output)"
+		head -5 "$work/.plain" | sed 's/^/    /'
+		failed=1
+		return
+	fi
 	(cd "$work" && LD_PRELOAD=$lib "$@") >"$work/.sbrk" 2>&1
 	local rc_sbrk=$?
 	if [ "$rc_plain" -eq "$rc_sbrk" ] && cmp -s "$work/.plain" "$work/.sbrk"; then

@@ -177,9 +177,13 @@ static void test_fork_from_threaded_process(void)
 	CHECK(mk__sbrk_check() == 0);
 }
 
-int main(void)
+static void cases(void)
 {
 	RUN(test_threads_alloc_free_verify);
 	RUN(test_fork_from_threaded_process);
-	return test_done();
+}
+
+int main(void)
+{
+	return test_main(cases);
 }

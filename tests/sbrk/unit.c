@@ -480,7 +480,7 @@ static void test_foreign_sbrk_is_fenced(void)
 	myfree(q);
 }
 
-int main(void)
+static void cases(void)
 {
 	RUN(test_alignment_and_overhead);
 	RUN(test_break_goes_down_when_top_freed);
@@ -497,5 +497,9 @@ int main(void)
 	RUN(test_check_detects_damage);
 	RUN(test_invalid_frees_abort);
 	RUN(test_foreign_sbrk_is_fenced);
-	return test_done();
+}
+
+int main(void)
+{
+	return test_main(cases);
 }

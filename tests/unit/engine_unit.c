@@ -354,7 +354,7 @@ static void test_remote_double_free_detected(void)
 	CHECK(test_expect_abort(do_cross_thread_double, NULL, "double free of 0x"));
 }
 
-int main(void)
+static void cases(void)
 {
 	RUN(test_classes_round_trip);
 	RUN(test_block_start_is_exact);
@@ -370,5 +370,9 @@ int main(void)
 	RUN(test_bad_frees_abort_with_one_line);
 	RUN(test_remote_double_free_detected);
 	RUN(test_verbose_explains_bad_free);
-	return test_done();
+}
+
+int main(void)
+{
+	return test_main(cases);
 }

@@ -19,8 +19,9 @@ mk_span *mk__valid_block(const void *p, const mk_bad_words *words)
 		                   peek_cookie(p) == mk__cookie(p);
 		mk__fatal(freed_large ? words->freed : words->invalid, p);
 	}
-	if (!mk__is_block_start(s, (uintptr_t)p))   /* not a block, or not carved yet: never handed out */
-		mk__fatal(words->interior, p);
+	uint64_t index = mk__block_index(s, (uintptr_t)p);
+	if (index >= MK_LOAD(s->carved))   /* a block boundary never handed out (not carved, or the tail slack), or none */
+		mk__fatal(index <= s->capacity ? words->invalid : words->interior, p);
 	if (((const mk_block *)p)->cookie == mk__cookie(p))
 		mk__fatal(words->freed, p);
 	return s;

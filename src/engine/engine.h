@@ -93,12 +93,12 @@ MK_INLINE bool mk__is_ours(const void *p)
  * span, `index < carved` rejects at once interior pointers, pointers below the span, the tail slack past
  * capacity and blocks not carved yet.  carved only grows while the span lives; other threads read it
  * relaxed (a block they were given was carved before it was handed to them). */
-MK_INLINE bool mk__is_block_start(const mk_span *s, uintptr_t p)
+MK_INLINE uint64_t mk__block_index(const mk_span *s, uintptr_t p)
 {
 	uint64_t x = (uint64_t)(p - s->start) * s->div_mul;
-	x = (x >> s->div_shift) | (x << ((64 - s->div_shift) & 63));
-	return x < MK_LOAD(s->carved);
+	return (x >> s->div_shift) | (x << ((64 - s->div_shift) & 63));
 }
+MK_INLINE bool mk__is_block_start(const mk_span *s, uintptr_t p) { return mk__block_index(s, p) < MK_LOAD(s->carved); }
 
 /* What a free block holds in its second word: a random per-process secret (never 0) xor the block's own
  * address.  Every path that hands a block out writes 0 there (mk__span_pop, mk__large_alloc); cookie(p) is

@@ -9,6 +9,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BUILD:-$root/build}
 seconds=${1:-10}
 bin=$build/fuzz/api_fuzz
+echo "PLAN 1"
 if [ ! -x "$bin" ]; then
 	echo "FAIL api-fuzz (not built: $bin)"
 	exit 1

@@ -34,6 +34,7 @@ tsan_run() {
 for san in asan ubsan tsan; do
 	bin=$build/$san/tests/fuzz
 	if [ ! -x "$bin" ]; then
+		echo "PLAN 1"
 		echo "FAIL $san-fuzz (not built: $bin)"
 		failed=1
 		continue

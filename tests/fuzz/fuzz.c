@@ -939,7 +939,10 @@ int main(int argc, char **argv)
 	if (opt.warm)
 		M(free)(M(malloc)(1));
 	if (test_mode) {
-		/* the make-test run: the fixed seed for a fixed count (capped in time), then a random seed */
+		/* the make-test run: the fixed seed for a fixed count (capped in time), then a random seed;
+		 * two cases (tests/run-all.sh's PLAN rule) */
+		printf("PLAN 2\n");
+		fflush(stdout);
 		opt.max_live = (size_t)TEST_LIVE * MiB;
 		opt.max_size = (size_t)TEST_BLOCK * MiB;
 		opt.seed = 1;
@@ -953,5 +956,7 @@ int main(int argc, char **argv)
 	}
 	if (!seeded)
 		opt.seed = random_seed();
+	printf("PLAN 1\n");
+	fflush(stdout);
 	return run();
 }

@@ -151,7 +151,17 @@ def run_tests(tree, tests, log):
     for ln in out.stdout.splitlines():
         if ln.startswith("failing programs: "):
             failing = ln[len("failing programs: "):].split()
-    return "built", out.returncode, failing
+    # Which cases failed: "program (case, case)", from the programs' own logs.
+    named = []
+    for prog in failing:
+        try:
+            cases = [l.split()[1] for l in open(os.path.join(env["MK_TEST_LOGS"], prog + ".log"), errors="replace")
+                     if l.startswith("FAIL ") and len(l.split()) > 1]
+        except OSError:
+            cases = []
+        shown = ", ".join(cases[:4]) + (", ..." if len(cases) > 4 else "")
+        named.append(f"{prog} ({shown})" if cases else prog)
+    return "built", out.returncode, named
 
 
 def keep_logs(tree, name, log):

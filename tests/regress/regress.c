@@ -543,6 +543,72 @@ static void high_pointers(void)
 }
 RUN_CHILD(high_pointers, 20);
 
+/* ---- 11. free keeps errno when the system refuses to give memory back ---- */
+
+/* With no purge delay, free() unmaps a huge block's mapping and purges (or unmaps) a large block's run at
+ * once; with both refused, the refusal's errno must not leak out of free(). */
+static void free_keeps_errno_on_refused_release(void)
+{
+	setenv("MEMKIT_PURGE_DELAY", "0", 1);
+	void *huge = mk_malloc(8 * MiB);
+	void *large = mk_malloc(LARGE_REQ);
+	REQUIRE(huge && large);
+	mk__os_inject_release_fail(0, 1L << 40);   /* every madvise and munmap refused */
+	long before = mk__os_injected_failures();
+	errno = 12345;
+	mk_free(huge);
+	CHECK(errno == 12345);
+	CHECK(mk__os_injected_failures() > before);   /* the refusal really happened inside free */
+	before = mk__os_injected_failures();
+	errno = 23456;
+	mk_free(large);
+	CHECK(errno == 23456);
+	CHECK(mk__os_injected_failures() > before);
+	mk__os_inject_release_fail(0, 0);
+	CHECK(mk_check() == 0);
+}
+RUN_CHILD(free_keeps_errno_on_refused_release, 20);
+
+/* ---- 12. a realloc that shrinks a block to under half never keeps it in place ---- */
+
+/* The engine's rule (docs/ARCHITECTURE.md): realloc stays in place only while the block is at most twice
+ * what is asked; so realloc(p, m) never leaves more than 2 m usable, on the inlined path (this thread's
+ * block) and on the slow path (another thread's block, large blocks). */
+static void *malloc_in_thread(void *arg)
+{
+	return mk_malloc(*(size_t *)arg);
+}
+
+static void realloc_shrink_moves(void)
+{
+	static const size_t sizes[] = { 1000, 5000, 40000, 300000, 1000000 };
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		size_t n = sizes[i], m = n / 3;
+		for (int remote = 0; remote < 2; remote++) {
+			char *p;
+			if (remote) {
+				pthread_t t;
+				pthread_create(&t, NULL, malloc_in_thread, &n);
+				pthread_join(t, (void **)&p);
+			} else {
+				p = mk_malloc(n);
+			}
+			REQUIRE(p);
+			memset(p, 0x3c, n);
+			char *q = mk_realloc(p, m);
+			REQUIRE(q);
+			CHECK(mk_malloc_usable_size(q) <= 2 * m);
+			if (mk_malloc_usable_size(q) > 2 * m)
+				fprintf(stderr, "  realloc(%zu-byte block, %zu)%s keeps %zu bytes\n", n, m,
+				        remote ? " (another thread's)" : "", mk_malloc_usable_size(q));
+			CHECK(q[0] == 0x3c && q[m - 1] == 0x3c);
+			mk_free(q);
+		}
+	}
+	CHECK(mk_check() == 0);
+}
+RUN_CHILD(realloc_shrink_moves, 20);
+
 #undef RUN
 #define RUN(fn)                                                        \
 	do {                                                               \
@@ -567,5 +633,7 @@ int main(int argc, char **argv)
 	RUN(purge_merge_keeps_age_case);
 	RUN(purge_budget_is_8mib_case);
 	RUN(high_pointers_case);
+	RUN(free_keeps_errno_on_refused_release_case);
+	RUN(realloc_shrink_moves_case);
 	return test_done();
 }

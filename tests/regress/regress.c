@@ -663,6 +663,82 @@ static void high_pointers(void)
 }
 RUN_CHILD(high_pointers, 20);
 
+/* ---- free keeps errno when the system refuses to give memory back ---- */
+
+/* With no purge delay, free() unmaps a huge block's mapping, and gives a large block's run or an emptied
+ * span back at once (purge, or unmap of a wholly free segment); with all of that refused, the refusal's
+ * errno must not leak out of free(), on the slow path or the inlined one. */
+static void free_keeps_errno_on_refused_release(void)
+{
+	setenv("MEMKIT_PURGE_DELAY", "0", 1);
+	void *huge = mk_malloc(8 * MiB);
+	void *large = mk_malloc(LARGE_REQ);
+	/* A span of 64 blocks of 1 KiB, parked full when the 65th comes from another; freeing one of them
+	 * (slow path) puts it back in the active list, behind the current span, and freeing the other 63
+	 * takes the inlined path, whose last free gives the span back. */
+	char *span[SPAN_1K + 1];
+	for (int i = 0; i <= SPAN_1K; i++)
+		span[i] = mk_malloc(1024);
+	REQUIRE(huge && large);
+	mk_free(span[0]);
+	for (int i = 1; i < SPAN_1K - 1; i++)
+		mk_free(span[i]);
+	mk__os_inject_release_fail(0, 1L << 40);   /* every madvise and munmap refused */
+	void *blocks[] = { huge, large, span[SPAN_1K - 1] };
+	for (int i = 0; i < 3; i++) {
+		long before = mk__os_injected_failures();
+		errno = 12345 + i;
+		mk_free(blocks[i]);
+		CHECK(errno == 12345 + i);
+		CHECK(mk__os_injected_failures() > before);   /* the refusal really happened inside free */
+		if (mk__os_injected_failures() == before)
+			fprintf(stderr, "  free #%d refused nothing\n", i);
+	}
+	mk__os_inject_release_fail(0, 0);
+	CHECK(mk_check() == 0);
+}
+RUN_CHILD(free_keeps_errno_on_refused_release, 20);
+
+/* ---- a realloc that shrinks a block to under half never keeps it in place ---- */
+
+/* The engine's rule (docs/ARCHITECTURE.md): realloc stays in place only while the block is at most twice
+ * what is asked; so realloc(p, m) never leaves more than 2 m usable, on the inlined path (this thread's
+ * block) and on the slow path (another thread's block, large blocks). */
+static void *malloc_in_thread(void *arg)
+{
+	return mk_malloc(*(size_t *)arg);
+}
+
+static void realloc_shrink_moves(void)
+{
+	static const size_t sizes[] = { 1000, 5000, 40000, 300000, 1000000 };
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		size_t n = sizes[i], m = n / 3;
+		for (int remote = 0; remote < 2; remote++) {
+			char *p;
+			if (remote) {
+				pthread_t t;
+				pthread_create(&t, NULL, malloc_in_thread, &n);
+				pthread_join(t, (void **)&p);
+			} else {
+				p = mk_malloc(n);
+			}
+			REQUIRE(p);
+			memset(p, 0x3c, n);
+			char *q = mk_realloc(p, m);
+			REQUIRE(q);
+			CHECK(mk_malloc_usable_size(q) <= 2 * m);
+			if (mk_malloc_usable_size(q) > 2 * m)
+				fprintf(stderr, "  realloc(%zu-byte block, %zu)%s keeps %zu bytes\n", n, m,
+				        remote ? " (another thread's)" : "", mk_malloc_usable_size(q));
+			CHECK(q[0] == 0x3c && q[m - 1] == 0x3c);
+			mk_free(q);
+		}
+	}
+	CHECK(mk_check() == 0);
+}
+RUN_CHILD(realloc_shrink_moves, 20);
+
 #undef RUN
 #define RUN(fn)                                                        \
 	do {                                                               \
@@ -687,6 +763,8 @@ static void cases(void)
 	RUN(purge_merge_keeps_age_case);
 	RUN(purge_budget_is_4mib_case);
 	RUN(high_pointers_case);
+	RUN(free_keeps_errno_on_refused_release_case);
+	RUN(realloc_shrink_moves_case);
 #ifdef __SANITIZE_ADDRESS__
 	RUN(asan_sees_freed_blocks_case);
 #endif

@@ -193,26 +193,24 @@ static int heads(const mkr_heap *h, unsigned b, uint64_t off, struct listed *l)
 	return linked(h, off, l) && l->prev == 0 && bin_of(l->units) == b;
 }
 
-/* Takes the free block at off (of `units`) off its list: 0, or -1 (nothing written) when it is not
- * properly on it. */
-static int bin_remove(mkr_heap *h, uint64_t off, uint64_t units)
+/* Takes the free block at off off its list, given what linked() proved about it with nothing changed
+ * since (so the writes go only to proved free blocks and to its bin). */
+static void bin_remove(mkr_heap *h, uint64_t off, const struct listed *l)
 {
 	struct rg_header *hd = h->hdr;
-	struct listed l;
-	if (!linked(h, off, &l) || l.units != units)
-		return -1;
+	uint64_t units = l->units;
 	unsigned b = bin_of(units);
-	if (l.prev)
-		*next_link(h, l.prev) = l.next;
+	(void)off;
+	if (l->prev)
+		*next_link(h, l->prev) = l->next;
 	else
-		hd->bins[b] = l.next;
-	if (l.next)
-		*prev_link(h, l.next) = l.prev;
+		hd->bins[b] = l->next;
+	if (l->next)
+		*prev_link(h, l->next) = l->prev;
 	if (!hd->bins[b])
 		hd->bin_map[b / 64] &= ~(1ull << (b % 64));
 	hd->free_blocks--;
 	hd->free_units -= units;
-	return 0;
 }
 
 /* Files the free block at off (of `units`) first in its bin: 0, or -1 (the block's links set to none, the
@@ -237,9 +235,9 @@ static int bin_push(mkr_heap *h, uint64_t off, uint64_t units)
 	return 0;
 }
 
-/* A free block of at least `units` (its size in *have), 0 when none, RG_BAD_LINK when a damaged link was
+/* A free block of at least `units` (its listing in *found), 0 when none, RG_BAD_LINK when a damaged link was
  * met.  Every block it returns was proved to be on its bin's list and at least `units` large. */
-static uint64_t bin_find(const mkr_heap *h, uint64_t units, uint32_t *have)
+static uint64_t bin_find(const mkr_heap *h, uint64_t units, struct listed *found)
 {
 	const struct rg_header *hd = h->hdr;
 	unsigned b = bin_of(units);
@@ -254,7 +252,7 @@ static uint64_t bin_find(const mkr_heap *h, uint64_t units, uint32_t *have)
 			uint64_t off = hd->bins[fb];
 			if (!heads(h, fb, off, &l) || l.units < units)
 				return RG_BAD_LINK;
-			*have = l.units;
+			*found = l;
 			return off;
 		}
 	}
@@ -264,7 +262,7 @@ static uint64_t bin_find(const mkr_heap *h, uint64_t units, uint32_t *have)
 		if (!left-- || !linked(h, off, &l) || l.prev != prev || bin_of(l.units) != b)
 			return RG_BAD_LINK;
 		if (l.units >= units) {
-			*have = l.units;
+			*found = l;
 			return off;
 		}
 	}
@@ -337,13 +335,13 @@ struct around {
 	uint64_t next, prev;      /* the neighbours' offsets (next may be heap_end; prev 0 when none) */
 	uint32_t next_units;
 	int next_free, prev_free;
+	struct listed next_l, prev_l; /* the free neighbours' listings */
 };
 
 /* The block at off is used, the next block's header is sound, the previous one is where word1 says, and
  * each free neighbour is properly on its list. */
 static int look_around(const mkr_heap *h, uint64_t off, struct around *a)
 {
-	struct listed l;
 	uint32_t u;
 	memset(a, 0, sizeof *a);
 	if (state_of(h, off, &a->units) != 1)
@@ -351,7 +349,7 @@ static int look_around(const mkr_heap *h, uint64_t off, struct around *a)
 	a->next = off + (uint64_t)a->units * RG_UNIT;
 	if (a->next < h->heap_end) {
 		int st = state_of(h, a->next, &a->next_units);
-		if (st < 0 || (st == 0 && !linked(h, a->next, &l)))
+		if (st < 0 || (st == 0 && !linked(h, a->next, &a->next_l)))
 			return 0;
 		a->next_free = st == 0;
 	}
@@ -362,7 +360,7 @@ static int look_around(const mkr_heap *h, uint64_t off, struct around *a)
 		return 0;
 	a->prev = off - pu * RG_UNIT;
 	int st = state_of(h, a->prev, &u);
-	if (st < 0 || u != pu || (st == 0 && !linked(h, a->prev, &l)))
+	if (st < 0 || u != pu || (st == 0 && !linked(h, a->prev, &a->prev_l)))
 		return 0;
 	a->prev_units = u;
 	a->prev_free = st == 0;
@@ -405,24 +403,26 @@ uint64_t mk__rg_alloc_locked(mkr_heap *h, uint64_t units)
 	struct rg_header *hd = h->hdr;
 	if (units > heap_units(h)) /* bin_of is defined up to heap_units */
 		return 0;
-	uint32_t have = 0;
-	uint64_t off = bin_find(h, units, &have);
+	struct listed l;
+	uint64_t off = bin_find(h, units, &l);
 	if (off == RG_BAD_LINK) {
 		if (mk__rg_repair_locked(h) != 0)
 			return 0;
-		off = bin_find(h, units, &have);
+		off = bin_find(h, units, &l);
 	}
 	if (!off)
 		return 0;
-	if (off == RG_BAD_LINK || bin_remove(h, off, have) != 0) {
-		/* the lists were just rebuilt, or just proved: only a writer racing with the lock changes them */
+	if (off == RG_BAD_LINK) {
+		/* the lists were just rebuilt: only a writer racing with the lock changes them */
 		hd->flags |= RG_FLAG_CORRUPT;
 		mk__rg_fail(EIO, "region heap: the free lists changed under the lock");
 		return 0;
 	}
+	uint64_t have = l.units; /* bin_find proved have >= units */
+	bin_remove(h, off, &l);
 	uint64_t prev = prev_units_of(h, off);
 	int damaged = 0;
-	if (have - units >= RG_MIN_UNITS) { /* bin_find proved have >= units */
+	if (have - units >= RG_MIN_UNITS) {
 		uint64_t rest = off + units * RG_UNIT;
 		put1(h, rest, units, 0);
 		put0(h, rest, have - units, 0);
@@ -457,13 +457,17 @@ uint64_t mk__rg_free_locked(mkr_heap *h, uint64_t off)
 	hook(RG_HOOK_FREE_MERGE);
 	int damaged = 0;
 	if (a.next_free) {
-		damaged |= bin_remove(h, a.next, a.next_units) != 0;
+		bin_remove(h, a.next, &a.next_l);
 		units += a.next_units;
 		put0(h, off, units, 0);
 		bit_clear(h, a.next);
 	}
 	if (a.prev_free) {
-		damaged |= bin_remove(h, a.prev, a.prev_units) != 0;
+		/* removing the next block may have changed the previous one's links (same list): list it again */
+		if (!a.next_free || linked(h, a.prev, &a.prev_l))
+			bin_remove(h, a.prev, &a.prev_l);
+		else
+			damaged = 1;
 		units += a.prev_units;
 		put0(h, a.prev, units, 0);
 		bit_clear(h, off);
@@ -494,7 +498,7 @@ int mk__rg_resize_locked(mkr_heap *h, uint64_t off, uint64_t units)
 		return 1;
 	int damaged = 0;
 	if (a.next_free) {
-		damaged |= bin_remove(h, end, nu) != 0;
+		bin_remove(h, end, &a.next_l);
 		bit_clear(h, end);
 	}
 	uint64_t rest = 0, rest_units = total - units;

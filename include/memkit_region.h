@@ -15,8 +15,10 @@
  *   EINVAL  bad argument; a pointer that is not the start of a live block of this heap (outside it, interior,
  *           already freed); a region that is not a heap (bad magic), truncated, or with a damaged header
  *   ENOTSUP a heap of another format version or built for another ABI
- *   EIO     the heap's blocks are damaged (check() failed, a write past a block's end was found, or a repair
- *           after a crash found damage)
+ *   EIO     the heap's blocks are damaged (check() failed, a write past a block's end was found, or an open,
+ *           attach, repair or walk met a bad block header); the heap is then flagged and later calls say EIO
+ * A region is untrusted input: every offset and size read from it is validated before use, so damage gives
+ * an error (or a rebuild of the derived state), never an access outside the region or a hang.
  *   EDEADLK called from a mkr_foreach callback on the same heap
  *   others  from open/shm_open/ftruncate/flock (ENOENT, EEXIST, EACCES, ...)
  * See docs/region.md for the layout, the locking and recovery design, and an example. */
@@ -51,7 +53,9 @@ mkr_heap *mkr_create_shared(size_t size);
 /* A heap over memory the caller owns (any mapping, static array...): size bytes from mem, 16-byte aligned.
  * mkr_close never unmaps it. */
 mkr_heap *mkr_create_in(void *mem, size_t size);
-/* A heap that already lives in memory the caller mapped (for instance a file mapped by hand): validated. */
+/* A heap that already lives in memory the caller mapped (for instance a file mapped by hand): the header is
+ * validated (EINVAL, ENOTSUP), then check() runs and a failure rebuilds the derived state (EIO when a block
+ * header is damaged).  The lock in the memory is taken as it is: it may be shared with live users. */
 mkr_heap *mkr_attach(void *mem, size_t size);
 /* A heap in a file, shared by every process that opens the same path; its contents persist. */
 mkr_heap *mkr_open_file(const char *path, int flags, size_t size, mode_t mode);

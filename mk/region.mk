@@ -17,15 +17,17 @@ $(BUILD)/libmemkit-region.so: $(REGION_OBJ) src/region/exports.map
 $(BUILD)/libmemkit-region.a: $(REGION_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-# Tests link the static library: they reach the test hook and the OS layer's fault injection.
+# Tests link the static library: they reach the test hook and the OS layer's fault injection.  Their
+# dependency files go under obj/, so that build/tests/region-* holds only programs.
+REGION_DEP = -MF $(BUILD)/obj/region/tests/$(@F).d
 $(BUILD)/tests/region-%: tests/region/%.c $(BUILD)/libmemkit-region.a tests/common/test.h
-	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -o $@ $< $(BUILD)/libmemkit-region.a $(LDLIBS)
+	@mkdir -p $(@D) $(BUILD)/obj/region/tests
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(REGION_DEP) -o $@ $< $(BUILD)/libmemkit-region.a $(LDLIBS)
 
 # The persistence test once more, linked to the shared library: proves the .so exports what programs need.
 $(BUILD)/tests/region-persist-so: tests/region/persist.c $(BUILD)/libmemkit-region.so tests/common/test.h
-	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -o $@ $< -L$(BUILD) -lmemkit-region -Wl,-rpath,'$$ORIGIN/..' $(LDLIBS)
+	@mkdir -p $(@D) $(BUILD)/obj/region/tests
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(REGION_DEP) -o $@ $< -L$(BUILD) -lmemkit-region -Wl,-rpath,'$$ORIGIN/..' $(LDLIBS)
 REGION_TEST_BIN += $(BUILD)/tests/region-persist-so
 
 $(BUILD)/examples/region-%: examples/region-%.c $(BUILD)/libmemkit-region.a

@@ -25,14 +25,13 @@ static uint64_t units_for(size_t n)
 /* The header offset of p when p is a live block of h; 0 with EINVAL otherwise.  Lock held. */
 static uint64_t live_block(const mkr_heap *h, const void *p, uint32_t *units)
 {
-	const struct rg_header *hd = h->hdr;
 	uintptr_t a = (uintptr_t)p, base = (uintptr_t)h->base;
-	if (a < base + hd->heap_off + RG_UNIT || a >= base + hd->heap_end) {
+	if (a < base + h->heap_off + RG_UNIT || a >= base + h->heap_end) {
 		mk__rg_fail(EINVAL, "region heap: %p is not inside the heap's blocks", p);
 		return 0;
 	}
 	uint64_t off = a - base - RG_UNIT;
-	int st = (off - hd->heap_off) % RG_UNIT ? -1 : mk__rg_block_state(h, off, units);
+	int st = mk__rg_block_state(h, off, units);
 	if (st < 0)
 		mk__rg_fail(EINVAL, "region heap: %p is not the start of a block (an interior pointer, or a block "
 		                    "already freed and merged)", p);
@@ -46,14 +45,18 @@ static void *payload(const mkr_heap *h, uint64_t off) { return h->base + off + R
 static void *no_room(const mkr_heap *h, size_t n)
 {
 	mk__rg_fail(ENOMEM, "region heap: no free block for %zu bytes in a heap of %zu", n,
-	            (size_t)(h->hdr->heap_end - h->hdr->heap_off));
+	            (size_t)(h->heap_end - h->heap_off));
 	return NULL;
 }
 
 /* A failed allocation: ENOMEM, unless it met damage (EIO, already reported). */
 static void *failed(const mkr_heap *h, size_t n)
 {
-	return h->hdr->flags & RG_FLAG_CORRUPT ? NULL : no_room(h, n);
+	if (h->hdr->flags & RG_FLAG_CORRUPT) {
+		errno = EIO;
+		return NULL;
+	}
+	return no_room(h, n);
 }
 
 void *mkr_alloc(mkr_heap *h, size_t n)
@@ -147,26 +150,41 @@ static uint64_t owner_of(const mkr_heap *h, uint64_t off, uint32_t units)
 size_t mkr_usable_size(mkr_heap *h, const void *p) { return (size_t)with_block(h, p, usable_of); }
 pid_t mkr_owner(mkr_heap *h, const void *p) { return (pid_t)with_block(h, p, owner_of); }
 
-/* Frees every used block for which `dead` says yes; returns how many. */
+/* The most steps a walk over h's blocks can take: each visits a block of at least RG_MIN_UNITS, and a free
+ * that merges backwards makes the walk visit the merged block once more. */
+static uint64_t walk_limit(const mkr_heap *h) { return (h->heap_end - h->heap_off) / RG_UNIT + 2; }
+
+static long walk_too_long(mkr_heap *h)
+{
+	h->hdr->flags |= RG_FLAG_CORRUPT;
+	mk__rg_fail(EIO, "region heap: the blocks changed under the lock during a walk");
+	return -1;
+}
+
+/* Frees every used block for which `dead` says yes; returns how many.  The walk follows validated block
+ * headers only (-1 with EIO at the first damaged one, heap flagged) and is bounded. */
 static long reclaim(mkr_heap *h, int (*dead)(pid_t owner, pid_t arg), pid_t arg)
 {
 	if (!h)
 		return no_heap();
 	if (mk__rg_lock(h, 0) != 0)
 		return -1;
-	const struct rg_header *hd = h->hdr;
 	long n = 0;
-	for (uint64_t off = hd->heap_off; off < hd->heap_end; off = mk__rg_next_block(h, off)) {
+	uint64_t left = walk_limit(h);
+	for (uint64_t off = h->heap_off, next = off; off < h->heap_end && n >= 0; off = next) {
 		uint32_t units;
-		if (mk__rg_block_state(h, off, &units) == 1 && dead((pid_t)mk__rg_owner_of(h, off), arg)) {
-			if (!(off = mk__rg_free_locked(h, off))) {
-				n = -1;
-				break;
-			}
-			n++;
+		int st = left-- ? mk__rg_walk_step(h, &next, &units) : walk_too_long(h);
+		if (st < 0)
+			n = -1;
+		else if (st == 1 && dead((pid_t)mk__rg_owner_of(h, off), arg)) {
+			uint64_t at = mk__rg_free_locked(h, off);
+			n = at ? n + 1 : -1;
+			next = at; /* the free block may start before off (merged backwards): it is walked over next */
 		}
 	}
+	int e = errno;
 	mk__rg_unlock(h);
+	errno = e;
 	return n;
 }
 
@@ -209,13 +227,20 @@ int mkr_foreach(mkr_heap *h, int (*fn)(void *arg, mkr_off off, size_t size, pid_
 		return no_heap();
 	if (mk__rg_lock(h, 0) != 0)
 		return -1;
-	int r = 0;
-	for (uint64_t off = h->hdr->heap_off; off < h->hdr->heap_end && !r; off = mk__rg_next_block(h, off)) {
+	int r = 0, e = errno;
+	for (uint64_t off = h->heap_off, next = off; off < h->heap_end && !r; off = next) {
 		uint32_t units;
-		if (mk__rg_block_state(h, off, &units) == 1)
+		int st = mk__rg_walk_step(h, &next, &units); /* each step moves forward: the walk ends */
+		if (st < 0) {
+			r = -1;
+			e = errno;
+		} else if (st == 1) {
 			r = fn(arg, off + RG_UNIT, (size_t)(units - 1) * RG_UNIT, (pid_t)mk__rg_owner_of(h, off));
+			e = errno;
+		}
 	}
 	mk__rg_unlock(h);
+	errno = e;
 	return r;
 }
 
@@ -238,10 +263,17 @@ int mkr_stats(mkr_heap *h, struct mkr_stats *out)
 	if (mk__rg_lock(h, 1) != 0)
 		return -1;
 	const struct rg_header *hd = h->hdr;
+	/* Counters that cannot be right (a hostile or damaged file) are rebuilt rather than reported. */
+	if (!mk__rg_counters_ok(h) && mk__rg_repair_locked(h) != 0) {
+		int e = errno;
+		mk__rg_unlock(h);
+		errno = e;
+		return -1;
+	}
 	uint64_t largest = mk__rg_largest_free(h);
 	*out = (struct mkr_stats){
-		.region_size = hd->region_size,
-		.heap_size = hd->heap_end - hd->heap_off,
+		.region_size = h->region_size,
+		.heap_size = h->heap_end - h->heap_off,
 		.used_blocks = hd->used_blocks,
 		.used_bytes = hd->used_units * RG_UNIT,
 		.free_blocks = hd->free_blocks,

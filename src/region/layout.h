@@ -56,13 +56,16 @@ struct rg_header {
 
 enum rg_kind { RG_CALLER, RG_PRIVATE, RG_SHARED, RG_FILE };
 
-/* The per-process handle: where this process mapped the region. */
+/* The per-process handle: where this process mapped the region, and the geometry validated when it was
+ * opened.  The region is untrusted (any process that maps it can write anything, at any time), so every
+ * bound the code relies on comes from this copy, never from the header again. */
 struct mkr_heap {
 	char *base;
 	struct rg_header *hdr;
 	size_t map_size;
 	int fd;
 	enum rg_kind kind;
+	uint64_t region_size, bitmap_off, heap_off, heap_end;
 };
 
 #define RG_ABI ((uint32_t)(sizeof(struct rg_header) << 8 | sizeof(pthread_mutex_t)))
@@ -78,8 +81,18 @@ int      mk__rg_resize_locked(mkr_heap *h, uint64_t off, uint64_t units);
 /* 1 used, 0 free, -1 not a block start (off: a 16-aligned offset inside the block area). */
 int      mk__rg_block_state(const mkr_heap *h, uint64_t off, uint32_t *units);
 uint32_t mk__rg_owner_of(const mkr_heap *h, uint64_t off);
-uint64_t mk__rg_next_block(const mkr_heap *h, uint64_t off);
 uint64_t mk__rg_largest_free(const mkr_heap *h);
+/* A walk over the blocks by their headers: 1 used, 0 free, -1 damaged (EIO reported, heap flagged) for the
+ * block at *off, which then advances; the walk is over when *off reaches heap_end.  Bounded: every step
+ * moves forward by at least RG_MIN_UNITS over a header whose check value holds. */
+int      mk__rg_walk_step(mkr_heap *h, uint64_t *off, uint32_t *units);
+/* The counters are possible for this heap (used + free units = the heap, at least 2 units a block). */
+int      mk__rg_counters_ok(const mkr_heap *h);
+/* The start of the block that contains off (a unit boundary inside the blocks), by a walk; 0 when the
+ * walk meets damage. */
+uint64_t mk__rg_block_containing(mkr_heap *h, uint64_t off);
+/* The word0 a block at off of `units` has (used or free): for tests that build damaged heaps. */
+uint64_t mk__rg_word0(uint64_t off, uint64_t units, int used);
 
 /* sync.c: the lock (with repair after a dead holder) and the pid of this process. */
 int      mk__rg_lock(mkr_heap *h, int even_if_corrupt);

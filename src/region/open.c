@@ -72,12 +72,22 @@ static int plan(struct rg_header *hd, size_t size)
 	return 0;
 }
 
+/* The handle keeps the geometry it validated (or planned): the header itself is never trusted again. */
+static void adopt_geometry(mkr_heap *h)
+{
+	h->region_size = h->hdr->region_size;
+	h->bitmap_off = h->hdr->bitmap_off;
+	h->heap_off = h->hdr->heap_off;
+	h->heap_end = h->hdr->heap_end;
+}
+
 /* Makes an empty heap in the handle's memory.  The magic number goes in last. */
 static int format(mkr_heap *h, size_t size)
 {
 	struct rg_header *hd = h->hdr;
 	if (plan(hd, size) != 0 || mk__rg_init_lock(h) != 0)
 		return -1;
+	adopt_geometry(h);
 	mk__rg_format(h);
 	hd->geometry_sum = mk__rg_geometry_sum(hd);
 	__atomic_store_n(&hd->magic, RG_MAGIC, __ATOMIC_RELEASE);
@@ -122,6 +132,7 @@ static int validate(const void *mem, size_t size, const char *what)
 	return 0;
 }
 
+/* A handle over base; for a region that already holds a heap, `validate` has passed on the same bytes. */
 static mkr_heap *new_handle(void *base, size_t map_size, int fd, enum rg_kind kind)
 {
 	mkr_heap *h = calloc(1, sizeof *h);
@@ -134,6 +145,7 @@ static mkr_heap *new_handle(void *base, size_t map_size, int fd, enum rg_kind ki
 	h->map_size = map_size;
 	h->fd = fd;
 	h->kind = kind;
+	adopt_geometry(h);
 	return h;
 }
 
@@ -149,7 +161,10 @@ static void drop(mkr_heap *h, void *base, size_t map_size, int fd)
 	errno = e;
 }
 
-/* Rebuilds the derived state under the lock, re-creating the lock first when nobody else uses the heap. */
+/* Proves a heap sound before it is used: under the lock, re-created first when nobody else uses the heap.
+ * Alone, or on a heap flagged damaged, the derived state is rebuilt from the block headers; otherwise (other
+ * processes have it, or memory given to mkr_attach) it is checked, and rebuilt only when the check fails.
+ * Either way every block header has been validated: -1 with EIO when one is damaged. */
 static int repair(mkr_heap *h, int alone)
 {
 	if (alone && mk__rg_init_lock(h) != 0)
@@ -157,7 +172,7 @@ static int repair(mkr_heap *h, int alone)
 	if (mk__rg_lock(h, 1) != 0)
 		return -1;
 	int rc = 0;
-	if (alone || (h->hdr->flags & RG_FLAG_CORRUPT)) {
+	if (alone || (h->hdr->flags & RG_FLAG_CORRUPT) || mk__rg_check_locked(h) != 0) {
 		rc = mk__rg_rebuild(h);
 		h->hdr->flags = rc ? h->hdr->flags | RG_FLAG_CORRUPT : h->hdr->flags & ~RG_FLAG_CORRUPT;
 	}
@@ -364,14 +379,14 @@ int mkr_sync(mkr_heap *h)
 /* --- offsets and roots ------------------------------------------------------------------------------ */
 mkr_off mkr_to_off(const mkr_heap *h, const void *p)
 {
-	if (!h || (const char *)p <= h->base || (const char *)p >= h->base + h->hdr->region_size)
+	if (!h || (const char *)p <= h->base || (const char *)p >= h->base + h->region_size)
 		return 0;
 	return (mkr_off)((const char *)p - h->base);
 }
 
 void *mkr_to_ptr(const mkr_heap *h, mkr_off off)
 {
-	if (!h || off == 0 || off >= h->hdr->region_size)
+	if (!h || off == 0 || off >= h->region_size)
 		return NULL;
 	return h->base + off;
 }
@@ -385,7 +400,7 @@ mkr_off mkr_root_get(const mkr_heap *h, unsigned slot)
 
 static int root_ok(const mkr_heap *h, unsigned slot, mkr_off off)
 {
-	if (!h || slot >= MKR_ROOTS || (off && (off < h->hdr->heap_off || off >= h->hdr->heap_end))) {
+	if (!h || slot >= MKR_ROOTS || (off && (off < h->heap_off || off >= h->heap_end))) {
 		mk__rg_fail(EINVAL, "region heap: root slot %u cannot hold %#" PRIx64, slot, off);
 		return 0;
 	}

@@ -96,7 +96,7 @@ pid_t mkr_lock_holder(const mkr_heap *h)
 static int word_inside(const mkr_heap *h, const uint32_t *word)
 {
 	if (!h || !word || (uintptr_t)word % 4 ||
-	    (const char *)word < h->base || (const char *)word + 4 > h->base + h->hdr->region_size) {
+	    (const char *)word < h->base || (const char *)word + 4 > h->base + h->region_size) {
 		mk__rg_fail(EINVAL, "region heap: a wait word must be 4-byte aligned and inside the region");
 		return 0;
 	}

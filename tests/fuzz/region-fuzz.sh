@@ -5,6 +5,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 bin=${BUILD:-build}/fuzz/region_fuzz
+echo "PLAN 1"
 if [ ! -x "$bin" ]; then
 	echo "FAIL region-fuzz ($bin is missing: make fuzz-region)"
 	exit 1

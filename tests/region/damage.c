@@ -649,7 +649,7 @@ static void test_random_damage(void)
 	}
 }
 
-int main(void)
+static void cases(void)
 {
 	RUN(test_forged_bin_head);
 	RUN(test_bad_links);
@@ -659,5 +659,6 @@ int main(void)
 	RUN(test_attach_damaged);
 	RUN(test_open_damaged_file);
 	RUN(test_random_damage);
-	return test_done();
 }
+
+int main(void) { return test_main(cases); }

@@ -79,15 +79,17 @@ typedef struct mk_span {
 	uint32_t block_size;
 	uint32_t slices;        /* length of the span (or free run) in slices */
 	uint32_t capacity;      /* blocks that fit */
+	/* Blocks linked from the untouched tail so far: read by every free that validates a pointer, the
+	 * remote ones included, so it lives here and not in the owner's line (which a remote free would
+	 * then pull away from the owner each time); it changes once per page of blocks carved.  64 bits,
+	 * so that the fast free compares the block index with it in one instruction. */
+	uint64_t carved;
 	uint8_t div_shift;
 	uint8_t cls;
 	uint8_t state;
 	/* The owner's. */
 	mk_block *free __attribute__((aligned(64)));
 	uint32_t used;          /* blocks out (not on `free`), + 1 while the span is its class's current */
-	/* Blocks linked from the untouched tail so far (others read it relaxed); 64 bits, so that the fast
-	 * free compares the block index with it in one instruction. */
-	uint64_t carved;
 	struct mk_span *next, *prev;
 	/* Other threads'. */
 	_Atomic uintptr_t xfree __attribute__((aligned(64))); /* head | count << 48 | MK_XFULL */

@@ -739,6 +739,47 @@ static void realloc_shrink_moves(void)
 }
 RUN_CHILD(realloc_shrink_moves, 20);
 
+/* The huge cache's documented bounds (docs/ARCHITECTURE.md): at most 16 mappings, and of what it keeps no
+ * more than 32 MiB resident once the purge age has passed (1/4 of the live huge bytes when that is more;
+ * none are live here). */
+static size_t rss_now(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	size_t pages = 0, resident = 0;
+	if (f) {
+		if (fscanf(f, "%zu %zu", &pages, &resident) != 2)
+			resident = 0;
+		fclose(f);
+	}
+	return resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static void huge_cache_bounds(void)
+{
+	enum { N = 20 };
+	static char *h[N];
+	size_t base = rss_now();
+	for (int i = 0; i < N; i++) {
+		h[i] = mk_malloc(8 * MiB);   /* distinct sizes would be as good: each is its own mapping */
+		REQUIRE(h[i]);
+		memset(h[i], 0x77, 8 * MiB);
+	}
+	for (int i = 0; i < N; i++)
+		mk_free(h[i]);
+	struct mallinfo2 mi = mk_mallinfo2();
+	CHECK(mi.hblks == 0 && mi.keepcost == 16 * 8 * MiB);   /* 16 kept, the 4 oldest unmapped */
+	sleep_ms(300);                                        /* past the 100 ms purge age */
+	mk_free(mk_malloc(3 * MiB));                          /* a huge free ages the cache */
+	size_t rss = rss_now(), above = rss > base ? rss - base : 0;
+#ifndef MK_TEST_SANITIZE   /* a sanitizer's shadow of the blocks is resident too */
+	CHECK(above <= 32 * MiB + 4 * MiB);
+#endif
+	if (!(mi.keepcost == 16 * 8 * MiB && above <= 36 * MiB))
+		fprintf(stderr, "  cached %zu MiB, resident %zu MiB above the start\n", mi.keepcost / MiB, above / MiB);
+	CHECK(mk_check() == 0);
+}
+RUN_CHILD(huge_cache_bounds, 20);
+
 #undef RUN
 #define RUN(fn)                                                        \
 	do {                                                               \
@@ -765,6 +806,7 @@ static void cases(void)
 	RUN(high_pointers_case);
 	RUN(free_keeps_errno_on_refused_release_case);
 	RUN(realloc_shrink_moves_case);
+	RUN(huge_cache_bounds_case);
 #ifdef __SANITIZE_ADDRESS__
 	RUN(asan_sees_freed_blocks_case);
 #endif

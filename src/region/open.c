@@ -72,36 +72,44 @@ static int plan(struct rg_header *hd, size_t size)
 	return 0;
 }
 
-/* The handle keeps the geometry it validated (or planned): the header itself is never trusted again. */
-static void adopt_geometry(mkr_heap *h)
+/* The handle keeps the geometry it validated (or planned), from the copy that was checked: the header itself
+ * is never read again for it (another process may write it at any time). */
+static void adopt_geometry(mkr_heap *h, const struct rg_header *checked)
 {
-	h->region_size = h->hdr->region_size;
-	h->bitmap_off = h->hdr->bitmap_off;
-	h->heap_off = h->hdr->heap_off;
-	h->heap_end = h->hdr->heap_end;
+	h->region_size = checked->region_size;
+	h->bitmap_off = checked->bitmap_off;
+	h->heap_off = checked->heap_off;
+	h->heap_end = checked->heap_end;
 }
 
 /* Makes an empty heap in the handle's memory.  The magic number goes in last. */
 static int format(mkr_heap *h, size_t size)
 {
 	struct rg_header *hd = h->hdr;
-	if (plan(hd, size) != 0 || mk__rg_init_lock(h) != 0)
+	struct rg_header planned;
+	if (plan(&planned, size) != 0)
 		return -1;
-	adopt_geometry(h);
+	memcpy(hd, &planned, sizeof planned);
+	if (mk__rg_init_lock(h) != 0)
+		return -1;
+	adopt_geometry(h, &planned);
 	mk__rg_format(h);
 	hd->geometry_sum = mk__rg_geometry_sum(hd);
 	__atomic_store_n(&hd->magic, RG_MAGIC, __ATOMIC_RELEASE);
 	return 0;
 }
 
-/* Checks that `size` bytes at mem hold a heap this build can use, before anything else is read. */
-static int validate(const void *mem, size_t size, const char *what)
+/* Checks that `size` bytes at mem hold a heap this build can use, before anything else is read.  The header
+ * is read once, into *copy, and only the copy is checked (and then adopted): a writer changing the header
+ * meanwhile cannot make the checked values differ from the used ones. */
+static int validate(const void *mem, size_t size, const char *what, struct rg_header *copy)
 {
-	const struct rg_header *hd = mem;
+	const struct rg_header *hd = copy;
 	if (size < sizeof *hd) {
 		mk__rg_fail(EINVAL, "%s: %zu bytes, too short for a region heap header (empty or truncated)", what, size);
 		return -1;
 	}
+	memcpy(copy, mem, sizeof *copy);
 	if (hd->magic != RG_MAGIC) {
 		mk__rg_fail(EINVAL, "%s is not a memkit region heap (bad magic number)", what);
 		return -1;
@@ -132,8 +140,9 @@ static int validate(const void *mem, size_t size, const char *what)
 	return 0;
 }
 
-/* A handle over base; for a region that already holds a heap, `validate` has passed on the same bytes. */
-static mkr_heap *new_handle(void *base, size_t map_size, int fd, enum rg_kind kind)
+/* A handle over base; for a region that already holds a heap, `checked` is the header copy that `validate`
+ * passed (NULL for a region about to be formatted: format() sets the geometry). */
+static mkr_heap *new_handle(void *base, size_t map_size, int fd, enum rg_kind kind, const struct rg_header *checked)
 {
 	mkr_heap *h = calloc(1, sizeof *h);
 	if (!h) {
@@ -145,7 +154,8 @@ static mkr_heap *new_handle(void *base, size_t map_size, int fd, enum rg_kind ki
 	h->map_size = map_size;
 	h->fd = fd;
 	h->kind = kind;
-	adopt_geometry(h);
+	if (checked)
+		adopt_geometry(h, checked);
 	return h;
 }
 
@@ -191,7 +201,7 @@ static mkr_heap *create_anon(size_t size, int shared)
 		mk__rg_fail(ENOMEM, "region heap: the system refused %zu bytes", size);
 		return NULL;
 	}
-	mkr_heap *h = new_handle(base, size, -1, shared ? RG_SHARED : RG_PRIVATE);
+	mkr_heap *h = new_handle(base, size, -1, shared ? RG_SHARED : RG_PRIVATE, NULL);
 	if (!h || format(h, size) != 0) {
 		drop(h, base, size, -1);
 		return NULL;
@@ -208,7 +218,7 @@ mkr_heap *mkr_create_in(void *mem, size_t size)
 		mk__rg_fail(EINVAL, "region heap: the memory must be 16-byte aligned");
 		return NULL;
 	}
-	mkr_heap *h = new_handle(mem, size, -1, RG_CALLER);
+	mkr_heap *h = new_handle(mem, size, -1, RG_CALLER, NULL);
 	if (h && format(h, size) != 0) {
 		drop(h, NULL, 0, -1);
 		return NULL;
@@ -222,9 +232,10 @@ mkr_heap *mkr_attach(void *mem, size_t size)
 		mk__rg_fail(EINVAL, "region heap: the memory must be 16-byte aligned");
 		return NULL;
 	}
-	if (validate(mem, size, "the memory given") != 0)
+	struct rg_header checked;
+	if (validate(mem, size, "the memory given", &checked) != 0)
 		return NULL;
-	mkr_heap *h = new_handle(mem, size, -1, RG_CALLER);
+	mkr_heap *h = new_handle(mem, size, -1, RG_CALLER, &checked);
 	if (h && repair(h, 0) != 0) {
 		drop(h, NULL, 0, -1);
 		return NULL;
@@ -245,7 +256,7 @@ static mkr_heap *create_named(int fd, size_t size, const char *what)
 		mk__rg_fail(errno ? errno : ENOMEM, "%s: cannot map %zu bytes", what, size);
 		return NULL;
 	}
-	mkr_heap *h = new_handle(base, size, fd, RG_FILE);
+	mkr_heap *h = new_handle(base, size, fd, RG_FILE, NULL);
 	if (!h || format(h, size) != 0 || flock(fd, LOCK_SH) != 0) {
 		drop(h, base, size, -1);
 		return NULL;
@@ -272,8 +283,9 @@ static mkr_heap *open_named(int fd, const char *what)
 		usleep(1000);
 	}
 	size_t size = (size_t)st.st_size;
+	struct rg_header checked;
 	if (size < sizeof(struct rg_header)) {
-		validate(NULL, size, what);
+		validate(NULL, size, what, &checked);
 		return NULL;
 	}
 	void *base = mk__os_map_fd(size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -282,7 +294,8 @@ static mkr_heap *open_named(int fd, const char *what)
 		return NULL;
 	}
 	mkr_heap *h = NULL;
-	if (validate(base, size, what) != 0 || !(h = new_handle(base, size, fd, RG_FILE)) || repair(h, alone) != 0 ||
+	if (validate(base, size, what, &checked) != 0 || !(h = new_handle(base, size, fd, RG_FILE, &checked)) ||
+	    repair(h, alone) != 0 ||
 	    (alone && flock(fd, LOCK_SH) != 0)) {
 		if (errno == EIO) {
 			char why[sizeof last_error];

@@ -11,6 +11,7 @@
  * under a live heap, and the same damage in a file opened alone, opened while another process has it, and
  * in memory given to mkr_attach. */
 #include <fcntl.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <sys/mman.h>
@@ -649,6 +650,58 @@ static void test_random_damage(void)
 	}
 }
 
+/* --- a header changing under the opener --------------------------------------------------------- */
+/* Another thread (as another process could) flips heap_off between its true value and one 1 MiB past it,
+ * in the guard, while this one attaches over and over: the geometry checked must be the one used (it was
+ * once read a second time from the header, and the rebuild then cleared memory up to the forged offset). */
+static volatile uint64_t *flipped;
+static uint64_t flip_good, flip_evil;
+static volatile int flip_stop;
+static void *flipper(void *arg)
+{
+	(void)arg;
+	while (!flip_stop) {
+		*flipped = flip_evil;
+		*flipped = flip_good;
+	}
+	return NULL;
+}
+
+static void attach_while_flipped(void *arg)
+{
+	char *r = arg;
+	struct rg_header *hd = (struct rg_header *)r;
+	flipped = &hd->heap_off;
+	flip_good = hd->heap_off;
+	flip_evil = flip_good + (1u << 20);
+	pthread_t t;
+	pthread_create(&t, NULL, flipper, NULL);
+	long attached = 0;
+	for (int i = 0; i < 200000; i++) {
+		mkr_heap *x = mkr_attach(r, SIZE);
+		if (x) {
+			CHECK(x->heap_off == flip_good);
+			attached++;
+			mkr_close(x);
+		}
+	}
+	flip_stop = 1;
+	pthread_join(t, NULL);
+	CHECK(attached > 0);
+}
+
+static void test_header_changing_under_attach(void)
+{
+	char *r = guarded(SIZE);
+	REQUIRE(r);
+	mkr_heap *h = mkr_create_in(r, SIZE);
+	REQUIRE(h);
+	CHECK(mkr_alloc(h, 100) != NULL);
+	mkr_close(h);
+	CHILD(attach_while_flipped, r);
+	unguard(r, SIZE);
+}
+
 static void cases(void)
 {
 	RUN(test_forged_bin_head);
@@ -659,6 +712,7 @@ static void cases(void)
 	RUN(test_attach_damaged);
 	RUN(test_open_damaged_file);
 	RUN(test_random_damage);
+	RUN(test_header_changing_under_attach);
 }
 
 int main(void) { return test_main(cases); }

@@ -21,7 +21,7 @@ mk_span *mk__valid_block(const void *p, const mk_bad_words *words)
 	}
 	uint64_t index = mk__block_index(s, (uintptr_t)p);
 	if (index >= MK_LOAD(s->carved))   /* a block boundary never handed out (not carved, or the tail slack), or none */
-		mk__fatal(index <= s->capacity ? words->invalid : words->interior, p);
+		mk__fatal(s->cls != MK_LARGE_CLS && index <= s->capacity ? words->invalid : words->interior, p);
 	if (((const mk_block *)p)->cookie == mk__cookie(p))
 		mk__fatal(words->freed, p);
 	return s;

@@ -32,6 +32,10 @@ static mk_heap *spare;           /* heaps carved from the last mapping and not u
 static size_t spare_left;
 static pthread_key_t exit_key;
 static _Atomic int exit_key_ready;
+/* Set when thread_exit has run on this thread.  Later TLS destructors may still allocate; a heap taken for
+ * them would never be parked if that happened in the last round of destructors, so such a thread parks the
+ * heap again after each allocation (slow, and only then). */
+static __thread int thread_exited;
 
 void mk__heaps_lock(void) { pthread_mutex_lock(&heaps_lock); }
 void mk__heaps_unlock(void) { pthread_mutex_unlock(&heaps_lock); }
@@ -166,7 +170,7 @@ static mk_heap *heap_get(void)
 	if (!h)
 		return NULL;
 	mk__tls_heap = h;
-	if (atomic_load(&exit_key_ready))
+	if (atomic_load(&exit_key_ready) && !thread_exited)
 		pthread_setspecific(exit_key, h); /* may call malloc: the heap is in place already */
 	return h;
 }
@@ -308,11 +312,22 @@ void *mk__heap_alloc_class(mk_heap *h, unsigned cls)
 	return mk_likely(b != NULL) ? b : refill(h, cls);
 }
 
-void *mk__alloc_slow(size_t n)
+static void heap_abandon(mk_heap *h);
+
+/* After thread_exit (see thread_exited): the heap goes back to the pool at once, with the new block out. */
+static MK_SLOW void *park_again(mk_heap *h, void *p)
 {
-	mk_heap *h = heap_get();
-	if (mk_unlikely(!h))
-		return NULL;
+	if (mk__tls_heap == h) {
+		int saved = errno;
+		mk__tls_heap = (mk_heap *)&mk__empty_heap;
+		heap_abandon(h);
+		errno = saved;
+	}
+	return p;
+}
+
+static void *alloc_in(mk_heap *h, size_t n)
+{
 	if (n > MK_MEDIUM_MAX) {
 		if (n <= MK_LARGE_MAX)
 			return mk__large_alloc(n);
@@ -322,11 +337,28 @@ void *mk__alloc_slow(size_t n)
 	return mk__heap_alloc_class(h, cls);
 }
 
+void *mk__alloc_slow(size_t n)
+{
+	mk_heap *h = heap_get();
+	if (mk_unlikely(!h))
+		return NULL;
+	void *p = alloc_in(h, n);
+	return mk_unlikely(thread_exited) ? park_again(h, p) : p;
+}
+
+static void *alloc_aligned_in(mk_heap *h, size_t align, size_t n);
+
 void *mk__engine_alloc_aligned(size_t align, size_t n)
 {
 	mk_heap *h = heap_get();   /* first: it initialises the class table read below */
 	if (!h)
 		return NULL;
+	void *p = alloc_aligned_in(h, align, n);
+	return mk_unlikely(thread_exited) ? park_again(h, p) : p;
+}
+
+static void *alloc_aligned_in(mk_heap *h, size_t align, size_t n)
+{
 	if (n <= MK_MEDIUM_MAX && align <= MK_SLICE_SIZE) {
 		/* Spans start on 64 KiB boundaries, so a class whose size is a multiple of align aligns every
 		 * block: no padding, no interior pointer for free() to accept. */
@@ -480,6 +512,7 @@ static void thread_exit(void *arg)
 	if (h != mk__tls_heap)
 		return;
 	int saved = errno;
+	thread_exited = 1;
 	mk__tls_heap = (mk_heap *)&mk__empty_heap;
 	heap_abandon(h);
 	errno = saved;

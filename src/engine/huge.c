@@ -253,8 +253,8 @@ void *mk__huge_alloc(size_t n, size_t align, bool zero)
 
 bool mk__huge_free(void *p)
 {
-	uint64_t now = mk__now_ms();
 	pthread_mutex_lock(&huge_lock);
+	uint64_t now = mk__now_ms();   /* under the lock: ages computed from it never go negative */
 	entry *e = find((uintptr_t)p);
 	if (!e) {
 		pthread_mutex_unlock(&huge_lock);
@@ -319,8 +319,8 @@ void *mk__huge_realloc(void *p, size_t n)
 
 void mk__huge_purge(bool all)
 {
-	uint64_t now = mk__now_ms();
 	pthread_mutex_lock(&huge_lock);
+	uint64_t now = mk__now_ms();
 	cache_age(all, now);
 	pthread_mutex_unlock(&huge_lock);
 }

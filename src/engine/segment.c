@@ -177,8 +177,8 @@ static void set_geometry(mk_span *s, unsigned cls)
 mk_span *mk__span_alloc(unsigned slices, unsigned cls)
 {
 	mk_span *s = NULL;
-	uint64_t now = mk__now_ms();
 	pthread_mutex_lock(&seg_lock);
+	uint64_t now = mk__now_ms();   /* under the lock: ages computed from it never go negative */
 	for (int pass = 0; pass < 2 && !s; pass++)
 		for (mk_segment *seg = segments; seg && !s; seg = seg->next)
 			if (seg->free_slices >= slices)
@@ -278,15 +278,15 @@ static void purge_locked(bool all, uint64_t now)
 void mk__segments_purge(bool all)
 {
 	pthread_mutex_lock(&seg_lock);
-	purge_locked(all, mk__now_ms());
+	purge_locked(all, mk__now_ms());   /* read under the lock, as everywhere */
 	pthread_mutex_unlock(&seg_lock);
 }
 
 void mk__span_free(mk_span *s)
 {
 	mk_segment *seg = mk__segment_of((void *)s);
-	uint64_t now = mk__now_ms();
 	pthread_mutex_lock(&seg_lock);
+	uint64_t now = mk__now_ms();
 	unsigned i = index_of(seg, s), n = s->slices;
 	seg->free_slices += n;
 	used_slices -= n;

@@ -37,9 +37,19 @@ PEERS = [
     ("tcmalloc", "libtcmalloc-minimal4", "libtcmalloc_minimal.so.4"),
     ("tbbmalloc", "libtbbmalloc2", "libtbbmalloc_proxy.so.2"),  # the proxy is what replaces malloc
 ]
+# The strongest peers Debian lacks, built from their release tags, in PEERS_DIR (default ../shared/peers
+# beside the repository; see its README): measured when their file is there.
+PEERS_DIR = os.environ.get("PEERS_DIR") or os.path.join(os.path.dirname(ROOT), "shared", "peers")
+SHARED_PEERS = [
+    ("mimalloc3", "libmi3.so", "mimalloc 3.4.3"),
+    ("snmalloc", "libsnmallocshim.so", "snmalloc 0.7.5"),
+    ("rpmalloc", "librpmalloc.so", "rpmalloc 2.0.1"),
+]
 # memkit's own, preloaded from the build tree when they have been built.
 OURS = [("memkit", "libmemkit.so"), ("memkit-sbrk", "libmemkit-sbrk.so")]
-BASELINE = "mimalloc"  # ratios are to this allocator (the strongest peer Debian has)
+# Ratios are to this allocator: mimalloc 3 when PEERS_DIR has it (the fastest peer measured here), else
+# Debian's mimalloc 2.0.9.  Set in main() (and from a results file by --report).
+BASELINE = "mimalloc"
 SPREAD = 0.10          # (max - min) / median above this marks a figure as noisy
 SLOW = 8.0             # an allocator this many times slower than the first one on its first run runs once
 ONE_REP = {"frag"}     # its figure is the RSS after a second of sampling: one run in the quick profile
@@ -142,6 +152,13 @@ def find_allocators(install, wanted, notes):
             allocs.append(dict(name=name, preload=path, version=package_version(pkg)))
         else:
             notes.append("%s skipped: package %s is not installed" % (name, pkg))
+    for name, lib, version in SHARED_PEERS:
+        path = os.path.join(PEERS_DIR, lib)
+        if os.path.exists(path):
+            allocs.append(dict(name=name, preload=os.path.abspath(path), version=version,
+                               shown=os.path.join("$PEERS_DIR", lib)))
+        else:
+            notes.append("%s skipped: %s not found (PEERS_DIR=%s)" % (name, lib, PEERS_DIR))
     for name, lib in OURS:
         path = os.path.join(BUILD, lib)
         if os.path.exists(path):
@@ -709,8 +726,10 @@ def main():
     ap.add_argument("--report", metavar="JSON", help="run nothing: write the report and charts again from a "
                     "results file (e.g. bench/results/full.json)")
     args = ap.parse_args()
+    global BASELINE
     if args.report:
         res = load_results(args.report)
+        BASELINE = res.get("baseline", "mimalloc")
         write_results(res, args.out, args.docs or (res["profile"] == "full" and args.out == RESULTS))
         return
     prof = dict(PROFILES[args.profile], index=SCALE_INDEX[args.profile])
@@ -722,6 +741,8 @@ def main():
         install_packages(["valgrind"], notes)
     for n in notes:
         say("note: " + n)
+    if any(a["name"] == "mimalloc3" for a in allocs):
+        BASELINE = "mimalloc3"
     if not any(a["name"] == BASELINE for a in allocs):
         say("note: %s is missing: ratios are left out" % BASELINE)
     wanted = set(filter(None, args.workloads.split(",")))
@@ -738,7 +759,7 @@ def main():
     if extra:
         command = "python3 bench/run.py --profile %s %s" % (args.profile, " ".join(extra))
     res = dict(profile=args.profile, command=command, date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-               machine=machine(), allocators=allocs, notes=notes, reps=reps,
+               machine=machine(), allocators=allocs, notes=notes, reps=reps, baseline=BASELINE,
                instr_iterations=prof["instr_iterations"],
                workloads=[dict(name=w[0], scale=w[2][prof["index"]], threads=w[3], summary=w[5]) for w in workloads])
     say("memkit bench, %s profile: %d allocators (%s), %d workloads, %d reps" % (

@@ -47,7 +47,7 @@ SHARED_PEERS = [
 ]
 # memkit's own, preloaded from the build tree when they have been built.
 OURS = [("memkit", "libmemkit.so"), ("memkit-sbrk", "libmemkit-sbrk.so")]
-# Ratios are to this allocator: mimalloc 3 when PEERS_DIR has it (the fastest peer measured here), else
+# Ratios are to this allocator: mimalloc 3 when PEERS_DIR has it (the reference peer), else
 # Debian's mimalloc 2.0.9.  Set in main() (and from a results file by --report).
 BASELINE = "mimalloc"
 SPREAD = 0.10          # (max - min) / median above this marks a figure as noisy

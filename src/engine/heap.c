@@ -346,17 +346,6 @@ void *mk__alloc_slow(size_t n)
 	return mk_unlikely(thread_exited) ? park_again(h, p) : p;
 }
 
-static void *alloc_aligned_in(mk_heap *h, size_t align, size_t n);
-
-void *mk__engine_alloc_aligned(size_t align, size_t n)
-{
-	mk_heap *h = heap_get();   /* first: it initialises the class table read below */
-	if (!h)
-		return NULL;
-	void *p = alloc_aligned_in(h, align, n);
-	return mk_unlikely(thread_exited) ? park_again(h, p) : p;
-}
-
 static void *alloc_aligned_in(mk_heap *h, size_t align, size_t n)
 {
 	if (n <= MK_MEDIUM_MAX && align <= MK_SLICE_SIZE) {
@@ -371,6 +360,15 @@ static void *alloc_aligned_in(mk_heap *h, size_t align, size_t n)
 	if (n <= MK_LARGE_MAX && align <= MK_SLICE_SIZE)  /* spans start on 64 KiB boundaries */
 		return mk__large_alloc(n);
 	return mk__huge_alloc(n ? n : 1, align, false);
+}
+
+void *mk__engine_alloc_aligned(size_t align, size_t n)
+{
+	mk_heap *h = heap_get();   /* first: it initialises the class table read below */
+	if (!h)
+		return NULL;
+	void *p = alloc_aligned_in(h, align, n);
+	return mk_unlikely(thread_exited) ? park_again(h, p) : p;
 }
 
 /* ---- frees from other threads ---- */

@@ -75,12 +75,8 @@ static unsigned take(input *in)
 /* A boundary in [lo, hi] picked by v, nudged by -1, 0 or +1. */
 static size_t boundary(size_t lo, size_t hi, unsigned v, unsigned nudge)
 {
-	unsigned first = 0, last = nboundaries;
-	while (first < nboundaries && boundaries[first] < lo)
-		first++;
-	while (last > first && boundaries[last - 1] > hi)
-		last--;
-	if (first == last)
+	unsigned first, last;
+	if (!fz_boundaries_in(boundaries, nboundaries, lo, hi, &first, &last))
 		return lo;
 	return boundaries[first + v % (last - first)] + nudge % 3 - 1;
 }

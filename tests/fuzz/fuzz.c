@@ -222,12 +222,8 @@ static size_t log_uniform(worker *w, size_t lo, size_t hi)
 /* A boundary of the grid in [lo, hi], nudged by -1, 0 or +1 (sometimes by a page). */
 static size_t near_boundary(worker *w, size_t lo, size_t hi)
 {
-	unsigned first = 0, last = nboundaries;
-	while (first < nboundaries && boundaries[first] < lo)
-		first++;
-	while (last > first && boundaries[last - 1] > hi)
-		last--;
-	if (first == last)
+	unsigned first, last;
+	if (!fz_boundaries_in(boundaries, nboundaries, lo, hi, &first, &last))
 		return lo;
 	size_t b = boundaries[first + below(w, last - first)];
 	uint64_t r = below(w, 16);

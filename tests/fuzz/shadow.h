@@ -167,4 +167,18 @@ static inline unsigned fz_boundaries(size_t *out, unsigned cap)
 	return n;
 }
 
+/* The boundaries b[first..last) of the sorted b[0..n) that lie in [lo, hi]; false when none does. */
+static inline int fz_boundaries_in(const size_t *b, unsigned n, size_t lo, size_t hi, unsigned *first,
+                                   unsigned *last)
+{
+	unsigned f = 0, l = n;
+	while (f < n && b[f] < lo)
+		f++;
+	while (l > f && b[l - 1] > hi)
+		l--;
+	*first = f;
+	*last = l;
+	return f < l;
+}
+
 #endif

@@ -15,6 +15,7 @@
 #include "os/os.h"
 #include "tests/common/test.h"
 #include "tests/contract/abort.h"
+#include "tests/contract/api.h"   /* test_rss */
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -94,6 +95,13 @@ static int wait_stopped(long ms)
 	for (long t = 0; t < ms && !atomic_load(&stopped); t++)
 		sleep_ms(1);
 	return atomic_load(&stopped);
+}
+
+/* A thread that frees its argument (a remote free, for the block's own thread). */
+static void *free_in_thread(void *arg)
+{
+	mk_free(arg);
+	return NULL;
 }
 
 static int overlaps(const void *a, size_t na, const void *b, size_t nb)
@@ -184,12 +192,6 @@ RUN_CHILD(huge_realloc_race, 30);
 #define PARKED_BLOCKS 32   /* the 32nd remote free makes the freeing thread collect */
 static void *parked[PARKED_BLOCKS];
 
-static void *free_in_thread_fn(void *arg)
-{
-	mk_free(arg);
-	return NULL;
-}
-
 static void *allocate_and_exit(void *arg)
 {
 	(void)arg;
@@ -261,7 +263,7 @@ static void remote_free_racing_trim(void)
 		sleep_ms(1);
 	REQUIRE(atomic_load(&trim_stopped));
 	pthread_t f;
-	pthread_create(&f, NULL, free_in_thread_fn, parked[PARKED_BLOCKS - 1]);
+	pthread_create(&f, NULL, free_in_thread, parked[PARKED_BLOCKS - 1]);
 	for (int i = 0; i < 5000 && !atomic_load(&trim_done); i++)
 		sleep_ms(1);
 	CHECK(atomic_load(&freer_stopped) && atomic_load(&trim_done));
@@ -311,11 +313,6 @@ static void never_returned_blocks(void)
 }
 RUN_CHILD(never_returned_blocks, 20);
 
-static void *free_in_thread(void *arg)
-{
-	mk_free(arg);
-	return NULL;
-}
 static void free_from_thread(void *arg)
 {
 	pthread_t t;
@@ -495,12 +492,6 @@ RUN_CHILD(fork_during_init, 20);
 #define SPAN_1K 64   /* blocks in a span of 1024-byte blocks */
 static char *span_blocks[SPAN_1K + 1];
 
-static void *free_one(void *arg)
-{
-	mk_free(arg);
-	return NULL;
-}
-
 static void *free_rest(void *arg)
 {
 	(void)arg;
@@ -523,7 +514,7 @@ static void fork_after_claim(void)
 	REQUIRE(hi - lo == (SPAN_1K - 1) * 1024);   /* one span */
 	arm("remote_free.after_claim", NULL);
 	pthread_t t;
-	pthread_create(&t, NULL, free_one, span_blocks[0]);
+	pthread_create(&t, NULL, free_in_thread, span_blocks[0]);
 	REQUIRE(wait_stopped(5000));
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -742,23 +733,11 @@ RUN_CHILD(realloc_shrink_moves, 20);
 /* The huge cache's documented bounds (docs/ARCHITECTURE.md): at most 16 mappings, and of what it keeps no
  * more than 32 MiB resident once the purge age has passed (1/4 of the live huge bytes when that is more;
  * none are live here). */
-static size_t rss_now(void)
-{
-	FILE *f = fopen("/proc/self/statm", "r");
-	size_t pages = 0, resident = 0;
-	if (f) {
-		if (fscanf(f, "%zu %zu", &pages, &resident) != 2)
-			resident = 0;
-		fclose(f);
-	}
-	return resident * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 static void huge_cache_bounds(void)
 {
 	enum { N = 20 };
 	static char *h[N];
-	size_t base = rss_now();
+	size_t base = test_rss();
 	for (int i = 0; i < N; i++) {
 		h[i] = mk_malloc(8 * MiB);   /* distinct sizes would be as good: each is its own mapping */
 		REQUIRE(h[i]);
@@ -770,7 +749,7 @@ static void huge_cache_bounds(void)
 	CHECK(mi.hblks == 0 && mi.keepcost == 16 * 8 * MiB);   /* 16 kept, the 4 oldest unmapped */
 	sleep_ms(300);                                        /* past the 100 ms purge age */
 	mk_free(mk_malloc(3 * MiB));                          /* a huge free ages the cache */
-	size_t rss = rss_now(), above = rss > base ? rss - base : 0;
+	size_t rss = test_rss(), above = rss > base ? rss - base : 0;
 #ifndef MK_TEST_SANITIZE   /* a sanitizer's shadow of the blocks is resident too */
 	CHECK(above <= 32 * MiB + 4 * MiB);
 #endif

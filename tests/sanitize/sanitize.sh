@@ -12,22 +12,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 failed=0
 
-# ThreadSanitizer's runtime needs its fixed memory layout; with many bits of mmap randomisation
-# (newer kernels) it dies at start with "unexpected memory mapping".  Without randomisation
-# (setarch -R) it always fits, so a program that cannot start is retried that way.
-tsan_run() {
-	local out
-	out=$("$@" 2>&1)
-	local rc=$?
-	if [ $rc -ne 0 ] && grep -q 'unexpected memory mapping\|FATAL: ThreadSanitizer' <<<"$out" &&
-		! grep -q '^PASS\|^FAIL' <<<"$out"; then
-		echo "  (ThreadSanitizer could not map its shadow memory; retrying with setarch -R)" >&2
-		out=$(setarch "$(uname -m)" -R "$@" 2>&1)
-		rc=$?
-	fi
-	printf '%s\n' "$out"
-	return $rc
-}
+. "$root/tests/sanitize/tsan-run.sh"
 
 for san in asan ubsan tsan; do
 	progs="contract stress"

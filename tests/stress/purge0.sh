@@ -9,17 +9,13 @@ build=${BUILD:-$root/build}
 export MEMKIT_PURGE_DELAY=0
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 failed=0
+. "$root/tests/sanitize/tsan-run.sh"
 run() {
 	local label=$1
 	shift
 	local out rc
-	out=$("$@" 2>&1)
+	out=$(tsan_run "$@")
 	rc=$?
-	if [ $rc -ne 0 ] && grep -q 'unexpected memory mapping\|FATAL: ThreadSanitizer' <<<"$out" &&
-		! grep -q '^PASS\|^FAIL' <<<"$out"; then
-		out=$(setarch "$(uname -m)" -R "$@" 2>&1)   # see tests/sanitize/sanitize.sh
-		rc=$?
-	fi
 	printf '%s\n' "$out" | sed -E "s/^(PASS|FAIL) /\1 purge0 $label: /"
 	if [ $rc -ne 0 ]; then
 		grep -q '^FAIL' <<<"$out" || echo "FAIL purge0 $label (exit status $rc)"

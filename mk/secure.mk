@@ -22,3 +22,31 @@ misuse: $(MISUSE_BINS) $(BUILD)/libmemkit.so
 misuse-doc: $(MISUSE_BINS) $(BUILD)/libmemkit.so
 	python3 tests/misuse/misuse.py --runs 5 --doc docs/hardening.md
 .PHONY: misuse misuse-doc misuse-bins
+
+# The secure build: build/libmemkit-secure.so, the same sources as libmemkit.so compiled with -DMK_SECURE=1
+# in their own tree (build/secure/obj/), api.c over the secure backend (src/engine/secure.c: header, canary,
+# quarantine, zero-on-free) and the checked memcpy family (src/override/checked.c).
+SECURE_DIR := $(BUILD)/secure/obj
+SECURE_ENGINE_OBJ := $(ENGINE_SRC:%.c=$(SECURE_DIR)/%.o) $(SECURE_DIR)/src/override/checked.o
+API_SECURE := -DMK_BACKEND=mk__secure -DMK_BACKEND_H='"engine/secure.h"'
+# -fno-builtin: gcc would turn the __*_chk calls given no bound back into memcpy & co, that is into calls
+# of the checked functions themselves.
+$(SECURE_DIR)/src/override/checked.o $(SECURE_DIR)/src/engine/secure.o: CFLAGS += -fno-builtin
+$(SECURE_DIR)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) -DMK_SECURE=1 -c $< -o $@
+$(SECURE_DIR)/api-override.o: src/override/api.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) -DMK_SECURE=1 $(API_SECURE) -DMK_API_PREFIX= -DMK_API_OVERRIDE -c $< -o $@
+$(SECURE_DIR)/api-mk.o: src/override/api.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) -DMK_SECURE=1 $(API_SECURE) -DMK_API_PREFIX=mk_ -DMK_API_PREFIXED -c $< -o $@
+$(BUILD)/libmemkit-secure.so: $(SECURE_ENGINE_OBJ) $(SECURE_DIR)/api-override.o $(SECURE_DIR)/api-mk.o
+	$(CC) -shared -o $@ $^ $(LDLIBS) -Wl,-z,now -Wl,-soname,libmemkit-secure.so
+ALL += $(BUILD)/libmemkit-secure.so
+
+# In make test: the suite's floors and expected catches, and the secure build under the preload tests.
+tests/misuse/misuse-check.sh: $(MISUSE_BINS) $(BUILD)/libmemkit.so $(BUILD)/libmemkit-secure.so
+tests/misuse/secure-preload.sh: $(BUILD)/libmemkit-secure.so $(BUILD)/libmemkit.so $(BUILD)/memkit \
+	$(BUILD)/tests/contract-plain $(BUILD)/tests/stress-plain $(BUILD)/tests/fuzz-plain
+TESTS += tests/misuse/misuse-check.sh tests/misuse/secure-preload.sh

@@ -1,0 +1,45 @@
+/* The secure build's backend (libmemkit-secure.so, docs/hardening.md): the engine's blocks wrapped in a
+ * checked header and canary, a quarantine that delays reuse, zero-on-free checked on reuse.
+ *
+ * api.c is compiled over it with MK_BACKEND=mk__secure (mk/secure.mk), so the C library's rules stay in
+ * one place and the engine itself is unchanged: the secure layer sits between the two, and the inlined
+ * fast paths of the default build are not used here at all. */
+#ifndef MK_SECURE_H
+#define MK_SECURE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <malloc.h>
+
+#include "engine/engine.h"
+
+/* How a block was allocated (kept in its header): what frees it must match.  The C++ operators of
+ * src/override/cxx.c pass theirs through mk__secure_alloc_kind and mk__secure_free_kind. */
+enum mk_kind {
+	MK_KIND_MALLOC = 1,  /* malloc, calloc, realloc, the aligned ones: free, realloc */
+	MK_KIND_NEW = 2,     /* operator new: operator delete */
+	MK_KIND_NEW_ARRAY = 3, /* operator new[]: operator delete[] */
+};
+
+void  *mk__secure_alloc(size_t n) MK_HIDDEN;
+void  *mk__secure_alloc_zero(size_t n) MK_HIDDEN;
+void  *mk__secure_alloc_aligned(size_t align, size_t n) MK_HIDDEN;
+void   mk__secure_free(void *p) MK_HIDDEN;
+void  *mk__secure_realloc(void *p, size_t n) MK_HIDDEN;
+size_t mk__secure_usable_size(const void *p) MK_HIDDEN;
+/* align 0: the default alignment.  NULL when out of memory (the caller sets errno or throws). */
+void  *mk__secure_alloc_kind(size_t n, size_t align, enum mk_kind kind) MK_HIDDEN;
+/* size 0: unsized.  fn names the caller in a report ("operator delete[]()"). */
+void   mk__secure_free_kind(void *p, size_t size, enum mk_kind kind, const char *fn) MK_HIDDEN;
+/* free_sized(p, n): p's size must be n. */
+void   mk__secure_free_sized(void *p, size_t n) MK_HIDDEN;
+
+/* checked.c: the bounds check of a write of len bytes at dst by fn, when dst lies in one of our blocks. */
+void   mk__secure_check_write(const void *dst, size_t len, const char *fn) MK_HIDDEN;
+
+#define mk__secure_trim        mk__engine_trim
+#define mk__secure_stats_print mk__engine_stats_print
+#define mk__secure_info        mk__engine_info
+#define mk__secure_check       mk__engine_check
+
+#endif

@@ -5,16 +5,16 @@ MISUSE_PROGS := overflow free uaf zero cxx
 MISUSE_BINS  := $(MISUSE_PROGS:%=$(BUILD)/tests/misuse/%)
 # The programs misuse the heap on purpose: gcc's warnings about exactly that are off, and -fno-builtin keeps
 # every malloc, free and memcpy a real call.
-MISUSE_CFLAGS := -O1 -g -Wall -Wextra -Werror -fno-builtin -Wno-use-after-free -Wno-free-nonheap-object \
+MISUSE_CFLAGS := -O1 -g -Wall -Wextra $(MK_WERROR) -fno-builtin -Wno-use-after-free -Wno-free-nonheap-object \
                  -Wno-alloc-size-larger-than -Wno-array-bounds -Wno-stringop-overflow
 CXX ?= g++
 
 $(BUILD)/tests/misuse/%: tests/misuse/%.c tests/misuse/misuse.h
 	@mkdir -p $(@D)
-	$(CC) -std=gnu11 -Iinclude -I. $(MISUSE_CFLAGS) -o $@ $<
+	$(CC) -std=gnu11 -Iinclude -I. $(CPPFLAGS) $(MISUSE_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
 $(BUILD)/tests/misuse/cxx: tests/misuse/cxx.cc tests/misuse/misuse.h
 	@mkdir -p $(@D)
-	$(CXX) -std=gnu++17 -I. $(MISUSE_CFLAGS) -fsized-deallocation -Wno-mismatched-new-delete -o $@ $<
+	$(CXX) -std=gnu++17 -I. $(CPPFLAGS) $(MISUSE_CFLAGS) -fsized-deallocation -Wno-mismatched-new-delete $(CXXFLAGS) $(LDFLAGS) -o $@ $<
 
 misuse-bins: $(MISUSE_BINS)
 misuse: $(MISUSE_BINS) $(BUILD)/libmemkit.so
@@ -31,18 +31,20 @@ SECURE_ENGINE_OBJ := $(ENGINE_SRC:%.c=$(SECURE_DIR)/%.o) $(SECURE_DIR)/src/overr
 API_SECURE := -DMK_BACKEND=mk__secure -DMK_BACKEND_H='"engine/secure.h"'
 # -fno-builtin: gcc would turn the __*_chk calls given no bound back into memcpy & co, that is into calls
 # of the checked functions themselves.
-$(SECURE_DIR)/src/override/checked.o $(SECURE_DIR)/src/engine/secure.o: CFLAGS += -fno-builtin
+$(SECURE_DIR)/src/override/checked.o $(SECURE_DIR)/src/engine/secure.o: MK_CFLAGS += -fno-builtin
 $(SECURE_DIR)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) -DMK_SECURE=1 -c $< -o $@
+	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) -DMK_SECURE=1 -c $< -o $@
 $(SECURE_DIR)/api-override.o: src/override/api.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) -DMK_SECURE=1 $(API_SECURE) -DMK_API_PREFIX= -DMK_API_OVERRIDE -c $< -o $@
+	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) -DMK_SECURE=1 $(API_SECURE) -DMK_API_PREFIX= -DMK_API_OVERRIDE -c $< -o $@
 $(SECURE_DIR)/api-mk.o: src/override/api.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) -DMK_SECURE=1 $(API_SECURE) -DMK_API_PREFIX=mk_ -DMK_API_PREFIXED -c $< -o $@
-$(BUILD)/libmemkit-secure.so: $(SECURE_ENGINE_OBJ) $(SECURE_DIR)/api-override.o $(SECURE_DIR)/api-mk.o
-	$(CC) -shared -o $@ $^ $(LDLIBS) -Wl,-z,now -Wl,-soname,libmemkit-secure.so
+	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) -DMK_SECURE=1 $(API_SECURE) -DMK_API_PREFIX=mk_ -DMK_API_PREFIXED -c $< -o $@
+# Versioned like libmemkit.so: the file is libmemkit-secure.so.VERSION, the other two names links to it.
+$(BUILD)/libmemkit-secure.so.$(VERSION): $(SECURE_ENGINE_OBJ) $(SECURE_DIR)/api-override.o $(SECURE_DIR)/api-mk.o
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(MK_LDLIBS) $(LDLIBS) -Wl,-z,now -Wl,-soname,libmemkit-secure.so.$(VERSION_MAJOR)
+$(eval $(call mk_shared_links,$(BUILD)/libmemkit-secure.so))
 ALL += $(BUILD)/libmemkit-secure.so
 
 # In make test: the suite's floors and expected catches, and the secure build under the preload tests.

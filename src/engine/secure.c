@@ -51,15 +51,24 @@ typedef struct sec_header {
 #define MIN_SHIFT   4
 /* Blocks up to this many bytes are zeroed when freed and wholly checked when they leave the quarantine;
  * bigger ones are zeroed too, and checked over their first and last 4 KiB. */
+#ifndef CHECK_ALL
 #define CHECK_ALL   ((size_t)64 << 10)
+#endif
+#ifndef CHECK_EDGE
 #define CHECK_EDGE  ((size_t)4 << 10)
+#endif
 /* The quarantine, per thread. */
+#ifndef Q_SLOTS
 #define Q_SLOTS     256
+#endif
+#ifndef Q_BYTES
 #define Q_BYTES     ((size_t)2 << 20)
+#endif
 #define Q_MAX_BLOCK ((size_t)1 << 20)   /* bigger blocks are zeroed and given back at once */
 
 static const char *const kind_names[] = { "?", "malloc()", "operator new", "operator new[]" };
 
+/* A full mixer, for seeds. */
 static uint64_t mix(uint64_t x)
 {
 	x ^= x >> 31;
@@ -68,8 +77,12 @@ static uint64_t mix(uint64_t x)
 	x *= 0x81dadef4bc2dd44dull;
 	return x ^ (x >> 33);
 }
-static uint64_t seal_of(uint64_t info, uintptr_t p) { return mix(info ^ p ^ mk__secret); }
-static uint64_t canary_of(uintptr_t p) { return mix(p ^ ~mk__secret) | 0x0101010101010101ull; }
+/* The seal and the canary are computed on every malloc and free: one multiply each.  What they must do
+ * is differ from what an overflow, an underflow or a stray header copy leaves there, which a keyed
+ * multiply of the address does (the secret is the process's random cookie secret); a program that wants
+ * to forge them must first read the secret out of memkit. */
+static uint64_t seal_of(uint64_t info, uintptr_t p) { return ((info ^ mk__secret) * 0x9e3779b97f4a7c15ull) ^ p; }
+static uint64_t canary_of(uintptr_t p) { return ((p ^ mk__secret) * 0xd6e8feb86659fd93ull) | 0x0101010101010101ull; }
 
 static sec_header *header_of(void *p) { return (sec_header *)p - 1; }
 static uint64_t load64(const void *a)
@@ -259,9 +272,20 @@ static int q_key_ok;
 
 static void release(char *p, unsigned shift) { mk__engine_free(p - ((size_t)1 << shift)); }
 
+/* Whether [p, p + n) is all zero; if not, where the first other byte is.  Words at a time, four per
+ * step, or'ed together: the usual answer (zero) costs a load and an or per word. */
 static bool all_zero(const char *p, size_t n, size_t *at)
 {
-	for (size_t i = 0; i < n; i++)
+	size_t i = 0;
+	for (; i + 32 <= n; i += 32)
+		if (load64(p + i) | load64(p + i + 8) | load64(p + i + 16) | load64(p + i + 24))
+			break;
+	for (; i + 8 <= n; i += 8)
+		if (load64(p + i))
+			break;
+	if (i + 8 > n && n >= 8 && !load64(p + n - 8))   /* the last partial word: one overlapping load */
+		return true;
+	for (; i < n; i++)
 		if (p[i]) {
 			*at = i;
 			return false;
@@ -352,7 +376,7 @@ static void quarantine_put(char *p, size_t n, unsigned shift)
 	}
 	while (q->count == Q_SLOTS || (q->count && q->bytes + n > Q_BYTES)) {
 		/* The oldest half is eligible, at random: reuse order is not the program's to predict. */
-		unsigned k = (unsigned)(next_random(q) % (q->count / 2 + 1));
+		unsigned k = (unsigned)(((next_random(q) >> 32) * (q->count / 2 + 1)) >> 32);
 		unsigned i = (q->head + k) % Q_SLOTS;
 		q_entry e = q->e[i];
 		q->e[i] = q->e[q->head];
@@ -378,7 +402,10 @@ static void scrub(char *p, size_t n)
 	}
 	char *lo = (char *)(((uintptr_t)p + MK_PAGE_SIZE - 1) & ~(uintptr_t)(MK_PAGE_SIZE - 1));
 	char *hi = (char *)(((uintptr_t)p + n) & ~(uintptr_t)(MK_PAGE_SIZE - 1));
-	if (hi <= lo || mk__os_purge(lo, (size_t)(hi - lo)) != 0) {
+	int saved = errno;   /* a refused purge sets it; free must not */
+	bool purged = hi > lo && mk__os_purge(lo, (size_t)(hi - lo)) == 0;
+	errno = saved;
+	if (!purged) {
 		raw_memset(p, 0, n);
 		return;
 	}
@@ -386,10 +413,10 @@ static void scrub(char *p, size_t n)
 	raw_memset(hi, 0, (size_t)(p + n - hi));
 }
 
+/* errno: nothing here sets it but the engine's free, which keeps it, and my_quarantine, which restores it. */
 static void free_checked(void *p, size_t size, enum mk_kind kind, const char *fn)
 {
-	int saved = errno;
-	if (mk__zero_owns(p)) {
+	if (mk_unlikely(!mk__is_ours(p)) && mk__zero_owns(p)) {
 		mk__engine_free(p);   /* its own checks: a zero-size block has no header */
 		return;
 	}
@@ -400,7 +427,6 @@ static void free_checked(void *p, size_t size, enum mk_kind kind, const char *fn
 	seal(b.p, b.n, b.shift, b.kind, INFO_FREED);
 	scrub(b.p, b.n);
 	quarantine_put(b.p, b.n, b.shift);
-	errno = saved;
 }
 
 void mk__secure_free(void *p)

@@ -1,0 +1,24 @@
+# The C++ operator new/delete family (src/override/cxx.c, in C under the mangled names) and what it needs
+# of the C++ runtime, reached through weak references (cxx_runtime.c): both go into build/libmemkit.so and
+# build/libmemkit.a (mk/engine.mk's LIBMEMKIT_CXX_OBJ), which still depend on libc alone.
+# -fexceptions: std::bad_alloc, and a new-handler's exceptions, are thrown through these C frames.
+CXX_OVERRIDE_CFLAGS := $(ENGINE_CFLAGS) -fexceptions
+$(BUILD)/obj/cxx-override.o: src/override/cxx.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CXX_OVERRIDE_CFLAGS) $(API_ENGINE) -c $< -o $@
+$(BUILD)/obj/cxx-runtime.o: src/override/cxx_runtime.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CXX_OVERRIDE_CFLAGS) -c $< -o $@
+
+# Tests: one C++ program, built dynamically (run under LD_PRELOAD by tests/cxx/cxx-preload.sh, which also
+# checks the library's dependencies and g++ under memkit) and statically with build/libmemkit.a.
+# -fno-allocation-dce: g++ may drop a new whose block is only deleted; the tests want every call made.
+CXX_TESTS_FLAGS := -std=gnu++17 $(OPT) -g -Wall -Wextra -Werror -pthread -fno-builtin -fno-allocation-dce
+$(BUILD)/tests/cxx-plain: tests/cxx/cxx.cpp tests/common/test.h tests/contract/abort.h
+	@mkdir -p $(@D)
+	$(CXX) $(TESTS_CPPFLAGS) $(CXX_TESTS_FLAGS) $< -o $@ -ldl
+$(BUILD)/tests/cxx-static: tests/cxx/cxx.cpp tests/common/test.h tests/contract/abort.h $(BUILD)/libmemkit.a
+	@mkdir -p $(@D)
+	$(CXX) $(TESTS_CPPFLAGS) $(CXX_TESTS_FLAGS) -DMK_TEST_STATIC -static $< $(BUILD)/libmemkit.a -o $@
+tests/cxx/cxx-preload.sh: $(BUILD)/tests/cxx-plain $(BUILD)/libmemkit.so
+TESTS += tests/cxx/cxx-preload.sh $(BUILD)/tests/cxx-static

@@ -22,3 +22,16 @@ $(BUILD)/tests/cxx-static: tests/cxx/cxx.cpp tests/common/test.h tests/contract/
 	$(CXX) $(TESTS_CPPFLAGS) $(CXX_TESTS_FLAGS) -DMK_TEST_STATIC -static $< $(BUILD)/libmemkit.a -o $@
 tests/cxx/cxx-preload.sh: $(BUILD)/tests/cxx-plain $(BUILD)/libmemkit.so
 TESTS += tests/cxx/cxx-preload.sh $(BUILD)/tests/cxx-static
+
+# Measurement only (not installed, not tested): instructions per new/delete pair under callgrind
+# (tests/cxx/instr.sh), with memkit's operators and with libstdc++'s (build/libmemkit-nocxx.so: the same
+# library without cxx.c, so libstdc++'s operator new calls memkit's malloc).
+$(BUILD)/libmemkit-nocxx.so: $(filter-out $(LIBMEMKIT_CXX_OBJ),$(LIBMEMKIT_OBJ))
+	$(CC) -shared -o $@ $^ $(LDLIBS) -Wl,-z,now
+$(BUILD)/obj/tests/cxx/instr_sizes.o: CPPFLAGS += -I.
+$(BUILD)/bench/instr-new: tests/cxx/instr_new.cpp $(BUILD)/obj/tests/cxx/instr_sizes.o
+	@mkdir -p $(@D)
+	$(CXX) $(CXX_TESTS_FLAGS) $^ -o $@
+bench-instr-cxx: $(BUILD)/bench/instr-new $(BUILD)/libmemkit.so $(BUILD)/libmemkit-nocxx.so
+	tests/cxx/instr.sh $(INSTR_ITERATIONS)
+.PHONY: bench-instr-cxx

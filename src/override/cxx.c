@@ -30,10 +30,14 @@
 #define EXPORT __attribute__((visibility("default")))
 #define likely(x) __builtin_expect(!!(x), 1)
 
-/* The new-handler loop, after the first attempt failed.  align is 0 or a power of two. */
-static __attribute__((noinline, cold)) void *new_slow(size_t n, size_t align, mk_kind kind, bool nothrow)
+/* Everything but the inlined fast path: the backend's slow path, then the new-handler loop.  align is 0
+ * or a power of two. */
+static __attribute__((noinline)) void *new_slow(size_t n, size_t align, mk_kind kind, bool nothrow)
 {
 	for (;;) {
+		void *p = mk__kind_alloc(n, align, kind);
+		if (likely(p != NULL))
+			return p;
 		mk_new_handler handler = mk__cxx_get_new_handler();
 		if (handler == NULL) {
 			if (nothrow)
@@ -46,15 +50,12 @@ static __attribute__((noinline, cold)) void *new_slow(size_t n, size_t align, mk
 		} else {
 			handler();
 		}
-		void *p = mk__kind_alloc(n, align, kind);
-		if (p != NULL)
-			return p;
 	}
 }
 
 static inline __attribute__((always_inline)) void *new_any(size_t n, size_t align, mk_kind kind, bool nothrow)
 {
-	void *p = mk__kind_alloc(n, align, kind);
+	void *p = mk__kind_alloc_fast(n, align, kind);
 	if (likely(p != NULL))
 		return p;
 	return new_slow(n, align, kind, nothrow);

@@ -32,9 +32,18 @@ typedef enum mk_kind {
 #define MK_KIND_ALIGN_MAX ((size_t)1 << 40)
 
 #ifdef MK_BACKEND_KINDS
+#define mk__kind_alloc_fast(n, align, kind) ((void)(n), (void)(align), (void)(kind), (void *)NULL)
 #define mk__kind_alloc(n, align, kind)      BE(alloc_kind)((n), (align), (kind))
 #define mk__kind_free(p, n, align, kind)    BE(free_kind)((p), (n), (align), (kind))
 #else
+/* The inlined fast path alone (NULL: call mk__kind_alloc), so that the operators' fast path keeps nothing
+ * across a call: the size is needed again only if the slow path fails. */
+static inline __attribute__((always_inline)) void *mk__kind_alloc_fast(size_t n, size_t align, mk_kind kind)
+{
+	(void)kind;
+	return align <= 16 ? BE(alloc_fast)(n) : NULL;
+}
+
 /* align: 0 or a power of two (the operators refuse the others before calling). */
 static inline __attribute__((always_inline)) void *mk__kind_alloc(size_t n, size_t align, mk_kind kind)
 {

@@ -20,7 +20,15 @@ $(BUILD)/tests/cxx-plain: tests/cxx/cxx.cpp tests/common/test.h tests/contract/a
 $(BUILD)/tests/cxx-static: tests/cxx/cxx.cpp tests/common/test.h tests/contract/abort.h $(BUILD)/libmemkit.a
 	@mkdir -p $(@D)
 	$(CXX) $(TESTS_CPPFLAGS) $(CXX_TESTS_FLAGS) -DMK_TEST_STATIC -static $< $(BUILD)/libmemkit.a -o $@
-tests/cxx/cxx-preload.sh: $(BUILD)/tests/cxx-plain $(BUILD)/libmemkit.so
+# A C program that dlopens a C++ plugin: the runtime arrives late, in a local scope.
+$(BUILD)/tests/cxx-plugin.so: tests/cxx/plugin.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(CXX_TESTS_FLAGS) -fPIC -shared $< -o $@
+$(BUILD)/tests/cxx-dlopen-host: tests/cxx/dlopen_host.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< -o $@ -ldl
+tests/cxx/cxx-preload.sh: $(BUILD)/tests/cxx-plain $(BUILD)/libmemkit.so $(BUILD)/tests/cxx-plugin.so \
+                          $(BUILD)/tests/cxx-dlopen-host
 TESTS += tests/cxx/cxx-preload.sh $(BUILD)/tests/cxx-static
 
 # Measurement only (not installed, not tested): instructions per new/delete pair under callgrind

@@ -3,8 +3,9 @@
  *
  * Every libstdc++ and unwinder function used here is a weak undefined reference: the dynamic linker binds
  * it when the program has the runtime (a C++ program links libstdc++, which brings libgcc_s), and leaves
- * it NULL otherwise.  A runtime the program loads later with dlopen is found with dlsym(RTLD_DEFAULT)
- * instead (itself a weak reference, so that a static link does not pull libc.a's dynamic loader in).  In a
+ * it NULL otherwise.  A runtime the program loads later with dlopen is found with dlsym instead
+ * (runtime_symbol; dlsym and dlopen are weak references too, so that a static link does not pull libc.a's
+ * dynamic loader in).  In a
  * static link a weak reference binds only if something else pulled the function in: std::get_new_handler
  * comes with std::set_new_handler, which is all that matters; std::__throw_bad_alloc comes with the
  * standard containers and strings (a program that has neither, and wants bad_alloc, links with
@@ -36,13 +37,26 @@ extern void __cxa_end_catch(void) __attribute__((weak));
 #pragma weak _Unwind_SetIP
 #pragma weak _Unwind_SetGR
 #pragma weak dlsym
+#pragma weak dlopen
 
-/* The function linked in, else the one the process has loaded globally, else NULL. */
+/* The libraries that define what is looked up here. */
+static const char *const runtime_libraries[] = { "libstdc++.so.6", "libgcc_s.so.1" };
+
+/* The function linked in, else the one the process has loaded globally, else the one of a runtime loaded
+ * locally (dlopen RTLD_LOCAL of a C++ plugin, as Python loads extensions: RTLD_NOLOAD finds it without
+ * loading anything; the handle is kept, so the function stays valid), else NULL. */
 static void *runtime_symbol(void *linked, const char *name)
 {
 	if (linked != NULL)
 		return linked;
-	return dlsym != NULL ? dlsym(RTLD_DEFAULT, name) : NULL;
+	if (dlsym == NULL || dlopen == NULL)
+		return NULL;
+	void *f = dlsym(RTLD_DEFAULT, name);
+	for (size_t i = 0; f == NULL && i < sizeof runtime_libraries / sizeof runtime_libraries[0]; i++) {
+		void *lib = dlopen(runtime_libraries[i], RTLD_LAZY | RTLD_NOLOAD);
+		f = lib != NULL ? dlsym(lib, name) : NULL;
+	}
+	return f;
 }
 #define RUNTIME(fn) ((__typeof__(&fn))runtime_symbol((void *)&fn, #fn))
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # memkit's C++ operators under LD_PRELOAD=build/libmemkit.so:
 #   - the library still depends on libc alone, and a C program that preloads it loads no C++ runtime;
+#   - a C program that loads a C++ plugin with dlopen: memkit's operators find the late C++ runtime; one
+#     with no C++ runtime at all gets NULL from nothrow new, and one line and an abort from new;
 #   - build/tests/cxx-plain (tests/cxx/cxx.cpp: every operator, its semantics, proof that it is memkit's);
 #   - g++ and clang++ compile tests/cxx/stl_heavy.cpp with and without memkit: identical objects (by their
 #     disassembly), and the program (built by g++) gives identical output run with and without it.
@@ -15,7 +17,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/memkit-cxx.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 export LC_ALL=C
 
-echo "PLAN 4"
+echo "PLAN 6"
 pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1: $2"; }
 
@@ -37,7 +39,27 @@ else
 	fail c-program-loads-no-cxx-runtime "$(grep -E 'memkit|stdc|gcc_s' <<<"$maps" | awk '{ print $6 }' | sort -u | tr '\n' ' ')"
 fi
 
-# 3. The operators' own tests (their PLAN and cases pass through).
+# 3. A C program that dlopens a C++ plugin (RTLD_LOCAL): memkit finds the late runtime's new-handler and
+#    std::bad_alloc, and catches for nothrow new (tests/cxx/plugin.cpp).
+out=$(LD_PRELOAD=$lib "$build/tests/cxx-dlopen-host" "$build/tests/cxx-plugin.so" 2>&1)
+if [ $? -eq 0 ] && [ "$out" = "runtime before dlopen 0, after 1, plugin result 0" ]; then
+	pass late-cxx-runtime
+else
+	fail late-cxx-runtime "$out"
+fi
+
+# 4. No C++ runtime at all: nothrow new returns NULL, new aborts with one line (nothing to throw with).
+out=$(LD_PRELOAD=$lib "$build/tests/cxx-dlopen-host" --no-runtime 2>&1)
+rc=$?
+want="nothrow NULL
+memkit: operator new: out of memory for 9223372036854775808 bytes, and no C++ runtime to throw std::bad_alloc"
+if [ $rc -eq 134 ] && [ "$out" = "$want" ]; then
+	pass no-cxx-runtime-abort
+else
+	fail no-cxx-runtime-abort "status $rc, output: $out"
+fi
+
+# 5. The operators' own tests (their PLAN and cases pass through).
 LD_PRELOAD=$lib "$build/tests/cxx-plain" || echo "  cxx-plain exited with status $?" >&2
 
 # Compiles stl_heavy.cpp with compiler $2 into $work/$1-{plain,memkit}.o and compares the disassemblies;
@@ -66,7 +88,7 @@ compile_both() {
 	return 0
 }
 
-# 4. g++, and the program it built: the same output with and without memkit, and memkit's operators in it.
+# 6. g++, and the program it built: the same output with and without memkit, and memkit's operators in it.
 if compile_both g++ g++; then
 	if g++ -pthread "$work/g++-plain.o" -o "$work/stl" 2>"$work/link.err"; then
 		"$work/stl" >"$work/out-plain" 2>&1
@@ -85,7 +107,7 @@ if compile_both g++ g++; then
 	fi
 fi
 
-# 5. clang++: identical objects, with LLVM's and clang's allocations through memkit's operator new and delete.
+# 7. clang++: identical objects, with LLVM's and clang's allocations through memkit's operator new and delete.
 if compile_both clang++ clang++; then
 	if grep -Eq "binding file [^ ]*libLLVM[^ ]* \[0\] to $lib \[0\]: normal symbol \`_Znwm'" "$work"/bind-clang++.* &&
 		grep -Eq "binding file [^ ]*libLLVM[^ ]* \[0\] to $lib \[0\]: normal symbol \`_ZdlPv'" "$work"/bind-clang++.* &&

@@ -1,6 +1,6 @@
 # The C++ operator new/delete family (src/override/cxx.c, in C under the mangled names) and what it needs
-# of the C++ runtime, reached through weak references (cxx_runtime.c): both go into build/libmemkit.so and
-# build/libmemkit.a (mk/engine.mk's LIBMEMKIT_CXX_OBJ), which still depend on libc alone.
+# of the C++ runtime (cxx_runtime.c, through weak references in build/libmemkit.so, which still depends on
+# libc alone): both go into build/libmemkit.so and build/libmemkit.a (mk/engine.mk's LIBMEMKIT_CXX_OBJ).
 # -fexceptions: std::bad_alloc, and a new-handler's exceptions, are thrown through these C frames.
 CXX_OVERRIDE_CFLAGS := $(ENGINE_CFLAGS) -fexceptions
 $(BUILD)/obj/cxx-override.o: src/override/cxx.c
@@ -9,6 +9,11 @@ $(BUILD)/obj/cxx-override.o: src/override/cxx.c
 $(BUILD)/obj/cxx-runtime.o: src/override/cxx_runtime.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(CXX_OVERRIDE_CFLAGS) -c $< -o $@
+# libmemkit.a's: strong references, which pull libstdc++'s pieces into the static C++ programs that use
+# the operators (C programs never pull this object in).
+$(BUILD)/obj/cxx-runtime-static.o: src/override/cxx_runtime.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CXX_OVERRIDE_CFLAGS) -DMK_CXX_STATIC -c $< -o $@
 
 # Tests: one C++ program, built dynamically (run under LD_PRELOAD by tests/cxx/cxx-preload.sh, which also
 # checks the library's dependencies and g++ under memkit) and statically with build/libmemkit.a.
@@ -29,7 +34,10 @@ $(BUILD)/tests/cxx-dlopen-host: tests/cxx/dlopen_host.c
 	$(CC) $(CFLAGS) $< -o $@ -ldl
 tests/cxx/cxx-preload.sh: $(BUILD)/tests/cxx-plain $(BUILD)/libmemkit.so $(BUILD)/tests/cxx-plugin.so \
                           $(BUILD)/tests/cxx-dlopen-host
-TESTS += tests/cxx/cxx-preload.sh $(BUILD)/tests/cxx-static
+$(BUILD)/tests/cxx-static-nostl: tests/cxx/static_nostl.cpp $(BUILD)/libmemkit.a
+	@mkdir -p $(@D)
+	$(CXX) $(CXX_TESTS_FLAGS) -static $< $(BUILD)/libmemkit.a -o $@
+TESTS += tests/cxx/cxx-preload.sh $(BUILD)/tests/cxx-static $(BUILD)/tests/cxx-static-nostl
 
 # Measurement only (not installed, not tested): instructions per new/delete pair under callgrind
 # (tests/cxx/instr.sh), with memkit's operators and with libstdc++'s (build/libmemkit-nocxx.so: the same

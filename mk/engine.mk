@@ -14,13 +14,13 @@ $(BUILD)/obj/api-mk.o: src/override/api.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) $(API_ENGINE) -DMK_API_PREFIX=mk_ -DMK_API_PREFIXED -c $< -o $@
 
-# The C++ operators (mk/cxx.mk builds them).
+# The C++ operators (mk/cxx.mk builds them; libmemkit.a has its own build of cxx-runtime.o).
 LIBMEMKIT_CXX_OBJ := $(BUILD)/obj/cxx-override.o $(BUILD)/obj/cxx-runtime.o
 LIBMEMKIT_OBJ := $(ENGINE_OBJ) $(BUILD)/obj/api-override.o $(BUILD)/obj/api-mk.o $(LIBMEMKIT_CXX_OBJ)
 
 $(BUILD)/libmemkit.so: $(LIBMEMKIT_OBJ)
 	$(CC) -shared -o $@ $^ $(LDLIBS) -Wl,-z,now -Wl,-soname,libmemkit.so
-$(BUILD)/libmemkit.a: $(LIBMEMKIT_OBJ)
+$(BUILD)/libmemkit.a: $(LIBMEMKIT_OBJ:cxx-runtime.o=cxx-runtime-static.o)
 	rm -f $@ && ar rcs $@ $^
 $(BUILD)/libmemkit-mk.a: $(ENGINE_OBJ) $(BUILD)/obj/api-mk.o
 	rm -f $@ && ar rcs $@ $^

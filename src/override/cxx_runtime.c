@@ -1,15 +1,16 @@
 /* The C++ runtime as the operators see it, without a dependency on it: libmemkit.so loads into C programs
  * (`ls`), which must not get libstdc++, and the operators are written in C.
  *
- * Every libstdc++ and unwinder function used here is a weak undefined reference: the dynamic linker binds
- * it when the program has the runtime (a C++ program links libstdc++, which brings libgcc_s), and leaves
- * it NULL otherwise.  A runtime the program loads later with dlopen is found with dlsym instead
- * (runtime_symbol; dlsym and dlopen are weak references too, so that a static link does not pull libc.a's
- * dynamic loader in).  In a
- * static link a weak reference binds only if something else pulled the function in: std::get_new_handler
- * comes with std::set_new_handler, which is all that matters; std::__throw_bad_alloc comes with the
- * standard containers and strings (a program that has neither, and wants bad_alloc, links with
- * -Wl,-u,_ZSt17__throw_bad_allocv).
+ * In libmemkit.so every libstdc++ and unwinder function used here is a weak undefined reference: the
+ * dynamic linker binds it when the program has the runtime (a C++ program links libstdc++, which brings
+ * libgcc_s), and leaves it NULL otherwise.  A runtime the program loads later with dlopen is found with
+ * dlsym instead (runtime_symbol).  Without any runtime, the nothrow operators work and the throwing ones
+ * abort with one line where they would throw.
+ *
+ * libmemkit.a has this file built with MK_CXX_STATIC: the references are strong.  A static link pulls this
+ * object in only for a program that calls an operator, which is a C++ program linked with libstdc++; a
+ * weak reference would bind only to what something else happened to pull in (std::__throw_bad_alloc is
+ * not there in a program without standard containers or strings).
  *
  * Catching: a nothrow operator must turn a new-handler's exception into NULL, and C has no catch.  The
  * trampoline mk__cxx_call_catching below calls the handler from a frame whose unwind information names
@@ -29,16 +30,29 @@
 #define HIDDEN __attribute__((visibility("hidden")))
 
 /* std::get_new_handler(), std::__throw_bad_alloc() */
-extern mk_new_handler _ZSt15get_new_handlerv(void) __attribute__((weak));
-extern void _ZSt17__throw_bad_allocv(void) __attribute__((weak, noreturn));
-extern void *__cxa_begin_catch(void *exception) __attribute__((weak));
-extern void __cxa_end_catch(void) __attribute__((weak));
+extern mk_new_handler _ZSt15get_new_handlerv(void);
+extern void _ZSt17__throw_bad_allocv(void) __attribute__((noreturn));
+extern void *__cxa_begin_catch(void *exception);
+extern void __cxa_end_catch(void);
+#ifndef MK_CXX_STATIC
+#pragma weak _ZSt15get_new_handlerv
+#pragma weak _ZSt17__throw_bad_allocv
+#pragma weak __cxa_begin_catch
+#pragma weak __cxa_end_catch
 #pragma weak _Unwind_GetIP
 #pragma weak _Unwind_SetIP
 #pragma weak _Unwind_SetGR
 #pragma weak dlsym
 #pragma weak dlopen
+#endif
 
+#ifdef MK_CXX_STATIC
+static void *runtime_symbol(void *linked, const char *name)
+{
+	(void)name;
+	return linked;   /* a strong reference: linked in */
+}
+#else
 /* The libraries that define what is looked up here. */
 static const char *const runtime_libraries[] = { "libstdc++.so.6", "libgcc_s.so.1" };
 
@@ -58,6 +72,7 @@ static void *runtime_symbol(void *linked, const char *name)
 	}
 	return f;
 }
+#endif
 #define RUNTIME(fn) ((__typeof__(&fn))runtime_symbol((void *)&fn, #fn))
 
 mk_new_handler mk__cxx_get_new_handler(void)

@@ -8,7 +8,10 @@
  *   void  BE(free_kind)(void *p, size_t n, size_t align, mk_kind kind)   n MK_NO_SIZE: not given
  * and records the kind at allocation and compares it at free (`delete` of a `new[]` block, `delete[]` of
  * a malloc'ed one, a sized delete whose size is not the block's).  The plain backend functions, called by
- * malloc and free in api.c, are kind MK_KIND_MALLOC.
+ * malloc and free in api.c, are kind MK_KIND_MALLOC.  BE(alloc_kind) must return NULL only when memory
+ * cannot be had (the operators then run the new-handler loop); a kind error aborts inside BE(free_kind)
+ * with its one line.  Such a build has no separate fast path (mk__kind_alloc_fast is NULL): every new
+ * calls BE(alloc_kind).
  *
  * Without MK_BACKEND_KINDS (the default build) these are always-inline functions that drop the kind and the
  * size: every call passes constants, so nothing of them is left in the operators' code. */

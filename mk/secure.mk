@@ -41,8 +41,14 @@ $(SECURE_DIR)/api-override.o: src/override/api.c
 $(SECURE_DIR)/api-mk.o: src/override/api.c
 	@mkdir -p $(@D)
 	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) -DMK_SECURE=1 $(API_SECURE) -DMK_API_PREFIX=mk_ -DMK_API_PREFIXED -c $< -o $@
+# The C++ operators over the secure backend: every new and delete records and checks its kind (kind.h).
+$(SECURE_DIR)/cxx-override.o: src/override/cxx.c
+	@mkdir -p $(@D)
+	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(CXX_OVERRIDE_CFLAGS) -DMK_SECURE=1 $(API_SECURE) -c $< -o $@
+SECURE_OBJ := $(SECURE_ENGINE_OBJ) $(SECURE_DIR)/api-override.o $(SECURE_DIR)/api-mk.o $(SECURE_DIR)/cxx-override.o \
+              $(BUILD)/obj/cxx-runtime.o
 # Versioned like libmemkit.so: the file is libmemkit-secure.so.VERSION, the other two names links to it.
-$(BUILD)/libmemkit-secure.so.$(VERSION): $(SECURE_ENGINE_OBJ) $(SECURE_DIR)/api-override.o $(SECURE_DIR)/api-mk.o
+$(BUILD)/libmemkit-secure.so.$(VERSION): $(SECURE_OBJ)
 	$(CC) -shared $(LDFLAGS) -o $@ $^ $(MK_LDLIBS) $(LDLIBS) -Wl,-z,now -Wl,-soname,libmemkit-secure.so.$(VERSION_MAJOR)
 $(eval $(call mk_shared_links,$(BUILD)/libmemkit-secure.so))
 ALL += $(BUILD)/libmemkit-secure.so
@@ -50,5 +56,6 @@ ALL += $(BUILD)/libmemkit-secure.so
 # In make test: the suite's floors and expected catches, and the secure build under the preload tests.
 tests/misuse/misuse-check.sh: $(MISUSE_BINS) $(BUILD)/libmemkit.so $(BUILD)/libmemkit-secure.so
 tests/misuse/secure-preload.sh: $(BUILD)/libmemkit-secure.so $(BUILD)/libmemkit.so $(BUILD)/memkit \
-	$(BUILD)/tests/contract-plain $(BUILD)/tests/stress-plain $(BUILD)/tests/fuzz-plain
+	$(BUILD)/tests/contract-plain $(BUILD)/tests/stress-plain $(BUILD)/tests/fuzz-plain \
+	$(BUILD)/tests/cxx-plain $(BUILD)/tests/cxx-plugin.so $(BUILD)/tests/cxx-dlopen-host
 TESTS += tests/misuse/misuse-check.sh tests/misuse/secure-preload.sh

@@ -66,7 +66,8 @@ typedef struct sec_header {
 #endif
 #define Q_MAX_BLOCK ((size_t)1 << 20)   /* bigger blocks are zeroed and given back at once */
 
-static const char *const kind_names[] = { "?", "malloc()", "operator new", "operator new[]" };
+static const char *const kind_names[] = { "malloc()", "operator new", "operator new[]", "?" };
+static const char *const free_names[] = { "free():", "operator delete():", "operator delete[]():", "?" };
 
 /* A full mixer, for seeds. */
 static uint64_t mix(uint64_t x)
@@ -93,7 +94,7 @@ static uint64_t load64(const void *a)
 }
 static void store64(void *a, uint64_t v) { __builtin_memcpy(a, &v, sizeof v); }
 
-static void seal(void *p, size_t n, unsigned shift, enum mk_kind kind, uint64_t freed)
+static void seal(void *p, size_t n, unsigned shift, mk_kind kind, uint64_t freed)
 {
 	uint64_t info = (uint64_t)n | (uint64_t)shift << 48 | (uint64_t)kind << 56 | freed;
 	sec_header *h = header_of(p);
@@ -114,7 +115,7 @@ static __attribute__((noreturn, cold, format(printf, 1, 2))) void report(const c
 
 /* ---- allocation ---- */
 
-static void *wrap(void *base, size_t n, unsigned shift, enum mk_kind kind)
+static void *wrap(void *base, size_t n, unsigned shift, mk_kind kind)
 {
 	if (!base)
 		return NULL;
@@ -124,7 +125,7 @@ static void *wrap(void *base, size_t n, unsigned shift, enum mk_kind kind)
 	return p;
 }
 
-void *mk__secure_alloc_kind(size_t n, size_t align, enum mk_kind kind)
+void *mk__secure_alloc_kind(size_t n, size_t align, mk_kind kind)
 {
 	if (n == 0 && kind == MK_KIND_MALLOC && align <= 16)
 		return mk__engine_alloc(0);   /* the no-access area: every access faults */
@@ -156,7 +157,7 @@ typedef struct blk {
 	char *p;
 	size_t n;
 	unsigned shift;
-	enum mk_kind kind;
+	mk_kind kind;
 	bool freed;
 } blk;
 
@@ -185,7 +186,7 @@ static bool read_header(const void *p, blk *b)
 	b->p = (char *)p;
 	b->n = info & INFO_SIZE;
 	b->shift = (info >> 48) & 63;
-	b->kind = (enum mk_kind)((info >> 56) & 3);
+	b->kind = (mk_kind)((info >> 56) & 3);
 	b->freed = (info & INFO_FREED) != 0;
 	return true;
 }
@@ -225,7 +226,7 @@ static __attribute__((noreturn, cold)) void bad_pointer(const void *p, const cha
 }
 
 /* The checks every call that takes a block makes: header, canary, and (want != 0) the allocating kind. */
-static void validate(const void *p, blk *b, const char *fn, enum mk_kind want)
+static void validate(const void *p, blk *b, const char *fn, int want)
 {
 	bool ours = mk__is_ours(p);
 	/* The header is read only where memory is known to be ours: in a segment past its header slice, or
@@ -246,9 +247,8 @@ static void validate(const void *p, blk *b, const char *fn, enum mk_kind want)
 	}
 	if (load64(b->p + b->n) != canary_of((uintptr_t)p))
 		report("%s heap overflow after %p (%zu-byte block, canary at +%zu)", fn, p, b->n, b->n);
-	if (want && b->kind != want)
-		report("%s mismatched free of %p (%zu-byte block from %s, freed by the wrong function)", fn, p, b->n,
-		       kind_names[b->kind]);
+	if (want >= 0 && b->kind != (mk_kind)want)
+		report("%s mismatched free of %p (a %zu-byte block from %s)", fn, p, b->n, kind_names[b->kind]);
 }
 
 /* ---- the quarantine ---- */
@@ -414,16 +414,21 @@ static void scrub(char *p, size_t n)
 }
 
 /* errno: nothing here sets it but the engine's free, which keeps it, and my_quarantine, which restores it. */
-static void free_checked(void *p, size_t size, enum mk_kind kind, const char *fn)
+static void free_checked(void *p, size_t size, size_t align, mk_kind kind, const char *fn)
 {
 	if (mk_unlikely(!mk__is_ours(p)) && mk__zero_owns(p)) {
 		mk__engine_free(p);   /* its own checks: a zero-size block has no header */
 		return;
 	}
 	blk b;
-	validate(p, &b, fn, kind);
-	if (size && size != b.n)
+	validate(p, &b, "free():", -1);   /* a bad pointer gets the default build's words, whoever frees it */
+	if (b.kind != kind)
+		report("%s mismatched free of %p (a %zu-byte block from %s)", fn, p, b.n, kind_names[b.kind]);
+	if (size != MK_NO_SIZE && size != b.n)
 		report("%s wrong size %zu for %p (a %zu-byte block)", fn, size, p, b.n);
+	if (align > 16 && align != (size_t)1 << b.shift)
+		report("%s wrong alignment %zu for %p (a block aligned to %zu)", fn, align, p,
+		       b.shift > MIN_SHIFT ? (size_t)1 << b.shift : (size_t)16);
 	seal(b.p, b.n, b.shift, b.kind, INFO_FREED);
 	scrub(b.p, b.n);
 	quarantine_put(b.p, b.n, b.shift);
@@ -432,19 +437,13 @@ static void free_checked(void *p, size_t size, enum mk_kind kind, const char *fn
 void mk__secure_free(void *p)
 {
 	if (p)
-		free_checked(p, 0, MK_KIND_MALLOC, "free():");
+		free_checked(p, MK_NO_SIZE, 0, MK_KIND_MALLOC, "free():");
 }
 
-void mk__secure_free_sized(void *p, size_t n)
+void mk__secure_free_kind(void *p, size_t n, size_t align, mk_kind kind)
 {
 	if (p)
-		free_checked(p, n, MK_KIND_MALLOC, "free_sized():");
-}
-
-void mk__secure_free_kind(void *p, size_t size, enum mk_kind kind, const char *fn)
-{
-	if (p)
-		free_checked(p, size, kind, fn);
+		free_checked(p, n, align, kind, free_names[kind & 3]);   /* bad pointers: "free():", as the default build */
 }
 
 /* ---- the rest of the backend ---- */
@@ -490,7 +489,7 @@ void *mk__secure_realloc(void *p, size_t n)
 	if (!q)
 		return NULL;
 	raw_memcpy(q, p, n < b.n ? n : b.n);
-	free_checked(p, 0, MK_KIND_MALLOC, "realloc():");
+	free_checked(p, MK_NO_SIZE, 0, MK_KIND_MALLOC, "realloc():");
 	return q;
 }
 
@@ -499,7 +498,7 @@ size_t mk__secure_usable_size(const void *p)
 	if (mk__zero_owns(p))
 		return mk__engine_usable_size(p);
 	blk b;
-	validate(p, &b, "malloc_usable_size():", 0);
+	validate(p, &b, "malloc_usable_size():", -1);
 	return b.n;
 }
 

@@ -13,13 +13,11 @@
 
 #include "engine/engine.h"
 
-/* How a block was allocated (kept in its header): what frees it must match.  The C++ operators of
- * src/override/cxx.c pass theirs through mk__secure_alloc_kind and mk__secure_free_kind. */
-enum mk_kind {
-	MK_KIND_MALLOC = 1,  /* malloc, calloc, realloc, the aligned ones: free, realloc */
-	MK_KIND_NEW = 2,     /* operator new: operator delete */
-	MK_KIND_NEW_ARRAY = 3, /* operator new[]: operator delete[] */
-};
+/* How a block was allocated (kept in its header) must match what frees it: mk_kind and the hooks the C++
+ * operators call (src/override/kind.h, with MK_BACKEND_KINDS defined: every new and delete of cxx.c comes
+ * here with its kind, the size a sized delete passes, MK_NO_SIZE otherwise, and the alignment). */
+#define MK_BACKEND_KINDS 1
+#include "override/kind.h"
 
 void  *mk__secure_alloc(size_t n) MK_HIDDEN;
 void  *mk__secure_alloc_zero(size_t n) MK_HIDDEN;
@@ -27,12 +25,11 @@ void  *mk__secure_alloc_aligned(size_t align, size_t n) MK_HIDDEN;
 void   mk__secure_free(void *p) MK_HIDDEN;
 void  *mk__secure_realloc(void *p, size_t n) MK_HIDDEN;
 size_t mk__secure_usable_size(const void *p) MK_HIDDEN;
-/* align 0: the default alignment.  NULL when out of memory (the caller sets errno or throws). */
-void  *mk__secure_alloc_kind(size_t n, size_t align, enum mk_kind kind) MK_HIDDEN;
-/* size 0: unsized.  fn names the caller in a report ("operator delete[]()"). */
-void   mk__secure_free_kind(void *p, size_t size, enum mk_kind kind, const char *fn) MK_HIDDEN;
-/* free_sized(p, n): p's size must be n. */
-void   mk__secure_free_sized(void *p, size_t n) MK_HIDDEN;
+/* align 0: the default alignment.  NULL when out of memory (the operators then run the new-handler loop). */
+void  *mk__secure_alloc_kind(size_t n, size_t align, mk_kind kind) MK_HIDDEN;
+/* n: MK_NO_SIZE, or the size a sized delete passes (must be the block's); align: 0, or what an aligned
+ * delete passes (must be the block's). */
+void   mk__secure_free_kind(void *p, size_t n, size_t align, mk_kind kind) MK_HIDDEN;
 
 /* checked.c: the bounds check of a write of len bytes at dst by fn, when dst lies in one of our blocks. */
 void   mk__secure_check_write(const void *dst, size_t len, const char *fn) MK_HIDDEN;

@@ -17,9 +17,9 @@ $(BUILD)/tests/misuse/cxx: tests/misuse/cxx.cc tests/misuse/misuse.h
 	$(CXX) -std=gnu++17 -I. $(CPPFLAGS) $(MISUSE_CFLAGS) -fsized-deallocation -Wno-mismatched-new-delete $(CXXFLAGS) $(LDFLAGS) -o $@ $<
 
 misuse-bins: $(MISUSE_BINS)
-misuse: $(MISUSE_BINS) $(BUILD)/libmemkit.so
+misuse: $(MISUSE_BINS) $(BUILD)/libmemkit.so $(BUILD)/libmemkit-secure.so
 	python3 tests/misuse/misuse.py --runs 5
-misuse-doc: $(MISUSE_BINS) $(BUILD)/libmemkit.so
+misuse-doc: $(MISUSE_BINS) $(BUILD)/libmemkit.so $(BUILD)/libmemkit-secure.so
 	python3 tests/misuse/misuse.py --runs 5 --doc docs/hardening.md
 .PHONY: misuse misuse-doc misuse-bins
 

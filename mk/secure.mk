@@ -16,6 +16,11 @@ $(BUILD)/tests/misuse/cxx: tests/misuse/cxx.cc tests/misuse/misuse.h
 	@mkdir -p $(@D)
 	$(CXX) -std=gnu++17 -I. $(CPPFLAGS) $(MISUSE_CFLAGS) -fsized-deallocation -Wno-mismatched-new-delete $(CXXFLAGS) $(LDFLAGS) -o $@ $<
 
+# The measures one by one (tests/misuse/hardening.sh runs it under both builds).
+$(BUILD)/tests/misuse/hardening: tests/misuse/hardening.c tests/common/test.h tests/contract/abort.h
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -Iinclude -I. $(CPPFLAGS) $(MISUSE_CFLAGS) -Wno-stringop-overflow $(CFLAGS) $(LDFLAGS) -o $@ $< -ldl
+
 misuse-bins: $(MISUSE_BINS)
 misuse: $(MISUSE_BINS) $(BUILD)/libmemkit.so $(BUILD)/libmemkit-secure.so
 	python3 tests/misuse/misuse.py --runs 5
@@ -58,4 +63,5 @@ tests/misuse/misuse-check.sh: $(MISUSE_BINS) $(BUILD)/libmemkit.so $(BUILD)/libm
 tests/misuse/secure-preload.sh: $(BUILD)/libmemkit-secure.so $(BUILD)/libmemkit.so $(BUILD)/memkit \
 	$(BUILD)/tests/contract-plain $(BUILD)/tests/stress-plain $(BUILD)/tests/fuzz-plain \
 	$(BUILD)/tests/cxx-plain $(BUILD)/tests/cxx-plugin.so $(BUILD)/tests/cxx-dlopen-host
-TESTS += tests/misuse/misuse-check.sh tests/misuse/secure-preload.sh
+tests/misuse/hardening.sh: $(BUILD)/tests/misuse/hardening $(BUILD)/libmemkit.so $(BUILD)/libmemkit-secure.so
+TESTS += tests/misuse/hardening.sh tests/misuse/misuse-check.sh tests/misuse/secure-preload.sh

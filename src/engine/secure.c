@@ -502,6 +502,13 @@ size_t mk__secure_usable_size(const void *p)
 	return b.n;
 }
 
+int mk__secure_trim(size_t pad)
+{
+	if (tq)
+		flush(tq);
+	return mk__engine_trim(pad);
+}
+
 /* ---- checked.c's question ---- */
 
 void mk__secure_check_write(const void *dst, size_t len, const char *fn)

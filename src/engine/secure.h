@@ -34,7 +34,7 @@ void   mk__secure_free_kind(void *p, size_t n, size_t align, mk_kind kind) MK_HI
 /* checked.c: the bounds check of a write of len bytes at dst by fn, when dst lies in one of our blocks. */
 void   mk__secure_check_write(const void *dst, size_t len, const char *fn) MK_HIDDEN;
 
-#define mk__secure_trim        mk__engine_trim
+int    mk__secure_trim(size_t pad) MK_HIDDEN;   /* empties this thread's quarantine, then the engine's trim */
 #define mk__secure_stats_print mk__engine_stats_print
 #define mk__secure_info        mk__engine_info
 #define mk__secure_check       mk__engine_check

@@ -5,9 +5,11 @@
  * through it is stopped at the access, before and after the free.
  *
  * The area is 1 GiB of PROT_NONE address space (no memory, no commit charge) cut into 16-byte slots; a
- * bitmap (8 MiB mapped, only its touched pages resident) says which slots are live.  Slots are taken by a
- * cursor that goes round the area, so a freed slot is reused as late as possible.  Lock-free (compare and
- * swap on bitmap words), so nothing is left to reset after a fork.  The inlined malloc never comes here:
+ * bitmap (8 MiB in front of it, made readable and writable, only its touched pages resident) says which
+ * slots are live: at most 2^26 zero-size blocks live at once, then malloc(0) fails with ENOMEM.  Slots are
+ * taken by a cursor that goes round the area, so a freed slot is reused as late as possible.  Lock-free
+ * (one pointer published by compare and swap, then compare and swap on bitmap words), so nothing is left to
+ * reset, or to wait for, after a fork.  The inlined malloc never comes here:
  * direct[0] of every heap stays the empty span (sizeclass.c), so malloc(0) takes the slow path, which
  * costs the other sizes nothing. */
 #include <errno.h>
@@ -21,43 +23,41 @@
 #define ZERO_AREA       (ZERO_SLOTS << ZERO_SLOT_SHIFT)
 #define ZERO_WORDS      (ZERO_SLOTS / 64)
 
-static _Atomic uintptr_t zero_base;      /* 0 until the first malloc(0) */
-static _Atomic(uint64_t *) zero_map;     /* bit i: slot i is live */
+#define ZERO_MAP_BYTES  (ZERO_WORDS * sizeof(uint64_t))
+
+static _Atomic uintptr_t zero_map_at;    /* the bitmap, with the area right after it; 0 until the first malloc(0) */
 static _Atomic size_t zero_cursor;       /* the bitmap word to look at first */
 static _Atomic size_t zero_high;         /* words below this have been used: for telling invalid from freed */
 
-/* The area and its bitmap, made once by whichever thread gets there first. */
-static bool zero_setup(void)
+/* The bitmap and the area, one reservation made once: by whichever thread publishes it first (a loser
+ * unmaps its own).  One pointer says both where the bitmap and where the area is. */
+static uint64_t *zero_setup(void)
 {
-	if (atomic_load_explicit(&zero_base, memory_order_acquire))
-		return true;
-	uint64_t *map = mk__os_map(ZERO_WORDS * sizeof(uint64_t));
-	if (!map)
-		return false;
-	void *area = mk__os_reserve(ZERO_AREA, MK_PAGE_SIZE);
-	if (!area) {
-		mk__os_unmap(map, ZERO_WORDS * sizeof(uint64_t));
-		return false;
+	uintptr_t at = atomic_load_explicit(&zero_map_at, memory_order_acquire);
+	if (at)
+		return (uint64_t *)at;
+	char *mine = mk__os_reserve(ZERO_MAP_BYTES + ZERO_AREA, MK_PAGE_SIZE);
+	if (!mine)
+		return NULL;
+	if (mk__os_commit(mine, ZERO_MAP_BYTES) != 0) {
+		mk__os_unmap(mine, ZERO_MAP_BYTES + ZERO_AREA);
+		return NULL;
 	}
-	uint64_t *no_map = NULL;
-	if (!atomic_compare_exchange_strong(&zero_map, &no_map, map)) {
-		mk__os_unmap(map, ZERO_WORDS * sizeof(uint64_t));   /* another thread won: use its area */
-		mk__os_unmap(area, ZERO_AREA);
-		while (!atomic_load_explicit(&zero_base, memory_order_acquire))
-			;
-		return true;
+	if (!atomic_compare_exchange_strong(&zero_map_at, &at, (uintptr_t)mine)) {
+		mk__os_unmap(mine, ZERO_MAP_BYTES + ZERO_AREA);   /* another thread's is in place: `at` */
+		return (uint64_t *)at;
 	}
-	atomic_store_explicit(&zero_base, (uintptr_t)area, memory_order_release);
-	return true;
+	return (uint64_t *)mine;
 }
 
 void *mk__zero_alloc(void)
 {
 	int saved = errno;
-	if (!zero_setup())
+	uint64_t *map = zero_setup();
+	if (!map)
 		return NULL;
 	errno = saved;
-	uint64_t *map = atomic_load_explicit(&zero_map, memory_order_relaxed);
+	uintptr_t base = (uintptr_t)map + ZERO_MAP_BYTES;
 	size_t start = atomic_load_explicit(&zero_cursor, memory_order_relaxed);
 	for (size_t k = 0; k < ZERO_WORDS; k++) {
 		size_t w = (start + k) % ZERO_WORDS;
@@ -71,29 +71,30 @@ void *mk__zero_alloc(void)
 				size_t high = atomic_load_explicit(&zero_high, memory_order_relaxed);
 				while (high <= w && !atomic_compare_exchange_weak(&zero_high, &high, w + 1))
 					;
-				return (void *)(atomic_load_explicit(&zero_base, memory_order_relaxed) +
-				                ((w * 64 + b) << ZERO_SLOT_SHIFT));
+				return (void *)(base + ((w * 64 + b) << ZERO_SLOT_SHIFT));
 			}
 		}
 	}
 	return NULL;   /* 2^26 zero-size blocks live at once */
 }
 
+static uintptr_t zero_base(void) { return atomic_load_explicit(&zero_map_at, memory_order_relaxed) + ZERO_MAP_BYTES; }
+
 bool mk__zero_owns(const void *p)
 {
-	uintptr_t base = atomic_load_explicit(&zero_base, memory_order_relaxed);
-	return base && (uintptr_t)p - base < ZERO_AREA;
+	uintptr_t at = atomic_load_explicit(&zero_map_at, memory_order_relaxed);
+	return at && (uintptr_t)p - (at + ZERO_MAP_BYTES) < ZERO_AREA;
 }
 
 /* p is in the area: frees its slot, or aborts with the caller's words when it is no live zero-size block. */
 void mk__zero_free(const void *p, const mk_bad_words *words)
 {
-	uintptr_t off = (uintptr_t)p - atomic_load_explicit(&zero_base, memory_order_relaxed);
+	uintptr_t off = (uintptr_t)p - zero_base();
 	if (off & ((1u << ZERO_SLOT_SHIFT) - 1))
 		mk__fatal(words->interior, p);
 	size_t slot = off >> ZERO_SLOT_SHIFT;
 	uint64_t bit = (uint64_t)1 << (slot % 64);
-	_Atomic uint64_t *word = (_Atomic uint64_t *)&atomic_load_explicit(&zero_map, memory_order_relaxed)[slot / 64];
+	_Atomic uint64_t *word = (_Atomic uint64_t *)&((uint64_t *)atomic_load_explicit(&zero_map_at, memory_order_relaxed))[slot / 64];
 	if (!(atomic_fetch_and_explicit(word, ~bit, memory_order_relaxed) & bit))
 		mk__fatal(slot / 64 < atomic_load_explicit(&zero_high, memory_order_relaxed) ? words->freed : words->invalid, p);
 }
@@ -101,11 +102,11 @@ void mk__zero_free(const void *p, const mk_bad_words *words)
 /* The same checks without freeing (realloc and malloc_usable_size of a zero-size block). */
 void mk__zero_check(const void *p, const mk_bad_words *words)
 {
-	uintptr_t off = (uintptr_t)p - atomic_load_explicit(&zero_base, memory_order_relaxed);
+	uintptr_t off = (uintptr_t)p - zero_base();
 	if (off & ((1u << ZERO_SLOT_SHIFT) - 1))
 		mk__fatal(words->interior, p);
 	size_t slot = off >> ZERO_SLOT_SHIFT;
-	uint64_t bits = atomic_load_explicit((_Atomic uint64_t *)&atomic_load_explicit(&zero_map, memory_order_relaxed)[slot / 64],
+	uint64_t bits = atomic_load_explicit((_Atomic uint64_t *)&((uint64_t *)atomic_load_explicit(&zero_map_at, memory_order_relaxed))[slot / 64],
 	                                     memory_order_relaxed);
 	if (!(bits & (uint64_t)1 << (slot % 64)))
 		mk__fatal(slot / 64 < atomic_load_explicit(&zero_high, memory_order_relaxed) ? words->freed : words->invalid, p);

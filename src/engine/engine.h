@@ -202,6 +202,8 @@ int    mk__engine_check(void) MK_HIDDEN;
  * mk_stats_get (stats.c), mallopt over the engine's options (options.c). */
 #define MK_BACKEND_MALLOC_INFO 1
 #define MK_BACKEND_MALLOPT 1
+#define MK_BACKEND_START 1   /* the drop-in initialises at load: see api.c */
+void   mk__engine_start(void) MK_HIDDEN;   /* = mk__init (init.c) */
 int    mk__engine_malloc_info(int options, FILE *fp) MK_HIDDEN;
 /* 1 when param is one memkit knows (setting an option, or accepted and ignored), 0 otherwise. */
 int    mk__engine_mallopt(int param, int value) MK_HIDDEN;

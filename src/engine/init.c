@@ -82,6 +82,8 @@ void mk__init(void)
 		mk__options_print_values();
 }
 
+void mk__engine_start(void) { mk__init(); }
+
 uint64_t mk__now_ms(void)
 {
 	struct timespec ts;
@@ -151,6 +153,3 @@ void mk__fatal(const char *what, const void *p)
 	abort();
 }
 
-/* Also at load: a program that never allocates (true(1)) still gets MEMKIT_HELP, MEMKIT_VERBOSE's line and
- * the warnings about its MEMKIT_ variables, and the statistics' clock starts with the process. */
-__attribute__((constructor)) static void init_at_load(void) { mk__init(); }

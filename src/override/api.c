@@ -206,6 +206,13 @@ EXPORT int API(stats_get)(const char *name, uint64_t *value) { return BE(stats_g
 #endif
 #endif
 
+#if defined(MK_API_OVERRIDE) && defined(MK_BACKEND_START)
+/* The drop-in starts with the process, not at its first malloc: a program that never allocates (true(1))
+ * still gets MEMKIT_HELP's table, MEMKIT_VERBOSE's line and the warnings about its MEMKIT_ variables.  (The
+ * mk_ build, linked beside another malloc, starts at its first call, so a program may setenv before it.) */
+__attribute__((constructor)) static void start_at_load(void) { BE(start)(); }
+#endif
+
 #ifdef MK_API_OVERRIDE
 /* glibc-internal names that some programs and libraries (and libc itself) call directly. */
 #if defined(__clang__)

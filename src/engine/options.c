@@ -435,7 +435,7 @@ static void write_markdown(void (*cb)(void *, const char *), void *opaque)
 {
 	out(cb, opaque,
 	    "# memkit's options\n\n"
-	    "<!-- Generated from the table in src/engine/options.c by `make docs/options.md`; "
+	    "<!-- Generated from the table in src/engine/options.c by `make docs`; "
 	    "tests/options/ fails when this file is not what the table gives. -->\n\n"
 	    "Environment variables, read once at start with `secure_getenv` (so ignored in set-user-ID programs).\n"
 	    "`MEMKIT_HELP=1` prints this table on stderr; `MEMKIT_VERBOSE=1` prints the values in effect.\n"

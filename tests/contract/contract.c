@@ -1312,7 +1312,7 @@ static const char *const exported[] = {
 	"valloc", "pvalloc", "malloc_usable_size", "free_sized", "free_aligned_sized", "malloc_trim",
 	"malloc_stats", "mallinfo", "mallinfo2", "mallopt", "mk_check", "__libc_malloc", "__libc_free",
 	"__libc_calloc", "__libc_realloc", "__libc_memalign", "__libc_valloc", "__libc_pvalloc",
-	"__posix_memalign",
+	"__posix_memalign", "malloc_info", "mk_stats_print", "mk_stats_get",
 };
 
 static void test_names_resolve_to_memkit(void)

@@ -8,6 +8,7 @@
 
 #include "include/memkit.h"
 #include "engine/options.h"
+#include "engine/stats.h"
 #include "tests/common/test.h"
 
 static void exec_self(void *env)
@@ -199,7 +200,8 @@ static void collect(void *opaque, const char *text)
 	}
 }
 
-/* docs/options.md is what the table gives (`make docs` rewrites it). */
+/* docs/options.md is what the table gives, and docs/stats.md's counter tables what the lists give (`make
+ * docs` rewrites both). */
 static void test_docs_current(void)
 {
 	gen_len = 0;
@@ -217,6 +219,17 @@ static void test_docs_current(void)
 	for (const char *p = gen; (p = strstr(p, ".TP\n.B MEMKIT_")); p++)
 		tp++;
 	CHECK(tp == 6);
+	gen_len = 0;
+	gen[0] = 0;
+	mk__stats_write_doc(collect, NULL);
+	doc = read_file("docs/stats.md");
+	REQUIRE(doc != NULL);
+	const char *begin = strstr(doc, "<!-- counters -->\n"), *end = strstr(doc, "<!-- /counters -->");
+	REQUIRE(begin && end);
+	begin += strlen("<!-- counters -->\n");
+	CHECK((size_t)(end - begin) == gen_len && strncmp(begin, gen, gen_len) == 0);
+	if ((size_t)(end - begin) != gen_len || strncmp(begin, gen, gen_len) != 0)
+		fprintf(stderr, "  docs/stats.md's tables differ from the lists: run `make docs`\n");
 }
 
 static void cases(void)

@@ -380,16 +380,22 @@ int mk__engine_mallopt(int param, int value)
 	return 0;
 }
 
+/* The default and range columns of o; a path has no default, which each output says its own way. */
+static void columns(const option *o, const char *no_default, char def[32], char range[64])
+{
+	if (o->type == T_PATH)
+		snprintf(def, 32, "%s", no_default);
+	else
+		format_value(o, o->def, def, 32);
+	range_text(o, range, 64);
+}
+
 static void write_text(void (*cb)(void *, const char *), void *opaque)
 {
 	for (size_t i = 0; i < NOPTIONS; i++) {
 		const option *o = &options[i];
 		char def[32], range[64];
-		if (o->type == T_PATH)
-			snprintf(def, sizeof def, "(none)");
-		else
-			format_value(o, o->def, def, sizeof def);
-		range_text(o, range, sizeof range);
+		columns(o, "(none)", def, range);
 		out(cb, opaque, "%-18s %-4s default %-6s range %-16s %s\n", o->name, type_names[o->type], def, range,
 		    o->help);
 	}
@@ -420,11 +426,7 @@ static void write_man(void (*cb)(void *, const char *), void *opaque)
 	for (size_t i = 0; i < NOPTIONS; i++) {
 		const option *o = &options[i];
 		char def[32], range[64], line[512];
-		if (o->type == T_PATH)
-			snprintf(def, sizeof def, "none: stderr");
-		else
-			format_value(o, o->def, def, sizeof def);
-		range_text(o, range, sizeof range);
+		columns(o, "none: stderr", def, range);
 		out(cb, opaque, ".TP\n.B %s\n", o->name);
 		snprintf(line, sizeof line, "(%s; default %s; %s) %s\n", type_names[o->type], def, range, o->help);
 		man_escaped(cb, opaque, line);
@@ -447,11 +449,7 @@ static void write_markdown(void (*cb)(void *, const char *), void *opaque)
 	for (size_t i = 0; i < NOPTIONS; i++) {
 		const option *o = &options[i];
 		char def[32], range[64];
-		if (o->type == T_PATH)
-			snprintf(def, sizeof def, "(stderr)");
-		else
-			format_value(o, o->def, def, sizeof def);
-		range_text(o, range, sizeof range);
+		columns(o, "(stderr)", def, range);
 		out(cb, opaque, "| `%s` | %s | %s | %s | %s |\n", o->name, type_names[o->type], def, range, o->help);
 	}
 	out(cb, opaque,

@@ -137,13 +137,12 @@ static uint64_t precise_ms(void)
 }
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+/* Sums the counters of source H (the others expand to nothing). */
+#define SUM_FIELD(src, field, ...) SUM_##src(field)
 #define SUM_H(field) s->field += LOAD(h->field);
-#define SUM_NOT_H(field)
-#define SUM_FIELD(src, field, ...) SUM_##src##_(field)
-#define SUM_H_(field) SUM_H(field)
-#define SUM_G_(field) SUM_NOT_H(field)
-#define SUM_O_(field) SUM_NOT_H(field)
-#define SUM_D_(field) SUM_NOT_H(field)
+#define SUM_G(field)
+#define SUM_O(field)
+#define SUM_D(field)
 
 static void add_heap_stats(mk_stats_snapshot *s, const mk_heap_stats *h)
 {

@@ -288,8 +288,8 @@ static bool class_shown(const mk_class_snapshot *c) { return c->refills || c->sp
 static void report_text(const mk_stats_snapshot *s, write_fn *cb, void *opaque)
 {
 	long pid = s->pid;
-	emit(cb, opaque, "memkit[%ld]: statistics (memkit %d.%d; names as in mk_stats_get and docs/stats.md)\n", pid,
-	     MEMKIT_VERSION_MAJOR, MEMKIT_VERSION_MINOR);
+	emit(cb, opaque, "memkit[%ld]: statistics (memkit %d.%d.%d; names as in mk_stats_get and docs/stats.md)\n", pid,
+	     MEMKIT_VERSION_MAJOR, MEMKIT_VERSION_MINOR, MEMKIT_VERSION_PATCH);
 #define TEXT_LINE(src, field, name, unit, help) \
 	emit(cb, opaque, "memkit[%ld]: %-22s %16llu %s\n", pid, name, (unsigned long long)s->field, unit);
 	MK_STATS_LIST(TEXT_LINE)
@@ -313,8 +313,8 @@ static void report_text(const mk_stats_snapshot *s, write_fn *cb, void *opaque)
 /* One line: {"memkit":{"pid":..,"version":"..","stats":{"name":value,...},"classes":[{"size":..,...},...]}} */
 static void report_json(const mk_stats_snapshot *s, write_fn *cb, void *opaque)
 {
-	emit(cb, opaque, "{\"memkit\":{\"pid\":%ld,\"version\":\"%d.%d\",\"stats\":{", s->pid, MEMKIT_VERSION_MAJOR,
-	     MEMKIT_VERSION_MINOR);
+	emit(cb, opaque, "{\"memkit\":{\"pid\":%ld,\"version\":\"%d.%d.%d\",\"stats\":{", s->pid, MEMKIT_VERSION_MAJOR,
+	     MEMKIT_VERSION_MINOR, MEMKIT_VERSION_PATCH);
 	const char *sep = "";
 #define JSON_FIELD(src, field, name, unit, help) \
 	emit(cb, opaque, "%s\"%s\":%llu", sep, name, (unsigned long long)s->field); \

@@ -125,21 +125,6 @@ void mk__engine_info(struct mallinfo2 *mi)
 	mi->keepcost = dirty + hcached;
 }
 
-void mk__engine_stats_print(void)
-{
-	size_t mapped, used, dirty, nseg, hn, hbytes, hcached, abandoned;
-	mk__segments_info(&mapped, &used, &dirty, &nseg);
-	mk__huge_info(&hn, &hbytes, &hcached);
-	size_t heaps = mk__heaps_count(&abandoned);
-	mk__message("memkit statistics\n"
-	            "  segments        %zu (%zu KiB mapped)\n"
-	            "  small in use    %zu KiB\n"
-	            "  free, unpurged  %zu KiB\n"
-	            "  huge blocks     %zu (%zu KiB), %zu KiB cached\n"
-	            "  thread heaps    %zu (%zu parked)\n",
-	            nseg, mapped >> 10, used >> 10, dirty >> 10, hn, hbytes >> 10, hcached >> 10, heaps, abandoned);
-}
-
 int mk__engine_check(void)
 {
 	int errors = 0;

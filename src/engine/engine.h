@@ -10,8 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <malloc.h>
+#include <stdio.h>
 
 #include "engine/types.h"
+#include "engine/options.h"
+#include "engine/stats.h"
 
 #define mk_likely(x)   __builtin_expect(!!(x), 1)
 #define mk_unlikely(x) __builtin_expect(!!(x), 0)
@@ -202,6 +205,15 @@ int    mk__engine_trim(size_t pad) MK_HIDDEN;
 void   mk__engine_stats_print(void) MK_HIDDEN;
 void   mk__engine_info(struct mallinfo2 *mi) MK_HIDDEN;
 int    mk__engine_check(void) MK_HIDDEN;
+/* Beyond backend.h's list, used by api.c when these macros say so: malloc_info, mk_stats_print and
+ * mk_stats_get (stats.c), mallopt over the engine's options (options.c). */
+#define MK_BACKEND_MALLOC_INFO 1
+#define MK_BACKEND_MALLOPT 1
+#define MK_BACKEND_START 1   /* the drop-in initialises at load: see api.c */
+void   mk__engine_start(void) MK_HIDDEN;   /* = mk__init (init.c) */
+int    mk__engine_malloc_info(int options, FILE *fp) MK_HIDDEN;
+/* 1 when param is one memkit knows (setting an option, or accepted and ignored), 0 otherwise. */
+int    mk__engine_mallopt(int param, int value) MK_HIDDEN;
 
 /* ---- between the engine's files ---- */
 
@@ -219,13 +231,6 @@ void     mk__classes_init(void) MK_HIDDEN;
 unsigned mk__class_of(size_t n) MK_HIDDEN;   /* n <= MK_MEDIUM_MAX */
 
 /* init.c: process-wide state, options, errors */
-typedef struct mk_options {
-	long purge_delay_ms;   /* MEMKIT_PURGE_DELAY: free pages go back to the system after this long */
-	long purge_limit;      /* MEMKIT_PURGE_LIMIT (bytes): unpurged free memory allowed; 0: adaptive */
-	int verbose;           /* MEMKIT_VERBOSE: explain errors and decisions on stderr */
-	int stats;             /* MEMKIT_STATS: print statistics at exit */
-} mk_options;
-extern mk_options mk__opt MK_HIDDEN;
 void     mk__init(void) MK_HIDDEN;
 uint64_t mk__now_ms(void) MK_HIDDEN;
 void     mk__fatal(const char *what, const void *p) MK_HIDDEN __attribute__((noreturn, cold));
@@ -247,6 +252,7 @@ void     mk__segments_unlock(void) MK_HIDDEN;
 void     mk__segments_reset_lock(void) MK_HIDDEN;
 void     mk__segments_info(size_t *mapped, size_t *in_use, size_t *free_dirty, size_t *nsegments) MK_HIDDEN;
 void     mk__span_carve(mk_span *s) MK_HIDDEN;
+void     mk__segments_walk(void (*visit)(const mk_span *s, void *arg), void *arg) MK_HIDDEN;  /* spans in use */
 
 /* heap.c: thread heaps */
 void    *mk__heap_alloc_class(mk_heap *h, unsigned cls) MK_HIDDEN;
@@ -257,6 +263,7 @@ void     mk__heaps_after_fork_child(void) MK_HIDDEN;
 void     mk__heaps_collect_abandoned(void) MK_HIDDEN;
 int      mk__heap_check(mk_heap *h) MK_HIDDEN;
 size_t   mk__heaps_count(size_t *abandoned) MK_HIDDEN;
+void     mk__heaps_walk(void (*visit)(const mk_heap *h, void *arg), void *arg) MK_HIDDEN;    /* every heap */
 
 /* large.c: blocks over MK_MEDIUM_MAX up to MK_LARGE_MAX, one span each */
 void    *mk__large_alloc(size_t n) MK_HIDDEN;

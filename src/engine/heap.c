@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
+#include "engine/stats.h"
 #include "engine/zero.h"
 #include "os/os.h"
 
@@ -139,6 +140,7 @@ static mk_heap *heap_new_locked(void)
 	h->next_all = all_heaps;
 	all_heaps = h;
 	heap_count++;
+	mk__stat_heap(0);
 	return h;
 }
 
@@ -156,6 +158,7 @@ static mk_heap *heap_get(void)
 	if (h) {
 		pool = h->next_in_pool;
 		pool_count--;
+		mk__stat_heap(1);
 	} else {
 		h = heap_new_locked();
 	}
@@ -279,6 +282,7 @@ static mk_span *span_new(mk_heap *h, unsigned cls)
  * size follows what the program holds.  Spans with nothing left are parked as full. */
 static MK_SLOW void *refill(mk_heap *h, unsigned cls)
 {
+	MK_STAT_OWN_INC(h->stats.cls[cls].refills);
 	if (atomic_load_explicit(&h->xblocks, memory_order_relaxed))
 		drain_xblocks(h);
 	mk_span *s, *next;
@@ -407,6 +411,7 @@ void mk__remote_free(mk_span *s, mk_block *b)
 	/* Read while b keeps s from being retired; heaps themselves are never unmapped. */
 	mk_heap *owner = owner_of(s);
 	unsigned long generation = MK_LOAD(owner->generation);
+	mk__stat_remote_free();
 	MK_ASAN_FREE(b, s->block_size);
 	b->cookie = mk__cookie(b);
 	uintptr_t old = atomic_load_explicit(&s->xfree, memory_order_relaxed);
@@ -545,6 +550,14 @@ size_t mk__heaps_count(size_t *abandoned)
 	*abandoned = pool_count;
 	pthread_mutex_unlock(&heaps_lock);
 	return n;
+}
+
+void mk__heaps_walk(void (*visit)(const mk_heap *h, void *arg), void *arg)
+{
+	pthread_mutex_lock(&heaps_lock);
+	for (mk_heap *h = all_heaps; h; h = h->next_all)
+		visit(h, arg);
+	pthread_mutex_unlock(&heaps_lock);
 }
 
 #define HEAP_ERROR(...)             \

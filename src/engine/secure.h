@@ -36,6 +36,13 @@ void   mk__secure_check_write(const void *dst, size_t len, const char *fn) MK_HI
 
 int    mk__secure_trim(size_t pad) MK_HIDDEN;   /* empties this thread's quarantine, then the engine's trim */
 #define mk__secure_stats_print mk__engine_stats_print
+/* What engine.h's MK_BACKEND_* macros announce (options, statistics, start at load): the engine's own. */
+#include "engine/stats.h"
+#define mk__secure_start          mk__engine_start
+#define mk__secure_mallopt        mk__engine_mallopt
+#define mk__secure_malloc_info    mk__engine_malloc_info
+#define mk__secure_stats_print_to mk__engine_stats_print_to
+#define mk__secure_stats_get      mk__engine_stats_get
 #define mk__secure_info        mk__engine_info
 #define mk__secure_check       mk__engine_check
 

@@ -113,6 +113,8 @@ typedef struct mk_span_list {
 	mk_span *first, *last;
 } mk_span_list;
 
+#include "engine/stats_list.h"
+
 typedef struct mk_heap {
 	/* Hot: the inlined malloc indexes direct by (size + 15) / 16. */
 	mk_span *direct[MK_DIRECT_COUNT];
@@ -127,6 +129,7 @@ typedef struct mk_heap {
 	 * remote freer that saw a value before publishing its block knows, finding it unchanged under the
 	 * lock, that no one can have retired the span since. */
 	unsigned long generation;
+	mk_heap_stats stats;             /* counted by the owner on slow paths, summed at report time (stats.c) */
 } mk_heap;
 
 #endif

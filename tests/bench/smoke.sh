@@ -39,7 +39,7 @@ while read -r name same args; do
 	got=$(grep '^ok [0-9]' <<<"$out")
 	if [ "$rc" -ne 0 ] || [ -z "$got" ]; then
 		failed "workload-$name-memkit" "exit $rc: $(tail -2 <<<"$out" | tr '\n' ' ')"
-	elif ! grep -q '^memkit statistics$' <<<"$out" || ! grep -Eq '^  segments +[1-9][0-9]* \([1-9][0-9]* KiB mapped\)$' <<<"$out"; then
+	elif ! grep -Eq '^memkit\[[0-9]+\]: statistics' <<<"$out" || ! grep -Eq '^memkit\[[0-9]+\]: segments.current +[1-9][0-9]* segments$' <<<"$out"; then
 		failed "workload-$name-memkit" "no memkit statistics report with segments: memkit did not serve it"
 	elif [ "$same" = same ] && [ "$got" != "$ref" ]; then
 		failed "workload-$name-memkit" "'$got' under memkit, '$ref' under the C library"

@@ -12,7 +12,7 @@
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BUILD:-$root/build}
-lib=${MEMKIT_LIB:-$build/libmemkit.so}   # tests/misuse/secure-preload.sh: the secure build
+lib=${MK_TEST_LIB:-$build/libmemkit.so}   # tests/misuse/secure-preload.sh: the secure build
 work=$(mktemp -d "${TMPDIR:-/tmp}/memkit-cxx.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 export LC_ALL=C

@@ -187,6 +187,8 @@ static void retire(mk_heap *h, mk_span *s)
 	mk__span_free(s);
 }
 
+static void class_mark(mk_heap *h, unsigned cls) { h->classes[cls / 64] |= (uint64_t)1 << (cls % 64); }
+
 /* A full span got a block back: it returns to the active list, behind the current span. */
 static void unfull(mk_heap *h, mk_span *s)
 {
@@ -194,6 +196,7 @@ static void unfull(mk_heap *h, mk_span *s)
 	MK_STORE(s->state, MK_SPAN_ACTIVE);
 	MK_STORE(s->heap, h);
 	list_push(&h->active[s->cls], s, false);
+	class_mark(h, s->cls);
 	uintptr_t expect = MK_XFULL;
 	atomic_compare_exchange_strong(&s->xfree, &expect, 0);
 }
@@ -270,6 +273,7 @@ static mk_span *span_new(mk_heap *h, unsigned cls)
 		return NULL;
 	MK_STORE(s->heap, h);
 	list_push(&h->active[cls], s, true);
+	class_mark(h, cls);
 	return s;
 }
 
@@ -472,16 +476,20 @@ void mk__free_slow(void *p)
 static void heap_collect(mk_heap *h)
 {
 	drain_xblocks(h);
-	for (unsigned cls = 0; cls < MK_NCLASSES; cls++) {
-		set_current(h, cls, &mk__empty_span);
-		mk_span *next;
-		for (mk_span *s = h->active[cls].first; s; s = next) {
-			next = s->next;
-			collect(s);
-			if (s->used == 0)
-				retire(h, s);
+	for (unsigned w = 0; w < sizeof h->classes / sizeof h->classes[0]; w++)
+		for (uint64_t bits = h->classes[w]; bits; bits &= bits - 1) {
+			unsigned cls = w * 64 + (unsigned)__builtin_ctzll(bits);
+			set_current(h, cls, &mk__empty_span);
+			mk_span *next;
+			for (mk_span *s = h->active[cls].first; s; s = next) {
+				next = s->next;
+				collect(s);
+				if (s->used == 0)
+					retire(h, s);
+			}
+			if (!h->active[cls].first)   /* a current span is always on its active list */
+				h->classes[w] &= ~((uint64_t)1 << (cls % 64));
 		}
-	}
 	mk_span *next;
 	for (mk_span *s = h->full.first; s; s = next) {
 		next = s->next;
@@ -592,6 +600,9 @@ int mk__heap_check(mk_heap *h)
 		mk_span *c = h->current[cls];
 		if (c != &mk__empty_span && (owner_of(c) != h || c->cls != cls))
 			HEAP_ERROR("memkit: check: heap %p current span of class %u is not its own\n", (void *)h, cls);
+		bool marked = h->classes[cls / 64] >> (cls % 64) & 1;
+		if ((c != &mk__empty_span || h->active[cls].first) && !marked)
+			HEAP_ERROR("memkit: check: heap %p has spans of class %u not marked in use\n", (void *)h, cls);
 	}
 	for (unsigned d = 0; d < MK_DIRECT_COUNT; d++)
 		if (h->direct[d] != h->current[mk__direct_class[d]])

@@ -113,20 +113,27 @@ typedef struct mk_span_list {
 	mk_span *first, *last;
 } mk_span_list;
 
+/* Heaps are 64-byte aligned and sized, and what other threads touch (xblocks, pushed onto; owned and
+ * generation, read by every remote free) has a line of its own at the end: a remote free into one heap
+ * never invalidates a line of the owner's direct[] table, nor of the next heap's. */
 typedef struct mk_heap {
 	/* Hot: the inlined malloc indexes direct by (size + 15) / 16. */
 	mk_span *direct[MK_DIRECT_COUNT];
 	mk_span *current[MK_NCLASSES];   /* where the next block of each class comes from */
 	mk_span_list active[MK_NCLASSES];
 	mk_span_list full;
-	_Atomic(mk_block *) xblocks;     /* remote frees into spans parked as full */
+	/* Classes that may have spans in this heap (bit cls % 64 of word cls / 64): a thread's exit walks
+	 * these, not all MK_NCLASSES. */
+	uint64_t classes[(MK_NCLASSES + 63) / 64];
 	struct mk_heap *next_in_pool;    /* abandoned heaps waiting for a new thread */
 	struct mk_heap *next_all;        /* every heap ever made */
+	/* Other threads'. */
+	_Atomic(mk_block *) xblocks __attribute__((aligned(64)));  /* remote frees into spans parked as full */
 	int owned;                       /* a live thread uses it (changes under the heaps lock) */
 	/* Changes (under the heaps lock) whenever the heap is adopted, parked, or collected while parked: a
 	 * remote freer that saw a value before publishing its block knows, finding it unchanged under the
 	 * lock, that no one can have retired the span since. */
 	unsigned long generation;
-} mk_heap;
+} __attribute__((aligned(64))) mk_heap;
 
 #endif

@@ -99,6 +99,9 @@ MK_INLINE uint64_t mk__block_index(const mk_span *s, uintptr_t p)
 	return (x >> s->div_shift) | (x << ((64 - s->div_shift) & 63));
 }
 MK_INLINE bool mk__is_block_start(const mk_span *s, uintptr_t p) { return mk__block_index(s, p) < MK_LOAD(s->carved); }
+/* The same, for the span's owner: the only thread that writes carved reads it plainly, which lets the
+ * compare take it from memory (a relaxed atomic load would cost a register and a mov). */
+MK_INLINE bool mk__is_own_block_start(const mk_span *s, uintptr_t p) { return mk__block_index(s, p) < s->carved; }
 
 /* What a free block holds in its second word: a random per-process secret (never 0) xor the block's own
  * address.  Every path that hands a block out writes 0 there (mk__span_pop, mk__large_alloc); cookie(p) is
@@ -152,7 +155,7 @@ MK_INLINE void mk__engine_free(void *p)
 	uintptr_t c = mk__cookie(p);
 	/* The block test comes before the cookie's load: it is what proves p is ours to read. */
 	if (mk_unlikely(MK_LOAD(s->heap) != mk__tls_heap ||
-	                (mk__free_checks && (!mk__is_block_start(s, (uintptr_t)p) || b->cookie == c)))) {
+	                (mk__free_checks && (!mk__is_own_block_start(s, (uintptr_t)p) || b->cookie == c)))) {
 		mk__free_slow(p);                       /* another thread's block, or a bad free */
 		return;
 	}
@@ -181,7 +184,7 @@ MK_INLINE void *mk__engine_realloc(void *p, size_t n)
 	if (mk_likely(mk__is_ours_small(p))) {
 		mk_span *s = mk__span_of(mk__segment_of(p), p);
 		if (mk_likely(MK_LOAD(s->heap) == mk__tls_heap && n <= s->block_size && n >= s->block_size / 2 &&
-		              mk__is_block_start(s, (uintptr_t)p) && ((mk_block *)p)->cookie != mk__cookie(p)))
+		              mk__is_own_block_start(s, (uintptr_t)p) && ((mk_block *)p)->cookie != mk__cookie(p)))
 			return p;
 	}
 	return mk__realloc_slow(p, n);

@@ -119,6 +119,7 @@ static const bool mk__free_checks = MK_FREE_CHECKS;
 
 void *mk__alloc_slow(size_t n) MK_HIDDEN;
 void  mk__free_slow(void *p) MK_HIDDEN;
+void  mk__free_other(mk_span *s, void *p) MK_HIDDEN;   /* p in one of our segments, s its span */
 void  mk__span_emptied(mk_span *s) MK_HIDDEN;
 
 /* Takes the first free block of s, or NULL. */
@@ -153,10 +154,13 @@ MK_INLINE void mk__engine_free(void *p)
 	mk_span *s = mk__span_of(mk__segment_of(p), p);
 	mk_block *b = p;
 	uintptr_t c = mk__cookie(p);
+	if (mk_unlikely(MK_LOAD(s->heap) != mk__tls_heap)) {
+		mk__free_other(s, p);                   /* another thread's block, a full span, a large block */
+		return;
+	}
 	/* The block test comes before the cookie's load: it is what proves p is ours to read. */
-	if (mk_unlikely(MK_LOAD(s->heap) != mk__tls_heap ||
-	                (mk__free_checks && (!mk__is_own_block_start(s, (uintptr_t)p) || b->cookie == c)))) {
-		mk__free_slow(p);                       /* another thread's block, or a bad free */
+	if (mk_unlikely(mk__free_checks && (!mk__is_own_block_start(s, (uintptr_t)p) || b->cookie == c))) {
+		mk__free_slow(p);                       /* a bad free */
 		return;
 	}
 	MK_ASAN_FREE(b, s->block_size);

@@ -390,8 +390,10 @@ void *mk__engine_alloc_aligned(size_t align, size_t n)
  * block did so after it was published, so after the freer read the generation. */
 static MK_SLOW void collect_parked(mk_heap *h, mk_span *s, unsigned long generation)
 {
+	mk__os_point("remote_free.after_publish");
 	if (pthread_mutex_trylock(&heaps_lock) != 0)
 		return;
+	int saved = errno;   /* free keeps errno, and retiring may call the system */
 	if (!MK_LOAD(h->owned) && MK_LOAD(h->generation) == generation) {
 		mk__os_point("remote_free.collect_parked");
 		if (collect(s) && MK_LOAD(s->state) == MK_SPAN_FULL)
@@ -401,43 +403,65 @@ static MK_SLOW void collect_parked(mk_heap *h, mk_span *s, unsigned long generat
 		MK_STORE(h->generation, generation + 1);
 	}
 	pthread_mutex_unlock(&heaps_lock);
+	errno = saved;
 }
 
-void mk__remote_free(mk_span *s, mk_block *b)
+/* The owner parked s as full: claim the notification, then hand the block to the heap itself.  The block
+ * keeps s from being retired, so s->heap stays valid until it is taken.  Another freer may claim it first:
+ * then the block goes to s's list after all. */
+static MK_SLOW void remote_free_full(mk_span *s, mk_heap *owner, mk_block *b)
 {
-	/* Read while b keeps s from being retired; heaps themselves are never unmapped. */
-	mk_heap *owner = owner_of(s);
+	uintptr_t old = MK_XFULL;
+	if (!atomic_compare_exchange_strong_explicit(&s->xfree, &old, 0, memory_order_acq_rel, memory_order_relaxed)) {
+		mk__remote_free(s, b);
+		return;
+	}
+	mk__os_point("remote_free.after_claim");
+	mk_block *head = atomic_load_explicit(&owner->xblocks, memory_order_relaxed);
+	do
+		b->next = head;
+	while (!atomic_compare_exchange_weak_explicit(&owner->xblocks, &head, b, memory_order_release,
+	                                              memory_order_relaxed));
+}
+
+/* One compare-and-swap onto s's xfree; the rare cases (a span parked as full, a parked heap's span that
+ * has gathered enough blocks) are tail calls, so the common one saves no register.  owner: owner_of(s),
+ * read while b keeps s from being retired (heaps themselves are never unmapped). */
+MK_INLINE void remote_push(mk_span *s, mk_heap *owner, mk_block *b)
+{
 	unsigned long generation = MK_LOAD(owner->generation);
 	MK_ASAN_FREE(b, s->block_size);
 	b->cookie = mk__cookie(b);
-	uintptr_t old = atomic_load_explicit(&s->xfree, memory_order_relaxed);
-	for (;;) {
-		if (old == MK_XFULL) {
-			/* The owner parked s: claim the notification, then hand the block to the heap itself.
-			 * The block keeps s from being retired, so s->heap stays valid until it is taken. */
-			if (!atomic_compare_exchange_weak_explicit(&s->xfree, &old, 0, memory_order_acq_rel,
-			                                           memory_order_relaxed))
-				continue;
-			mk__os_point("remote_free.after_claim");
-			mk_block *head = atomic_load_explicit(&owner->xblocks, memory_order_relaxed);
-			do
-				b->next = head;
-			while (!atomic_compare_exchange_weak_explicit(&owner->xblocks, &head, b, memory_order_release,
-			                                              memory_order_relaxed));
+	uintptr_t old = atomic_load_explicit(&s->xfree, memory_order_relaxed), count;
+	do {
+		if (mk_unlikely(old == MK_XFULL)) {
+			remote_free_full(s, owner, b);
 			return;
 		}
 		b->next = (mk_block *)(old & MK_XPTR_MASK);
-		uintptr_t count = (old >> MK_XCOUNT_SHIFT) + 1;
-		if (atomic_compare_exchange_weak_explicit(&s->xfree, &old, (uintptr_t)b | count << MK_XCOUNT_SHIFT,
-		                                          memory_order_release, memory_order_relaxed)) {
-			/* b is published: from here on, s may be gone (see collect_parked). */
-			if (mk_unlikely(count >= PARKED_COLLECT_AT) && !MK_LOAD(owner->owned)) {
-				mk__os_point("remote_free.after_publish");
-				collect_parked(owner, s, generation);
-			}
-			return;
-		}
+		count = (old >> MK_XCOUNT_SHIFT) + 1;
+	} while (!atomic_compare_exchange_weak_explicit(&s->xfree, &old, (uintptr_t)b | count << MK_XCOUNT_SHIFT,
+	                                                memory_order_release, memory_order_relaxed));
+	/* b is published: from here on, s may be gone (see collect_parked). */
+	if (mk_unlikely(count >= PARKED_COLLECT_AT) && !MK_LOAD(owner->owned))
+		collect_parked(owner, s, generation);
+}
+
+void mk__remote_free(mk_span *s, mk_block *b) { remote_push(s, owner_of(s), b); }
+
+/* From the inlined free, for a pointer of our segments in a span that is not a live span of this
+ * thread's heap: a block of another thread's heap goes straight to its span (the inlined free's checks,
+ * made here with the non-owner's reads), everything else (full spans of this heap, large blocks, free
+ * runs, bad pointers) to mk__free_slow.  Nothing here touches errno (collect_parked keeps it). */
+void mk__free_other(mk_span *s, void *p)
+{
+	mk_heap *h = owner_of(s);
+	if (mk_unlikely(h == NULL || h == mk__tls_heap || !mk__is_block_start(s, (uintptr_t)p) ||
+	                ((mk_block *)p)->cookie == mk__cookie(p))) {
+		mk__free_slow(p);
+		return;
 	}
+	remote_push(s, h, p);
 }
 
 /* Everything the fast free did not take: NULL, huge blocks, other threads' blocks, full spans, errors. */

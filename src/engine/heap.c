@@ -481,6 +481,7 @@ void mk__free_slow(void *p)
 	mk_span *s = mk__valid_block(p, &words);
 	mk_block *b = p;
 	if (s->cls == MK_LARGE_CLS) {
+		s->zeroed = 0;   /* whatever path hands this run out next, it holds data now */
 		mk__large_free(s);
 		errno = saved;
 		return;

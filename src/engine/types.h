@@ -87,6 +87,9 @@ typedef struct mk_span {
 	uint8_t div_shift;
 	uint8_t cls;
 	uint8_t state;
+	/* Every slice of the span was purged or never touched when the span was taken (so it reads zero):
+	 * calloc of a large block then clears nothing.  Cleared when a large block is freed. */
+	uint8_t zeroed;
 	/* The owner's. */
 	mk_block *free __attribute__((aligned(64)));
 	uint32_t used;          /* blocks out (not on `free`), + 1 while the span is its class's current */

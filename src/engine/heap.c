@@ -179,12 +179,17 @@ static mk_heap *heap_get(void)
 
 /* Gives an empty span back to its segment.  Never the current span of its class: the pin keeps its count
  * above zero, so a program that allocates and frees one block in a loop keeps its span. */
-static void retire(mk_heap *h, mk_span *s)
+static void give_back(mk_span *s)
 {
-	list_remove(list_of(h, s), s);
 	MK_STORE(s->heap, NULL);
 	atomic_store_explicit(&s->xfree, 0, memory_order_relaxed);
 	mk__span_free(s);
+}
+
+static void retire(mk_heap *h, mk_span *s)
+{
+	list_remove(list_of(h, s), s);
+	give_back(s);
 }
 
 static void class_mark(mk_heap *h, unsigned cls) { h->classes[cls / 64] |= (uint64_t)1 << (cls % 64); }
@@ -201,6 +206,73 @@ static void unfull(mk_heap *h, mk_span *s)
 	atomic_compare_exchange_strong(&s->xfree, &expect, 0);
 }
 
+/* ---- empty spans kept for a while ---- */
+
+/* At most KEEP_MAX spans of KEEP_SLICES slices in all (1 MiB) per heap, each for the purge delay at most:
+ * past that it goes back to its segment (and from there to the system, by the segments' purge). */
+#define KEEP_MAX    (sizeof ((mk_heap *)0)->kept / sizeof ((mk_heap *)0)->kept[0])
+#define KEEP_SLICES 16
+
+static void kept_drop(mk_heap *h, unsigned i)
+{
+	h->kept_slices -= h->kept[i]->slices;
+	h->nkept--;
+	h->kept[i] = h->kept[h->nkept];
+	h->kept_ms[i] = h->kept_ms[h->nkept];
+}
+
+/* Gives back the kept spans older than the purge delay (all of them when `all`). */
+static void kept_release(mk_heap *h, bool all, uint64_t now)
+{
+	for (unsigned i = h->nkept; i-- > 0;)
+		if (all || now - h->kept_ms[i] >= (uint64_t)mk__opt.purge_delay_ms) {
+			mk_span *s = h->kept[i];
+			kept_drop(h, i);
+			give_back(s);
+		}
+}
+
+/* The owner's thread emptied s (not the current span of its class: that one is pinned).  s leaves its
+ * list but stays the heap's, with its free list as it is, so that the next span its class needs is s
+ * again, without the segment lock; or it goes back now, when keeping it would pass the bounds. */
+static void span_empty(mk_heap *h, mk_span *s)
+{
+	if (mk__opt.purge_delay_ms <= 0 || s->slices > KEEP_SLICES / 2) {
+		retire(h, s);
+		return;
+	}
+	uint64_t now = mk__now_ms();
+	kept_release(h, false, now);
+	while (h->nkept == KEEP_MAX || h->kept_slices + s->slices > KEEP_SLICES) {
+		unsigned oldest = 0;
+		for (unsigned i = 1; i < h->nkept; i++)
+			if (h->kept_ms[i] < h->kept_ms[oldest])
+				oldest = i;
+		mk_span *o = h->kept[oldest];
+		kept_drop(h, oldest);
+		give_back(o);
+	}
+	list_remove(list_of(h, s), s);
+	h->kept[h->nkept] = s;
+	h->kept_ms[h->nkept] = now;
+	h->nkept++;
+	h->kept_slices += s->slices;
+}
+
+/* A kept span of class cls, back on its active list; NULL when there is none. */
+static mk_span *kept_take(mk_heap *h, unsigned cls)
+{
+	for (unsigned i = 0; i < h->nkept; i++)
+		if (h->kept[i]->cls == cls) {
+			mk_span *s = h->kept[i];
+			kept_drop(h, i);
+			list_push(&h->active[cls], s, true);
+			class_mark(h, cls);
+			return s;
+		}
+	return NULL;
+}
+
 static void free_local(mk_heap *h, mk_span *s, mk_block *b)
 {
 	MK_ASAN_FREE(b, s->block_size);
@@ -211,14 +283,14 @@ static void free_local(mk_heap *h, mk_span *s, mk_block *b)
 	if (s->state == MK_SPAN_FULL)
 		unfull(h, s);
 	if (s->used == 0)
-		retire(h, s);
+		span_empty(h, s);
 }
 
 /* From the inlined free: free() keeps errno, and giving the span back may call the system. */
 void mk__span_emptied(mk_span *s)
 {
 	int saved = errno;
-	retire(owner_of(s), s);
+	span_empty(owner_of(s), s);
 	errno = saved;
 }
 
@@ -297,6 +369,11 @@ static MK_SLOW void *refill(mk_heap *h, unsigned cls)
 			mk__span_carve(s);
 			goto found;
 		}
+	if (h->nkept) {
+		kept_release(h, false, mk__now_ms());
+		if ((s = kept_take(h, cls)) != NULL)
+			goto found;
+	}
 	s = span_new(h, cls);
 	if (!s)
 		return NULL;
@@ -523,6 +600,7 @@ static void heap_collect(mk_heap *h)
 		if (s->used == 0)
 			retire(h, s);
 	}
+	kept_release(h, true, 0);   /* after: draining xblocks may have kept some */
 }
 
 static void heap_abandon(mk_heap *h)
@@ -629,6 +707,17 @@ int mk__heap_check(mk_heap *h)
 		if ((c != &mk__empty_span || h->active[cls].first) && !marked)
 			HEAP_ERROR("memkit: check: heap %p has spans of class %u not marked in use\n", (void *)h, cls);
 	}
+	uint32_t kept_slices = 0;
+	for (unsigned i = 0; i < h->nkept; i++) {
+		mk_span *k = h->kept[i];
+		kept_slices += k->slices;
+		if (owner_of(k) != h || k->used != 0 || k->state != MK_SPAN_ACTIVE || h->current[k->cls] == k)
+			HEAP_ERROR("memkit: check: heap %p keeps span %p that is not an empty span of its own\n",
+			           (void *)h, (void *)k);
+	}
+	if (h->nkept > KEEP_MAX || kept_slices != h->kept_slices || kept_slices > KEEP_SLICES)
+		HEAP_ERROR("memkit: check: heap %p keeps %u spans of %u slices (counted %u)\n", (void *)h,
+		           h->nkept, kept_slices, h->kept_slices);
 	for (unsigned d = 0; d < MK_DIRECT_COUNT; d++)
 		if (h->direct[d] != h->current[mk__direct_class[d]])
 			HEAP_ERROR("memkit: check: heap %p direct entry %u disagrees with its class\n", (void *)h, d);

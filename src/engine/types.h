@@ -128,6 +128,11 @@ typedef struct mk_heap {
 	/* Classes that may have spans in this heap (bit cls % 64 of word cls / 64): a thread's exit walks
 	 * these, not all MK_NCLASSES. */
 	uint64_t classes[(MK_NCLASSES + 63) / 64];
+	/* Spans emptied lately, kept (in no list) for reuse by their class for up to the purge delay, so a
+	 * working set that hovers at a span's boundary does not map and retire spans continually (heap.c). */
+	mk_span *kept[4];
+	uint64_t kept_ms[4];
+	uint32_t nkept, kept_slices;
 	struct mk_heap *next_in_pool;    /* abandoned heaps waiting for a new thread */
 	struct mk_heap *next_all;        /* every heap ever made */
 	/* Other threads'. */

@@ -2,6 +2,6 @@
 # (mk_ build), and no internal call through the PLT (a script over objdump).
 $(BUILD)/tests/fastpath-mk: tests/fastpath/fastpath.c $(BUILD)/libmemkit-mk.a
 	@mkdir -p $(@D)
-	$(CC) $(TESTS_CPPFLAGS) $(CFLAGS) $(TESTS_CFLAGS) -DMK_TEST_PREFIXED $< $(BUILD)/libmemkit-mk.a -o $@ $(TESTS_LDLIBS)
+	$(CC) $(TESTS_CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(TESTS_CFLAGS) -DMK_TEST_PREFIXED $< $(BUILD)/libmemkit-mk.a $(LDFLAGS) -o $@ $(TESTS_LDLIBS)
 tests/fastpath/plt.sh: $(BUILD)/libmemkit.so
 TESTS += $(BUILD)/tests/fastpath-mk tests/fastpath/plt.sh

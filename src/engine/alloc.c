@@ -43,8 +43,19 @@ void *mk__engine_alloc_zero(size_t n)
 		return mk__huge_alloc(n, 0, true);
 	}
 	void *p = mk__engine_alloc(n);
-	if (p)
-		memset(p, 0, n);
+	if (!p)
+		return NULL;
+	if (n > MK_MEDIUM_MAX) {
+		/* A large block: a span of its own.  Taken from slices that were purged or never used, it reads
+		 * zero already (its cookie word was just cleared; the first word was never written): clearing
+		 * it would only fault its pages in. */
+		mk_span *s = mk__span_of(mk__segment_of(p), p);
+		if (s->zeroed) {
+			s->zeroed = 0;
+			return p;
+		}
+	}
+	memset(p, 0, n);
 	return p;
 }
 

@@ -102,6 +102,9 @@ MK_INLINE uint64_t mk__block_index(const mk_span *s, uintptr_t p)
 	return (x >> s->div_shift) | (x << ((64 - s->div_shift) & 63));
 }
 MK_INLINE bool mk__is_block_start(const mk_span *s, uintptr_t p) { return mk__block_index(s, p) < MK_LOAD(s->carved); }
+/* The same, for the span's owner: the only thread that writes carved reads it plainly, which lets the
+ * compare take it from memory (a relaxed atomic load would cost a register and a mov). */
+MK_INLINE bool mk__is_own_block_start(const mk_span *s, uintptr_t p) { return mk__block_index(s, p) < s->carved; }
 
 /* What a free block holds in its second word: a random per-process secret (never 0) xor the block's own
  * address.  Every path that hands a block out writes 0 there (mk__span_pop, mk__large_alloc); cookie(p) is
@@ -119,6 +122,7 @@ static const bool mk__free_checks = MK_FREE_CHECKS;
 
 void *mk__alloc_slow(size_t n) MK_HIDDEN;
 void  mk__free_slow(void *p) MK_HIDDEN;
+void  mk__free_other(mk_span *s, void *p) MK_HIDDEN;   /* p in one of our segments, s its span */
 void  mk__span_emptied(mk_span *s) MK_HIDDEN;
 
 /* Takes the first free block of s, or NULL. */
@@ -160,10 +164,13 @@ MK_INLINE void mk__engine_free(void *p)
 	mk_span *s = mk__span_of(mk__segment_of(p), p);
 	mk_block *b = p;
 	uintptr_t c = mk__cookie(p);
+	if (mk_unlikely(MK_LOAD(s->heap) != mk__tls_heap)) {
+		mk__free_other(s, p);                   /* another thread's block, a full span, a large block */
+		return;
+	}
 	/* The block test comes before the cookie's load: it is what proves p is ours to read. */
-	if (mk_unlikely(MK_LOAD(s->heap) != mk__tls_heap ||
-	                (mk__free_checks && (!mk__is_block_start(s, (uintptr_t)p) || b->cookie == c)))) {
-		mk__free_slow(p);                       /* another thread's block, or a bad free */
+	if (mk_unlikely(mk__free_checks && (!mk__is_own_block_start(s, (uintptr_t)p) || b->cookie == c))) {
+		mk__free_slow(p);                       /* a bad free */
 		return;
 	}
 	MK_ASAN_FREE(b, s->block_size);
@@ -191,7 +198,7 @@ MK_INLINE void *mk__engine_realloc(void *p, size_t n)
 	if (mk_likely(mk__is_ours_small(p))) {
 		mk_span *s = mk__span_of(mk__segment_of(p), p);
 		if (mk_likely(MK_LOAD(s->heap) == mk__tls_heap && n <= s->block_size && n >= s->block_size / 2 &&
-		              mk__is_block_start(s, (uintptr_t)p) && ((mk_block *)p)->cookie != mk__cookie(p)))
+		              mk__is_own_block_start(s, (uintptr_t)p) && ((mk_block *)p)->cookie != mk__cookie(p)))
 			return p;
 	}
 	return mk__realloc_slow(p, n);

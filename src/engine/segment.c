@@ -142,11 +142,13 @@ static mk_span *take_run(mk_segment *seg, unsigned n, bool only_dirty)
 		if (seg->free_slices == MK_SLICES - 1)
 			free_segments--;
 		unsigned len = r->slices;
+		bool zeroed = (seg->dirty_mask & slice_bits(i, n)) == 0;   /* purged or never used: reads zero */
 		dirty_bytes -= dirty_in(seg, i, n);
 		seg->dirty_mask &= ~slice_bits(i, n);
 		if (len > n)
 			set_run(seg, i + n, len - n);
 		memset(r, 0, sizeof *r);
+		r->zeroed = zeroed;
 		used_slices += n;
 		r->slices = n;
 		MK_STORE(r->state, MK_SPAN_ACTIVE);

@@ -43,7 +43,7 @@ include $(sort $(filter-out mk/engine.mk,$(wildcard mk/*.mk)))
 
 build-all: $(ALL)
 # What needs the complete ALL, known only now that every fragment is read: mk/install.mk's optional files.
-install: $(addprefix $(BUILD)/,$(INSTALL_OPTIONAL))
+install installable: $(addprefix $(BUILD)/,$(INSTALL_OPTIONAL))
 
 test: deps
 	$(MAKE) --no-print-directory run-tests

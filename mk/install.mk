@@ -44,7 +44,9 @@ INSTALL_SED = -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INC
               -e "s|@CMAKE_TO_LIBDIR@|$$(realpath -m --relative-to='$(CMAKEDIR)' '$(LIBDIR)')|g" \
               -e "s|@CMAKE_TO_INCLUDEDIR@|$$(realpath -m --relative-to='$(CMAKEDIR)' '$(INCLUDEDIR)')|g"
 
-.PHONY: install-list
+.PHONY: install-list installable
+# What install installs, built (for packagers who build and install in two steps: debian/rules).
+installable: $(INSTALL_PREREQS)
 INSTALL_PREREQS := $(foreach l,$(INSTALL_SHARED),$(BUILD)/$(l).so) $(addprefix $(BUILD)/,$(INSTALL_LIBS)) \
                    $(addprefix $(BUILD)/man/,$(INSTALL_MAN1) $(INSTALL_MAN3))
 install: $(INSTALL_PREREQS)

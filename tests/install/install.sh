@@ -56,29 +56,7 @@ result sonames $? "libmemkit: '$soname', region: '$rsoname'"
 [ "$("$dest$prefix/bin/memkit" --version)" = "memkit $version" ] && grep -qx "libdir='$libdir'" "$dest$prefix/bin/memkit"
 result wrapper-installed $?
 
-# A program that must run on memkit: malloc's blocks are memkit's (mk_malloc_usable_size aborts on any
-# other pointer), mk_check() holds, and a region heap works.
-cat >"$root/app.c" <<'EOF'
-#include <stdio.h>
-#include <string.h>
-#include <memkit.h>
-#include <memkit_region.h>
-int main(void)
-{
-	char *p = malloc(100);
-	if (!p || mk_malloc_usable_size(p) < 100)
-		return 1;
-	strcpy(p, "memkit");
-	mkr_heap *h = mkr_create_private(1 << 20);
-	void *q = h ? mkr_alloc(h, 64) : NULL;
-	if (!q || mkr_free(h, q) != 0 || mkr_check(h) != 0)
-		return 2;
-	mkr_close(h);
-	printf("%s %d.%d.%d %d\n", p, MEMKIT_VERSION_MAJOR, MEMKIT_VERSION_MINOR, MEMKIT_VERSION_PATCH, mk_check());
-	free(p);
-	return 0;
-}
-EOF
+# The consumer (tests/install/consumer.c) prints "memkit VERSION 0" when it ran on memkit.
 want="memkit $version 0"
 export PKG_CONFIG_PATH=$dest$libdir/pkgconfig PKG_CONFIG_SYSROOT_DIR=$dest
 pcversion=$(pkg-config --modversion memkit 2>&1)
@@ -86,7 +64,7 @@ pcversion=$(pkg-config --modversion memkit 2>&1)
 result pkg-config-version $? "memkit.pc says '$pcversion'"
 
 # shellcheck disable=SC2046
-cc -o "$root/app-pc" "$root/app.c" $(pkg-config --cflags --libs memkit memkit-region) >"$root/pc.log" 2>&1
+cc -o "$root/app-pc" tests/install/consumer.c $(pkg-config --cflags --libs memkit memkit-region) >"$root/pc.log" 2>&1
 result pkg-config-build $? "$(head -3 "$root/pc.log" | tr '\n' ' ')"
 needed=$(readelf -d "$root/app-pc" 2>/dev/null | grep -c "NEEDED.*\[libmemkit\(-region\)\?\.so\.$major\]")
 out=$(LD_LIBRARY_PATH=$dest$libdir "$root/app-pc" 2>&1)
@@ -96,7 +74,7 @@ result pkg-config-run $? "output '$out', $needed of 2 sonames needed"
 # CMake: find_package with the version, the imported targets, shared and static.  CMake on Debian does
 # not search lib64 under a prefix: memkit_DIR names the package directory, as a user of such a LIBDIR would.
 mkdir -p "$root/cmake-src"
-cp "$root/app.c" "$root/cmake-src/"
+cp tests/install/consumer.c "$root/cmake-src/app.c"
 cat >"$root/cmake-src/CMakeLists.txt" <<'EOF'
 cmake_minimum_required(VERSION 3.13)
 project(memkit_consumer C)

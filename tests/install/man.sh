@@ -44,6 +44,6 @@ missing functions-documented build/man/memkit.3 "${mk[@]}"
 mapfile -t mkr < <(grep -oE '\bmkr_[a-z0-9_]+ *\(' include/memkit_region.h | tr -d ' (' | sort -u)
 missing region-functions-documented build/man/memkit_region.3 "${mkr[@]}"
 # The wrapper's options, written in troff as \-\-name.
-mapfile -t wopts < <(grep -oE -- '^\s*[-|a-z= ]*--[a-z]+(=[a-z]+)?\)' tools/memkit.in | grep -oE -- '--[a-z]+(=[a-z]+)?' |
+mapfile -t wopts < <(grep -E -- '^\s*(-[a-z] \| )?--[a-z]+[^)]*\)' tools/memkit.in | grep -oE -- '--[a-z]+(=[a-z]+)?' |
 	sed 's/-/\\-/g' | sort -u)
 missing wrapper-options-documented build/man/memkit.1 "${wopts[@]}"

@@ -5,7 +5,7 @@
 # it does not understand with status 2 and one line.
 set -u
 cd "$(dirname "$0")/../.."
-echo "PLAN 18"
+echo "PLAN 20"
 top=$PWD
 wrapper=$top/build/memkit
 part() { sed -n "s/^#define MEMKIT_VERSION_$1 *\([0-9]*\).*/\1/p" include/memkit.h; }
@@ -88,3 +88,8 @@ check exit-status "7" "$rc"
 cp "$wrapper" "$work/memkit"
 out=$("$work/memkit" true 2>&1)
 check library-missing "1/memkit: $work/libmemkit.so.$major is not there (memkit is not installed or built)" "$?/$out"
+# --libdir: the libraries of another directory (absolute in LD_PRELOAD even when given relative).
+out=$("$work/memkit" --libdir="$top/build" cat /proc/self/maps)
+check libdir "1" "$(maps "$out")"
+out=$(cd "$top" && "$work/memkit" --libdir=build sh -c "$show")
+check libdir-relative "$lib||" "$out"

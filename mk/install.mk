@@ -74,9 +74,10 @@ uninstall:
 install-list:
 	@printf '%s\n' $(INSTALL_FILES)
 
-# The tests (tests/install/): install and uninstall into a temporary DESTDIR, pkg-config and CMake
+# The tests (tests/install/): the flag conventions (make -n), install and uninstall into a temporary DESTDIR, pkg-config and CMake
 # consumers; the wrapper's flags; the man pages.  Each rule only makes sure what the script uses is built.
 tests/install/install.sh: $(INSTALL_PREREQS)
 tests/install/wrapper.sh: $(BUILD)/memkit $(BUILD)/libmemkit.so
 tests/install/man.sh: $(addprefix $(BUILD)/man/,$(INSTALL_MAN1) $(INSTALL_MAN3))
-TESTS += tests/install/man.sh tests/install/wrapper.sh tests/install/install.sh
+tests/install/flags.sh: $(BUILD)/memkit $(BUILD)/man/memkit.3 $(BUILD)/libmemkit.so $(BUILD)/libmemkit-region.so
+TESTS += tests/install/flags.sh tests/install/man.sh tests/install/wrapper.sh tests/install/install.sh

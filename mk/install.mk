@@ -30,7 +30,7 @@ INSTALL_CMAKE  := memkit-config.cmake memkit-config-version.cmake
 INSTALL_MAN1   := memkit.1
 INSTALL_MAN3   := memkit.3 memkit_region.3
 
-# Every path install writes, without DESTDIR (uninstall removes these, the install test compares them).
+# Every path install writes, without DESTDIR: what uninstall removes.
 INSTALL_FILES = $(foreach l,$(INSTALL_SHARED),$(LIBDIR)/$(l).so.$(VERSION) $(LIBDIR)/$(l).so.$(VERSION_MAJOR) $(LIBDIR)/$(l).so) \
                 $(addprefix $(LIBDIR)/,$(INSTALL_LIBS) $(INSTALL_OPTIONAL)) \
                 $(addprefix $(INCLUDEDIR)/,$(INSTALL_HEADERS)) $(addprefix $(PKGCONFIGDIR)/,$(INSTALL_PC)) \
@@ -44,11 +44,11 @@ INSTALL_SED = -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INC
               -e "s|@CMAKE_TO_LIBDIR@|$$(realpath -m --relative-to='$(CMAKEDIR)' '$(LIBDIR)')|g" \
               -e "s|@CMAKE_TO_INCLUDEDIR@|$$(realpath -m --relative-to='$(CMAKEDIR)' '$(INCLUDEDIR)')|g"
 
-.PHONY: install-list installable
-# What install installs, built (for packagers who build and install in two steps: debian/rules).
-installable: $(INSTALL_PREREQS)
 INSTALL_PREREQS := $(foreach l,$(INSTALL_SHARED),$(BUILD)/$(l).so) $(addprefix $(BUILD)/,$(INSTALL_LIBS)) \
                    $(addprefix $(BUILD)/man/,$(INSTALL_MAN1) $(INSTALL_MAN3))
+# What install installs, built (for packagers who build and install in two steps: debian/rules).
+.PHONY: installable
+installable: $(INSTALL_PREREQS)
 install: $(INSTALL_PREREQS)
 	$(INSTALL) -d '$(DESTDIR)$(LIBDIR)' '$(DESTDIR)$(PKGCONFIGDIR)' '$(DESTDIR)$(CMAKEDIR)' '$(DESTDIR)$(INCLUDEDIR)' \
 	    '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(MANDIR)/man1' '$(DESTDIR)$(MANDIR)/man3'
@@ -70,12 +70,8 @@ uninstall:
 	rm -f $(foreach f,$(INSTALL_FILES),'$(DESTDIR)$(f)')
 	-rmdir '$(DESTDIR)$(CMAKEDIR)' 2>/dev/null
 
-# The list of installed paths, one a line (DESTDIR not included): for the install test and packagers.
-install-list:
-	@printf '%s\n' $(INSTALL_FILES)
-
-# The tests (tests/install/): the flag conventions (make -n), install and uninstall into a temporary DESTDIR, pkg-config and CMake
-# consumers; the wrapper's flags; the man pages.  Each rule only makes sure what the script uses is built.
+# The tests (tests/install/): the flag conventions (make -n); install and uninstall into a temporary
+# DESTDIR, with pkg-config and CMake consumers; the wrapper's flags; the man pages.  Each rule only makes sure what the script uses is built.
 tests/install/install.sh: $(INSTALL_PREREQS)
 tests/install/wrapper.sh: $(BUILD)/memkit $(BUILD)/libmemkit.so
 tests/install/man.sh: $(addprefix $(BUILD)/man/,$(INSTALL_MAN1) $(INSTALL_MAN3))

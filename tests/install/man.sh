@@ -5,7 +5,7 @@
 # the wrapper accepts.
 set -u
 cd "$(dirname "$0")/../.."
-echo "PLAN 8"
+echo "PLAN 9"
 pages="memkit.1 memkit.3 memkit_region.3"
 for p in $pages; do
 	f=build/man/$p
@@ -41,6 +41,9 @@ mapfile -t options < <(grep -rhoE '"MEMKIT_[A-Z0-9_]+"' src/engine | tr -d '"' |
 missing options-documented build/man/memkit.3 "${options[@]}"
 mapfile -t mk < <(grep -oE '\bmk_[a-z0-9_]+ *\(' include/memkit.h | tr -d ' (' | sort -u)
 missing functions-documented build/man/memkit.3 "${mk[@]}"
+# The engine's abort lines are "memkit: FUNCTION(): ERROR POINTER": each FUNCTION() and ERROR in DIAGNOSTICS.
+mapfile -t diag < <(grep -rhoE '"[a-z_]+\(\): [a-z ]+"' src/engine src/override | tr -d '"' | sed 's/: /\n/' | sort -u)
+missing diagnostics-documented build/man/memkit.3 "${diag[@]}"
 mapfile -t mkr < <(grep -oE '\bmkr_[a-z0-9_]+ *\(' include/memkit_region.h | tr -d ' (' | sort -u)
 missing region-functions-documented build/man/memkit_region.3 "${mkr[@]}"
 # The wrapper's options, written in troff as \-\-name.

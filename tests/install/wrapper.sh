@@ -5,7 +5,7 @@
 # it does not understand with status 2 and one line.
 set -u
 cd "$(dirname "$0")/../.."
-echo "PLAN 20"
+echo "PLAN 21"
 top=$PWD
 wrapper=$top/build/memkit
 part() { sed -n "s/^#define MEMKIT_VERSION_$1 *\([0-9]*\).*/\1/p" include/memkit.h; }
@@ -33,13 +33,21 @@ run --version
 check version "memkit $version/0" "$out/$rc"
 
 run --help
-lib_help=$(MEMKIT_HELP=1 LD_PRELOAD=$lib true 2>&1)
+lib_help=$(env MEMKIT_HELP=1 LD_PRELOAD="$lib" true 2>&1)
 flags=0
 for f in --stats --stats=json --verbose --secure --help --version ' -- '; do
 	case $out in *"$f"*) flags=$((flags + 1)) ;; esac
 done
 check help "usage: memkit/7 flags/library's list last/0" \
 	"$(echo "$out" | head -1 | cut -c1-13)/$flags flags/$(case $out in *"$lib_help") echo "library's list last" ;; esac)/$rc"
+
+# --help's list comes from a real process started with MEMKIT_HELP=1 and the preload (a stand-in true
+# shows what it was given).
+mkdir -p "$work/bin"
+printf '#!/bin/sh\necho "true: MEMKIT_HELP=$MEMKIT_HELP LD_PRELOAD=$LD_PRELOAD"\n' >"$work/bin/true"
+chmod +x "$work/bin/true"
+out=$(cd "$work" && PATH=$work/bin:$PATH "$wrapper" --help 2>&1)
+check help-runs-library "true: MEMKIT_HELP=1 LD_PRELOAD=$lib" "$(echo "$out" | tail -1)"
 
 # The library is in the child's maps whichever way the wrapper is reached.
 maps() { grep -q "libmemkit\.so\.$version" <<<"$1" && echo 1; }

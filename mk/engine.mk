@@ -31,7 +31,7 @@ $(BUILD)/libmemkit-mk.a: $(ENGINE_OBJ) $(BUILD)/obj/api-mk.o
 # The wrapper: no LIBDIR here, so it uses the libraries beside it (tools/memkit.in).
 $(BUILD)/memkit: tools/memkit.in include/memkit.h
 	@mkdir -p $(@D)
-	sed -e 's|@LIBDIR@||' -e 's|@VERSION@|$(VERSION)|' -e 's|@VERSION_MAJOR@|$(VERSION_MAJOR)|' $< >$@ && chmod +x $@
+	sed -e 's|@LIBDIR@||' -e 's|@PRELOADDIR@||' -e 's|@VERSION@|$(VERSION)|' -e 's|@VERSION_MAJOR@|$(VERSION_MAJOR)|' $< >$@ && chmod +x $@
 
 # The same library without the fast free's double-free and interior-pointer checks: only to measure
 # what they cost (make bench-instr reports both).  Not for use.

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# make install / make uninstall into a temporary DESTDIR with a non-default PREFIX and LIBDIR: the files
-# installed are exactly the expected list (written out here, not taken from the Makefile), the links and
-# sonames are right, a C program builds against the staged tree through pkg-config and through CMake's
-# find_package(memkit) and runs on the installed libraries, and uninstall leaves no file behind.
+# make install / make uninstall into a temporary DESTDIR with a non-default PREFIX, LIBDIR and
+# PRELOADDIR: the files installed are exactly the expected list (written out here, not taken from the
+# Makefile), the links and sonames are right, a C program builds against the staged tree through
+# pkg-config and through CMake's find_package(memkit) and runs on the installed libraries, and uninstall
+# leaves no file behind.
 set -u
 cd "$(dirname "$0")/../.."
 echo "PLAN 11"
@@ -13,7 +14,8 @@ unset MAKEFLAGS MFLAGS MAKELEVEL
 prefix=/opt/memkit-test
 libdir=$prefix/lib64
 dest=$root/dest
-vars=(DESTDIR="$dest" PREFIX="$prefix" LIBDIR="$libdir")
+preloaddir=$libdir/memkit
+vars=(DESTDIR="$dest" PREFIX="$prefix" LIBDIR="$libdir" PRELOADDIR="$preloaddir")
 part() { sed -n "s/^#define MEMKIT_VERSION_$1 *\([0-9]*\).*/\1/p" include/memkit.h; }
 major=$(part MAJOR)
 version=$major.$(part MINOR).$(part PATCH)
@@ -32,12 +34,12 @@ expected() {
 	for l in libmemkit libmemkit-region; do
 		printf '%s\n' "$libdir/$l.so -> $l.so.$major" "$libdir/$l.so.$major -> $l.so.$version" "$libdir/$l.so.$version"
 	done
-	printf '%s\n' $libdir/libmemkit.a $libdir/libmemkit-mk.a $libdir/libmemkit-region.a $libdir/libmemkit-sbrk.so \
+	printf '%s\n' $libdir/libmemkit.a $libdir/libmemkit-mk.a $libdir/libmemkit-region.a $preloaddir/libmemkit-sbrk.so \
 		$libdir/pkgconfig/memkit.pc $libdir/pkgconfig/memkit-region.pc \
 		$libdir/cmake/memkit/memkit-config.cmake $libdir/cmake/memkit/memkit-config-version.cmake \
 		$prefix/include/memkit.h $prefix/include/memkit_region.h $prefix/bin/memkit \
 		$prefix/share/man/man1/memkit.1 $prefix/share/man/man3/memkit.3 $prefix/share/man/man3/memkit_region.3
-	[ -e build/libmemkit-secure.so ] && echo "$libdir/libmemkit-secure.so"
+	[ -e build/libmemkit-secure.so ] && echo "$preloaddir/libmemkit-secure.so"
 }
 present() {
 	(cd "$dest" && find . \( -type f -o -type l \) -printf '/%P\n' | while read -r f; do
@@ -52,8 +54,9 @@ rsoname=$(readelf -d "$dest$libdir/libmemkit-region.so.$version" | sed -n 's/.*(
 [ "$soname" = "libmemkit.so.$major" ] && [ "$rsoname" = "libmemkit-region.so.$major" ]
 result sonames $? "libmemkit: '$soname', region: '$rsoname'"
 
-# The installed wrapper names the installed LIBDIR and the version.
-[ "$("$dest$prefix/bin/memkit" --version)" = "memkit $version" ] && grep -qx "libdir='$libdir'" "$dest$prefix/bin/memkit"
+# The installed wrapper names the installed LIBDIR and PRELOADDIR, and the version.
+w=$dest$prefix/bin/memkit
+[ "$("$w" --version)" = "memkit $version" ] && grep -qx "libdir='$libdir'" "$w" && grep -qx "preloaddir='$preloaddir'" "$w"
 result wrapper-installed $?
 
 # The consumer (tests/install/consumer.c) prints "memkit VERSION 0" when it ran on memkit.

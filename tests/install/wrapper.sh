@@ -5,7 +5,7 @@
 # it does not understand with status 2 and one line.
 set -u
 cd "$(dirname "$0")/../.."
-echo "PLAN 21"
+echo "PLAN 22"
 top=$PWD
 wrapper=$top/build/memkit
 part() { sed -n "s/^#define MEMKIT_VERSION_$1 *\([0-9]*\).*/\1/p" include/memkit.h; }
@@ -101,3 +101,7 @@ out=$("$work/memkit" --libdir="$top/build" cat /proc/self/maps)
 check libdir "1" "$(maps "$out")"
 out=$(cd "$top" && "$work/memkit" --libdir=build sh -c "$show")
 check libdir-relative "$lib||" "$out"
+# The preload-only directory moves with --libdir (here, as in build/, it is LIBDIR), resolved after all
+# the options whatever their order.
+out=$("$work/memkit" --secure --libdir="$top/tests" true 2>&1)
+check libdir-moves-preloaddir "1/memkit: --secure: $top/tests/libmemkit-secure.so is not there (the secure build is not installed; in a source tree: make build/libmemkit-secure.so)" "$?/$out"

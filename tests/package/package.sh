@@ -74,7 +74,9 @@ gone=$( { holds libmemkit0 "$lib/libmemkit.so.$version" "$lib/libmemkit.so.${ver
 	holds libmemkit-dev usr/include/memkit.h usr/include/memkit_region.h "$lib/libmemkit.so" "$lib/libmemkit.a" \
 		"$lib/libmemkit-mk.a" "$lib/libmemkit-region.so" "$lib/libmemkit-region.a" "$lib/pkgconfig/memkit.pc" \
 		"$lib/pkgconfig/memkit-region.pc" "$lib/cmake/memkit/memkit-config.cmake" usr/share/man/man3/memkit.3.gz
-	holds memkit-tools usr/bin/memkit usr/share/man/man1/memkit.1.gz; } )
+	holds memkit-tools usr/bin/memkit usr/share/man/man1/memkit.1.gz
+	# The secure build, when the tree builds one, goes with the wrapper, in the private PRELOADDIR.
+	[ -e "$src/build/libmemkit-secure.so" ] && holds memkit-tools "$lib/memkit/libmemkit-secure.so"; } )
 [ -z "$gone" ]
 result contents $? "$(echo "$gone" | head -3 | tr '\n' ' ')"
 
@@ -106,5 +108,13 @@ wrapper=$root/usr/bin/memkit
 plain=$(ls -l /usr/bin 2>&1)
 with=$("$wrapper" --libdir="$root/$lib" ls -l /usr/bin 2>&1)
 maps=$("$wrapper" --libdir="$root/$lib" cat /proc/self/maps 2>&1)
-grep -qx "libdir='/$lib'" "$wrapper" && [ "$plain" = "$with" ] && grep -q "$root/$lib/libmemkit.so.$version" <<<"$maps"
-result wrapper-ls $? "$(head -2 <<<"$with" | tr '\n' ' ')"
+# --secure looks in PRELOADDIR, moved with --libdir: it preloads the secure build or says it is missing.
+if [ -e "$src/build/libmemkit-secure.so" ]; then
+	"$wrapper" --libdir="$root/$lib" --secure cat /proc/self/maps 2>&1 | grep -q "$root/$lib/memkit/libmemkit-secure.so"
+else
+	"$wrapper" --libdir="$root/$lib" --secure true 2>&1 | grep -q "^memkit: --secure: $root/$lib/memkit/libmemkit-secure.so is not there"
+fi
+secure=$?
+grep -qx "libdir='/$lib'" "$wrapper" && grep -qx "preloaddir='/$lib/memkit'" "$wrapper" && [ "$plain" = "$with" ] &&
+	grep -q "$root/$lib/libmemkit.so.$version" <<<"$maps" && [ "$secure" -eq 0 ]
+result wrapper-ls $? "$(head -2 <<<"$with" | tr '\n' ' ') (--secure: $secure)"

@@ -37,7 +37,8 @@ if [ -f build/man/memkit.3 ] && ! grep -q '@OPTIONS@' build/man/memkit.3 && grep
 else
 	echo "FAIL options-inserted (build/man/memkit.3 has no options list in place of @OPTIONS@)"
 fi
-mapfile -t options < <(grep -rhoE '"MEMKIT_[A-Z0-9_]+"' src/engine | tr -d '"' | sort -u)
+# The options table's entries: { "MEMKIT_NAME", T_TYPE, ... } (src/engine/options.c).
+mapfile -t options < <(grep -rhoE '\{ *"MEMKIT_[A-Z0-9_]+", *T_' src/engine | grep -oE 'MEMKIT_[A-Z0-9_]+' | sort -u)
 missing options-documented build/man/memkit.3 "${options[@]}"
 mapfile -t mk < <(grep -oE '\bmk_[a-z0-9_]+ *\(' include/memkit.h | tr -d ' (' | sort -u)
 missing functions-documented build/man/memkit.3 "${mk[@]}"

@@ -5,21 +5,22 @@ MISUSE_PROGS := overflow free uaf zero cxx
 MISUSE_BINS  := $(MISUSE_PROGS:%=$(BUILD)/tests/misuse/%)
 # The programs misuse the heap on purpose: gcc's warnings about exactly that are off, and -fno-builtin keeps
 # every malloc, free and memcpy a real call.
-MISUSE_CFLAGS := -O1 -g -Wall -Wextra $(MK_WERROR) -fno-builtin -Wno-use-after-free -Wno-free-nonheap-object \
-                 -Wno-alloc-size-larger-than -Wno-array-bounds -Wno-stringop-overflow
+MISUSE_CFLAGS := -fno-builtin -Wno-use-after-free -Wno-free-nonheap-object -Wno-alloc-size-larger-than \
+                 -Wno-array-bounds -Wno-stringop-overflow
 CXX ?= g++
 
 $(BUILD)/tests/misuse/%: tests/misuse/%.c tests/misuse/misuse.h
 	@mkdir -p $(@D)
-	$(CC) -std=gnu11 -Iinclude -I. $(CPPFLAGS) $(MISUSE_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
+	$(CC) $(MK_CPPFLAGS) -I. $(CPPFLAGS) $(MK_CFLAGS) $(MISUSE_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
 $(BUILD)/tests/misuse/cxx: tests/misuse/cxx.cc tests/misuse/misuse.h
 	@mkdir -p $(@D)
-	$(CXX) -std=gnu++17 -I. $(CPPFLAGS) $(MISUSE_CFLAGS) -fsized-deallocation -Wno-mismatched-new-delete $(CXXFLAGS) $(LDFLAGS) -o $@ $<
+	$(CXX) -std=gnu++17 -I. $(CPPFLAGS) $(OPT) -g -Wall -Wextra $(MK_WERROR) $(MISUSE_CFLAGS) -fsized-deallocation \
+	    -Wno-mismatched-new-delete $(CXXFLAGS) $(LDFLAGS) -o $@ $<
 
 # The measures one by one (tests/misuse/hardening.sh runs it under both builds).
 $(BUILD)/tests/misuse/hardening: tests/misuse/hardening.c tests/common/test.h tests/contract/abort.h
 	@mkdir -p $(@D)
-	$(CC) -std=gnu11 -Iinclude -I. $(CPPFLAGS) $(MISUSE_CFLAGS) -Wno-stringop-overflow $(CFLAGS) $(LDFLAGS) -o $@ $< -ldl
+	$(CC) $(MK_CPPFLAGS) -I. $(CPPFLAGS) $(MK_CFLAGS) $(MISUSE_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -ldl
 
 misuse-bins: $(MISUSE_BINS)
 misuse: $(MISUSE_BINS) $(BUILD)/libmemkit.so $(BUILD)/libmemkit-secure.so

@@ -49,17 +49,15 @@ typedef struct sec_header {
 #define INFO_FREED  ((uint64_t)1 << 63)
 #define CANARY      8
 #define MIN_SHIFT   4
-/* Blocks up to this many bytes are zeroed when freed and wholly checked when they leave the quarantine;
- * bigger ones are zeroed too, and checked over their first and last 4 KiB. */
-#ifndef CHECK_ALL
-#define CHECK_ALL   ((size_t)64 << 10)
-#endif
-#ifndef CHECK_EDGE
-#define CHECK_EDGE  ((size_t)4 << 10)
-#endif
-/* The quarantine, per thread. */
+/* Every freed block is zeroed; when it leaves the quarantine its first CHECK_HEAD bytes and its last
+ * word must still be zero. */
+#define CHECK_HEAD  64
+/* The quarantine, per thread: Q_SLOTS blocks or Q_BYTES at most, Q_BATCH of them released at a time. */
 #ifndef Q_SLOTS
 #define Q_SLOTS     256
+#endif
+#ifndef Q_BATCH
+#define Q_BATCH     64
 #endif
 #ifndef Q_BYTES
 #define Q_BYTES     ((size_t)2 << 20)
@@ -69,15 +67,6 @@ typedef struct sec_header {
 static const char *const kind_names[] = { "malloc()", "operator new", "operator new[]", "?" };
 static const char *const free_names[] = { "free():", "operator delete():", "operator delete[]():", "?" };
 
-/* A full mixer, for seeds. */
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 31;
-	x *= 0x7fb5d329728ea185ull;
-	x ^= x >> 27;
-	x *= 0x81dadef4bc2dd44dull;
-	return x ^ (x >> 33);
-}
 /* The seal and the canary are computed on every malloc and free: one multiply each.  What they must do
  * is differ from what an overflow, an underflow or a stray header copy leaves there, which a keyed
  * multiply of the address does (the secret is the process's random cookie secret); a program that wants
@@ -93,6 +82,8 @@ static uint64_t load64(const void *a)
 	return v;
 }
 static void store64(void *a, uint64_t v) { __builtin_memcpy(a, &v, sizeof v); }
+typedef uint64_t v128 __attribute__((vector_size(16)));
+static void store128(void *a, uint64_t v) { v128 x = { v, v }; __builtin_memcpy(a, &x, sizeof x); }
 
 static void seal(void *p, size_t n, unsigned shift, mk_kind kind, uint64_t freed)
 {
@@ -253,6 +244,9 @@ static void validate(const void *p, blk *b, const char *fn, int want)
 
 /* ---- the quarantine ---- */
 
+/* A ring, oldest first.  Blocks leave it in batches, the oldest Q_BATCH at a time once it is full (by
+ * count or bytes): one tight loop every Q_BATCH frees instead of a random pick and an eviction on each,
+ * and every block still waits at least Q_SLOTS - Q_BATCH frees of its thread. */
 typedef struct q_entry {
 	char *p;
 	size_t n;
@@ -261,69 +255,81 @@ typedef struct quarantine {
 	q_entry e[Q_SLOTS];
 	unsigned head, count;
 	size_t bytes;
-	uint64_t rng;
 } quarantine;
+_Static_assert((Q_SLOTS & (Q_SLOTS - 1)) == 0 && Q_BATCH < Q_SLOTS, "the ring wraps with a mask");
 
-static __thread quarantine *tq;
-static __thread int tq_failed;   /* its mapping was refused: this thread frees at once */
+/* Initial-exec: a load off the thread pointer, not a __tls_get_addr call, on every free. */
+#define Q_TLS __attribute__((tls_model("initial-exec")))
+static __thread quarantine *tq Q_TLS;
+static __thread int tq_failed Q_TLS;   /* its mapping was refused: this thread frees at once */
 static pthread_key_t q_key;
 static pthread_once_t q_once = PTHREAD_ONCE_INIT;
 static int q_key_ok;
 
 static void release(char *p, unsigned shift) { mk__engine_free(p - ((size_t)1 << shift)); }
 
-/* Whether [p, p + n) is all zero; if not, where the first other byte is.  Words at a time, four per
- * step, or'ed together: the usual answer (zero) costs a load and an or per word. */
-static bool all_zero(const char *p, size_t n, size_t *at)
+/* Whether what the check of a freed block looks at is still zero: its first CHECK_HEAD bytes (a write
+ * after free through a dangling pointer starts there, or runs through it) and its last word.  Free zeroed
+ * all of it (a read after free sees no old data); checking all of it would read a cold block end to end
+ * for a write that almost always lands at its start. */
+static bool looks_clean(const char *p, size_t n)
 {
-	size_t i = 0;
-	for (; i + 32 <= n; i += 32)
-		if (load64(p + i) | load64(p + i + 8) | load64(p + i + 16) | load64(p + i + 24))
-			break;
-	for (; i + 8 <= n; i += 8)
-		if (load64(p + i))
-			break;
-	if (i + 8 > n && n >= 8 && !load64(p + n - 8))   /* the last partial word: one overlapping load */
-		return true;
-	for (; i < n; i++)
-		if (p[i]) {
-			*at = i;
-			return false;
-		}
-	return true;
+	if (mk_likely(n >= CHECK_HEAD))
+		return !(load64(p) | load64(p + 8) | load64(p + 16) | load64(p + 24) | load64(p + 32) |
+		         load64(p + 40) | load64(p + 48) | load64(p + 56) | load64(p + n - 8));
+	uint64_t any = 0;
+	if (n >= 8) {
+		for (size_t i = 0; i + 8 <= n; i += 8)
+			any |= load64(p + i);
+		return !(any | load64(p + n - 8));   /* the tail, overlapping */
+	}
+	for (size_t i = 0; i < n; i++)
+		any |= (unsigned char)p[i];
+	return !any;
+}
+
+/* Where the first non-zero byte of what looks_clean looked at is (for the report). */
+static size_t first_dirty(const char *p, size_t n)
+{
+	size_t head = n < CHECK_HEAD ? n : CHECK_HEAD;
+	for (size_t i = 0; i < head; i++)
+		if (p[i])
+			return i;
+	for (size_t i = n - 8; i < n; i++)
+		if (p[i])
+			return i;
+	return 0;
 }
 
 /* A block leaving the quarantine: still zero, header and canary as free left them; then the engine's. */
 static void evict(q_entry e)
 {
 	blk b;
-	if (!read_header(e.p, &b) || !b.freed)
+	if (mk_unlikely(!read_header(e.p, &b) || !b.freed))
 		report("free(): heap underflow or write after free before %p (the freed block's header was written "
 		       "over while it was in the quarantine)", (void *)e.p);
-	size_t at;
-	bool clean = e.n <= CHECK_ALL ? all_zero(e.p, e.n, &at)
-	                              : all_zero(e.p, CHECK_EDGE, &at) &&
-	                                    (all_zero(e.p + e.n - CHECK_EDGE, CHECK_EDGE, &at) ? true
-	                                                                                       : (at += e.n - CHECK_EDGE, false));
-	if (!clean)
+	if (mk_unlikely(!looks_clean(e.p, e.n)))
 		report("free(): write after free of %p (%zu-byte block, written at +%zu while in the quarantine)",
-		       (void *)e.p, e.n, at);
-	if (load64(e.p + e.n) != canary_of((uintptr_t)e.p))
+		       (void *)e.p, e.n, first_dirty(e.p, e.n));
+	if (mk_unlikely(load64(e.p + e.n) != canary_of((uintptr_t)e.p)))
 		report("free(): heap overflow after %p (%zu-byte block, canary at +%zu, written while freed)",
 		       (void *)e.p, e.n, e.n);
 	release(e.p, b.shift);
 }
 
-static void flush(quarantine *q)
+/* Evicts the oldest blocks until count is at most keep and room more bytes fit (or it is empty). */
+static void drain(quarantine *q, unsigned keep, size_t room)
 {
-	while (q->count) {
+	while (q->count > keep || (q->count && q->bytes + room > Q_BYTES)) {
 		q_entry e = q->e[q->head];
-		q->head = (q->head + 1) % Q_SLOTS;
+		q->head = (q->head + 1) & (Q_SLOTS - 1);
 		q->count--;
 		q->bytes -= e.n;
 		evict(e);
 	}
 }
+
+static void flush(quarantine *q) { drain(q, 0, 0); }
 
 static void thread_done(void *arg)
 {
@@ -338,10 +344,10 @@ static void thread_done(void *arg)
 
 static void make_key(void) { q_key_ok = pthread_key_create(&q_key, thread_done) == 0; }
 
-static quarantine *my_quarantine(void)
+static __attribute__((noinline)) quarantine *new_quarantine(void)
 {
-	if (mk_likely(tq != NULL) || tq_failed)
-		return tq;
+	if (tq_failed)
+		return NULL;
 	int saved = errno;
 	quarantine *q = mk__os_map(sizeof *q);
 	pthread_once(&q_once, make_key);
@@ -352,40 +358,22 @@ static quarantine *my_quarantine(void)
 		errno = saved;
 		return NULL;
 	}
-	q->rng = mix((uintptr_t)q ^ mk__secret) | 1;
 	tq = q;
 	pthread_setspecific(q_key, q);   /* may allocate: the quarantine is in place already */
 	errno = saved;
 	return q;
 }
 
-static uint64_t next_random(quarantine *q)
-{
-	q->rng ^= q->rng << 13;
-	q->rng ^= q->rng >> 7;
-	q->rng ^= q->rng << 17;
-	return q->rng;
-}
-
 static void quarantine_put(char *p, size_t n, unsigned shift)
 {
-	quarantine *q = n <= Q_MAX_BLOCK ? my_quarantine() : NULL;
-	if (!q) {
+	quarantine *q = tq;
+	if (mk_unlikely(!q || n > Q_MAX_BLOCK) && (n > Q_MAX_BLOCK || !(q = new_quarantine()))) {
 		release(p, shift);
 		return;
 	}
-	while (q->count == Q_SLOTS || (q->count && q->bytes + n > Q_BYTES)) {
-		/* The oldest half is eligible, at random: reuse order is not the program's to predict. */
-		unsigned k = (unsigned)(((next_random(q) >> 32) * (q->count / 2 + 1)) >> 32);
-		unsigned i = (q->head + k) % Q_SLOTS;
-		q_entry e = q->e[i];
-		q->e[i] = q->e[q->head];
-		q->head = (q->head + 1) % Q_SLOTS;
-		q->count--;
-		q->bytes -= e.n;
-		evict(e);
-	}
-	q->e[(q->head + q->count) % Q_SLOTS] = (q_entry){ p, n };
+	if (mk_unlikely(q->count == Q_SLOTS || q->bytes + n > Q_BYTES))
+		drain(q, Q_SLOTS - Q_BATCH, n);
+	q->e[(q->head + q->count) & (Q_SLOTS - 1)] = (q_entry){ p, n };
 	q->count++;
 	q->bytes += n;
 }
@@ -396,10 +384,20 @@ static void quarantine_put(char *p, size_t n, unsigned shift)
  * zero afterwards), which is also what makes it cheap. */
 static void scrub(char *p, size_t n)
 {
-	if (n <= 256 && n >= 8) {   /* small: a few stores beat a call into the C library */
-		for (size_t i = 0; i + 8 <= n; i += 8)
-			store64(p + i, 0);
-		store64(p + n - 8, 0);
+	if (n <= 256 && n >= 16) {   /* small: a few 16-byte stores beat a call into the C library */
+		for (size_t i = 0; i + 16 <= n; i += 16)
+			store128(p + i, 0);
+		store128(p + n - 16, 0);   /* the tail, overlapping: never past the n bytes (the canary) */
+		return;
+	}
+	if (n < 16) {
+		if (n >= 8) {
+			store64(p, 0);
+			store64(p + n - 8, 0);
+		} else {
+			for (size_t i = 0; i < n; i++)
+				p[i] = 0;
+		}
 		return;
 	}
 	if (n <= Q_MAX_BLOCK) {
@@ -419,7 +417,7 @@ static void scrub(char *p, size_t n)
 	raw_memset(hi, 0, (size_t)(p + n - hi));
 }
 
-/* errno: nothing here sets it but the engine's free, which keeps it, and my_quarantine, which restores it. */
+/* errno: nothing here sets it but the engine's free, which keeps it, and new_quarantine, which restores it. */
 static void free_checked(void *p, size_t size, size_t align, mk_kind kind, const char *fn)
 {
 	if (mk_unlikely(!mk__is_ours(p)) && mk__zero_owns(p)) {

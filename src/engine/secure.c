@@ -52,6 +52,12 @@ typedef struct sec_header {
 /* Every freed block is zeroed; when it leaves the quarantine its first CHECK_HEAD bytes and its last
  * word must still be zero. */
 #define CHECK_HEAD  64
+/* Blocks up to this size are zeroed whole (a read after free finds none of the old data); bigger ones
+ * (only when built with a smaller ZERO_ALL: a measurement knob, not a supported build) only where the
+ * check looks. */
+#ifndef ZERO_ALL
+#define ZERO_ALL    Q_MAX_BLOCK
+#endif
 /* The quarantine, per thread: Q_SLOTS blocks or Q_BYTES at most, Q_BATCH of them released at a time. */
 #ifndef Q_SLOTS
 #define Q_SLOTS     256
@@ -131,7 +137,12 @@ void *mk__secure_alloc_kind(size_t n, size_t align, mk_kind kind)
 	return wrap(mk__engine_alloc_aligned(align, n + align + CANARY), n, shift, kind);
 }
 
-void *mk__secure_alloc(size_t n) { return mk__secure_alloc_kind(n, 0, MK_KIND_MALLOC); }
+void *mk__secure_alloc(size_t n)
+{
+	if (mk_likely(n - 1 < INFO_SIZE))   /* not 0 (the no-access area), not impossibly large */
+		return wrap(mk__engine_alloc(n + sizeof(sec_header) + CANARY), n, MIN_SHIFT, MK_KIND_MALLOC);
+	return mk__secure_alloc_kind(n, 0, MK_KIND_MALLOC);
+}
 void *mk__secure_alloc_aligned(size_t align, size_t n) { return mk__secure_alloc_kind(n, align, MK_KIND_MALLOC); }
 
 void *mk__secure_alloc_zero(size_t n)
@@ -318,7 +329,7 @@ static void evict(q_entry e)
 }
 
 /* Evicts the oldest blocks until count is at most keep and room more bytes fit (or it is empty). */
-static void drain(quarantine *q, unsigned keep, size_t room)
+static __attribute__((noinline)) void drain(quarantine *q, unsigned keep, size_t room)
 {
 	while (q->count > keep || (q->count && q->bytes + room > Q_BYTES)) {
 		q_entry e = q->e[q->head];
@@ -364,7 +375,7 @@ static __attribute__((noinline)) quarantine *new_quarantine(void)
 	return q;
 }
 
-static void quarantine_put(char *p, size_t n, unsigned shift)
+static inline __attribute__((always_inline)) void quarantine_put(char *p, size_t n, unsigned shift)
 {
 	quarantine *q = tq;
 	if (mk_unlikely(!q || n > Q_MAX_BLOCK) && (n > Q_MAX_BLOCK || !(q = new_quarantine()))) {
@@ -382,10 +393,15 @@ static void quarantine_put(char *p, size_t n, unsigned shift)
 
 /* Zeroes what the program had; a huge block's whole pages go back to the system instead (they read as
  * zero afterwards), which is also what makes it cheap. */
-static void scrub(char *p, size_t n)
+static inline __attribute__((always_inline)) void scrub(char *p, size_t n)
 {
 	if (n <= 256 && n >= 16) {   /* small: a few 16-byte stores beat a call into the C library */
-		for (size_t i = 0; i + 16 <= n; i += 16)
+		size_t i = 0;
+		for (; i + 32 <= n; i += 32) {
+			store128(p + i, 0);
+			store128(p + i + 16, 0);
+		}
+		if (i + 16 <= n)
 			store128(p + i, 0);
 		store128(p + n - 16, 0);   /* the tail, overlapping: never past the n bytes (the canary) */
 		return;
@@ -401,7 +417,12 @@ static void scrub(char *p, size_t n)
 		return;
 	}
 	if (n <= Q_MAX_BLOCK) {
-		raw_memset(p, 0, n);
+		if (mk_likely(n <= ZERO_ALL)) {
+			raw_memset(p, 0, n);
+			return;
+		}
+		raw_memset(p, 0, CHECK_HEAD);   /* what the check looks at, no more (see ZERO_ALL) */
+		store64(p + n - 8, 0);
 		return;
 	}
 	char *lo = (char *)(((uintptr_t)p + MK_PAGE_SIZE - 1) & ~(uintptr_t)(MK_PAGE_SIZE - 1));
@@ -438,16 +459,40 @@ static void free_checked(void *p, size_t size, size_t align, mk_kind kind, const
 	quarantine_put(b.p, b.n, b.shift);
 }
 
+/* The common case, checked in one pass: p in a segment past its header slice, its header sealed for a
+ * live block of this kind at the default alignment (one compare of the top 16 bits of info), the size
+ * a sized delete passes right, the canary intact.  Anything else, NULL included, is free_checked's to
+ * sort out and report. */
+static inline __attribute__((always_inline)) bool free_fast(void *p, size_t size, size_t align, mk_kind kind)
+{
+	if (mk_unlikely(!mk__is_ours(p) || ((uintptr_t)p & MK_SEG_MASK) < MK_SLICE_SIZE || align > 16))
+		return false;
+	sec_header *h = header_of(p);
+	uint64_t info = h->info;
+	size_t n = info & INFO_SIZE;
+	if (mk_unlikely((info >> 48) != (MIN_SHIFT | (uint64_t)kind << 8) || h->seal != seal_of(info, (uintptr_t)p) ||
+	                (size != MK_NO_SIZE && size != n) || load64((char *)p + n) != canary_of((uintptr_t)p)))
+		return false;
+	info |= INFO_FREED;
+	h->info = info;
+	h->seal = seal_of(info, (uintptr_t)p);
+	scrub(p, n);
+	quarantine_put(p, n, MIN_SHIFT);
+	return true;
+}
+
 void mk__secure_free(void *p)
 {
-	if (p)
-		free_checked(p, MK_NO_SIZE, 0, MK_KIND_MALLOC, "free():");
+	if (mk_likely(free_fast(p, MK_NO_SIZE, 0, MK_KIND_MALLOC)) || !p)
+		return;
+	free_checked(p, MK_NO_SIZE, 0, MK_KIND_MALLOC, "free():");
 }
 
 void mk__secure_free_kind(void *p, size_t n, size_t align, mk_kind kind)
 {
-	if (p)
-		free_checked(p, n, align, kind, free_names[kind & 3]);   /* bad pointers: "free():", as the default build */
+	if (mk_likely(free_fast(p, n, align, kind)) || !p)
+		return;
+	free_checked(p, n, align, kind, free_names[kind & 3]);   /* bad pointers: "free():", as the default build */
 }
 
 /* ---- the rest of the backend ---- */

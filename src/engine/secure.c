@@ -12,10 +12,11 @@
  *          changes it; checked by free, realloc and the quarantine
  *
  * free(p) checks all three (and that the freeing function matches the allocating one), marks the header
- * freed, zeroes the n bytes and puts the block in the calling thread's quarantine.  A block leaves the
- * quarantine (back to the engine) only when 256 younger ones, or 2 MiB of them, are behind it, and then at
- * random among the older half, so the next malloc never gets the block just freed; on the way out it must
- * still be all zero (no write after free), with its header and canary intact.  A second free of a
+ * freed, zeroes the block (whole up to ZERO_ALL bytes, else where the reuse check looks) and puts it in
+ * the calling thread's quarantine.  Blocks leave the quarantine (back to the engine) oldest first, 64 at
+ * a time once 256 or 256 KiB of them wait, so the next malloc never gets the block just freed; on the
+ * way out a block's first 64 bytes and last word must still be zero (no write after free), its header
+ * and canary intact.  A second free of a
  * quarantined block finds the FREED bit; of one that left, finds the engine's own free-block cookie.
  * Every finding is one line (mk__fatal's form) and an abort.  A correct program never writes where a check
  * looks, so it is never stopped. */

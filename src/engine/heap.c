@@ -15,6 +15,7 @@
 
 #include "engine/engine.h"
 #include "os/os.h"
+#include "prof/prof.h"
 
 mk_span mk__empty_span;  /* free == NULL: every malloc through it takes the slow path */
 
@@ -342,7 +343,7 @@ void *mk__alloc_slow(size_t n)
 	mk_heap *h = heap_get();
 	if (mk_unlikely(!h))
 		return NULL;
-	void *p = alloc_in(h, n);
+	void *p = mk_unlikely(mk__prof_on) ? mk__prof_alloc(h, n) : alloc_in(h, n);
 	return mk_unlikely(thread_exited) ? park_again(h, p) : p;
 }
 
@@ -368,6 +369,8 @@ void *mk__engine_alloc_aligned(size_t align, size_t n)
 	if (!h)
 		return NULL;
 	void *p = alloc_aligned_in(h, align, n);
+	if (mk_unlikely(mk__prof_on))
+		p = mk__prof_note(p, align);
 	return mk_unlikely(thread_exited) ? park_again(h, p) : p;
 }
 
@@ -443,6 +446,8 @@ void mk__free_slow(void *p)
 		return;
 	int saved = errno;
 	if (!mk__is_ours(p)) {
+		if (mk_unlikely(mk__prof_on))
+			mk__prof_forget(p);
 		if (!mk__huge_free(p))
 			mk__fatal(mk__huge_was_freed(p) ? "free(): double free of" : "free(): invalid pointer", p);
 		errno = saved;
@@ -453,11 +458,15 @@ void mk__free_slow(void *p)
 	mk_span *s = mk__valid_block(p, &words);
 	mk_block *b = p;
 	if (s->cls == MK_LARGE_CLS) {
+		if (mk_unlikely(mk__prof_on))
+			mk__prof_forget(p);
 		mk__large_free(s);
 		errno = saved;
 		return;
 	}
 	mk_heap *h = owner_of(s);
+	if (mk_unlikely(h == &mk__prof_heap))   /* a sampled block */
+		mk__prof_forget(p);
 	if (h == mk__tls_heap)
 		free_local(h, s, b);
 	else
@@ -471,6 +480,8 @@ void mk__free_slow(void *p)
  * the next malloc of the heap's thread picks a span again). */
 static void heap_collect(mk_heap *h)
 {
+	if (mk_unlikely(mk__prof_on))
+		mk__prof_heap_release(h);
 	drain_xblocks(h);
 	for (unsigned cls = 0; cls < MK_NCLASSES; cls++) {
 		set_current(h, cls, &mk__empty_span);
@@ -594,7 +605,7 @@ int mk__heap_check(mk_heap *h)
 			HEAP_ERROR("memkit: check: heap %p current span of class %u is not its own\n", (void *)h, cls);
 	}
 	for (unsigned d = 0; d < MK_DIRECT_COUNT; d++)
-		if (h->direct[d] != h->current[mk__direct_class[d]])
+		if (h->direct[d] != h->current[mk__direct_class[d]] && !mk__prof_direct_ok(h, d))
 			HEAP_ERROR("memkit: check: heap %p direct entry %u disagrees with its class\n", (void *)h, d);
 	return errors;
 }

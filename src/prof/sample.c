@@ -188,12 +188,16 @@ static size_t big_size(void *p)
 	return mk__is_ours(p) ? mk__span_of(mk__segment_of(p), p)->block_size : mk__huge_usable(p);
 }
 
+/* While this thread captures a stack (the unwinder's own allocations), bytes are counted and proxies kept
+ * in place, but nothing is sampled. */
+static bool sampled(prof_heap *st, size_t size) { return take(&st->countdown, &st->rng, size) && !mk__prof_busy; }
+
 void *mk__prof_alloc(mk_heap *h, size_t n)
 {
-	prof_heap *st = mk__prof_busy ? NULL : state_of(h, true);
+	prof_heap *st = state_of(h, true);
 	if (n > MK_MEDIUM_MAX) {
 		void *p = n <= MK_LARGE_MAX ? mk__large_alloc(n) : n > PTRDIFF_MAX ? NULL : mk__huge_alloc(n, 0, false);
-		if (p && st && take(&st->countdown, &st->rng, big_size(p)))
+		if (p && st && sampled(st, big_size(p)))
 			sample_big(p, big_size(p));
 		return p;
 	}
@@ -203,8 +207,7 @@ void *mk__prof_alloc(mk_heap *h, size_t n)
 		return mk__heap_alloc_class(h, cls);
 	if (direct)
 		reconcile(st, cls);
-	void *p = take(&st->countdown, &st->rng, mk__classes[cls].size) ? sample_small(cls)
-	                                                                 : mk__heap_alloc_class(h, cls);
+	void *p = sampled(st, mk__classes[cls].size) ? sample_small(cls) : mk__heap_alloc_class(h, cls);
 	if (direct)
 		install(st, h, cls);
 	return p;
@@ -213,23 +216,23 @@ void *mk__prof_alloc(mk_heap *h, size_t n)
 void *mk__prof_note(void *p, size_t align)
 {
 	(void)align;
-	if (!p || mk__prof_busy)
+	if (!p)
 		return p;
 	mk_heap *h = mk__tls_heap;
 	prof_heap *st = h != &mk__empty_heap ? state_of(h, true) : NULL;
 	bool small = mk__is_ours(p) && mk__span_of(mk__segment_of(p), p)->cls != MK_LARGE_CLS;
 	size_t size = big_size(p);
-	bool sampled;
+	bool hit;
 	if (st) {
-		sampled = take(&st->countdown, &st->rng, size);
+		hit = sampled(st, size);
 	} else {
 		mk__prof_lock();
-		sampled = take(&global_countdown, &global_rng, size);
+		hit = take(&global_countdown, &global_rng, size) && !mk__prof_busy;
 		mk__prof_unlock();
 	}
 	if (small) {
 		unsigned cls = mk__span_of(mk__segment_of(p), p)->cls;
-		if (sampled) {
+		if (hit) {
 			/* Blocks of mk__prof_heap's spans of the same class are aligned as well (spans start
 			 * on 64 KiB boundaries and the class size is a multiple of the alignment). */
 			void *q = sample_small(cls);
@@ -244,7 +247,7 @@ void *mk__prof_note(void *p, size_t align)
 			reconcile(st, cls);
 			install(st, h, cls);
 		}
-	} else if (sampled) {
+	} else if (hit) {
 		sample_big(p, size);
 	}
 	return p;

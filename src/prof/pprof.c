@@ -218,8 +218,9 @@ void mk__prof_leak_report(int fd)
 	}
 	mk__out_fd(o, fd);
 	mk__out_printf(o, "memkit: leak report (pid %ld): %lu sampled blocks still live, about %lu bytes in %lu "
-	               "blocks (1 sample per %ld bytes)\n", (long)getpid(), (unsigned long)samples,
-	               (unsigned long)total, (unsigned long)blocks, mk__prof_opt.rate);
+	               "blocks (1 sample per %ld bytes; %ld allocations by the unwinder after its warm-up)\n",
+	               (long)getpid(), (unsigned long)samples, (unsigned long)total, (unsigned long)blocks,
+	               mk__prof_opt.rate, atomic_load(&mk__prof_capture_allocs));
 	for (size_t t = 0; t < ntop; t++) {
 		const prof_site *x = &s[top[t]];
 		double w = mk__prof_weight(x->size);

@@ -38,6 +38,7 @@ bool  mk__prof_direct_ok(const mk_heap *h, unsigned d) MK_HIDDEN;  /* mk_check: 
 void  mk__prof_heap_init(void) MK_HIDDEN;
 void  mk__prof_after_sample(void) MK_HIDDEN;                 /* growth dumps */
 extern __thread int mk__prof_busy MK_HIDDEN;                /* this thread is capturing a stack */
+extern _Atomic long mk__prof_capture_allocs MK_HIDDEN;       /* allocations made by captures after warm-up */
 
 /* ---- options (options.c; moved into the engine's option table at the merge) ---- */
 

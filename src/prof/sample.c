@@ -42,6 +42,7 @@ static _Atomic(prof_heap *) states;
 static __thread prof_heap *mine;
 /* Set while this thread captures a stack: an allocation made by the unwinder itself is not sampled. */
 __thread int mk__prof_busy;
+_Atomic long mk__prof_capture_allocs;
 /* Blocks allocated with no thread heap (huge calloc before the first malloc of a thread): under the lock. */
 static int64_t global_countdown = -1;
 static uint64_t global_rng = 88172645463325252ull;
@@ -137,17 +138,26 @@ static void install(prof_heap *st, mk_heap *h, unsigned cls)
 	uint32_t bs = mk__classes[cls].size;
 	uint64_t room = st->countdown > 0 ? (uint64_t)st->countdown / bs : 0;
 	uint32_t k = 0;
-	mk_block *first = s->free, *last = NULL;
-	if (s != &mk__empty_span)
+	mk_block *first = s->free, *rest = NULL;
+	/* The current span's free list holds carved + pin - used blocks (the invariant mk_check verifies; a
+	 * remote free changes neither side until it is collected).  When it all fits before the sample point
+	 * it moves whole, without a walk; otherwise the first `room` blocks are cut off (once per sample). */
+	uint64_t len = s != &mk__empty_span && first ? s->carved + 1 - s->used : 0;
+	if (len && len <= room && len <= s->capacity) {
+		k = (uint32_t)len;
+	} else if (first) {
+		mk_block *last = NULL;
 		for (mk_block *b = first; b && k < room; b = b->next) {
 			last = b;
 			k++;
 		}
+		if (k)
+			rest = last->next, last->next = NULL;
+	}
 	px->free = NULL;
 	px->block_size = bs;
 	if (k) {
-		s->free = last->next;
-		last->next = NULL;
+		s->free = rest;
 		s->used += k;
 		px->free = first;
 		st->from[cls] = s;
@@ -190,7 +200,12 @@ static size_t big_size(void *p)
 
 /* While this thread captures a stack (the unwinder's own allocations), bytes are counted and proxies kept
  * in place, but nothing is sampled. */
-static bool sampled(prof_heap *st, size_t size) { return take(&st->countdown, &st->rng, size) && !mk__prof_busy; }
+static bool sampled(prof_heap *st, size_t size)
+{
+	if (mk_unlikely(mk__prof_busy == 2))
+		atomic_fetch_add_explicit(&mk__prof_capture_allocs, 1, memory_order_relaxed);
+	return take(&st->countdown, &st->rng, size) && !mk__prof_busy;
+}
 
 void *mk__prof_alloc(mk_heap *h, size_t n)
 {

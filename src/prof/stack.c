@@ -59,7 +59,7 @@ int mk__prof_backtrace(uintptr_t *frames, int max)
 	if (!atomic_load_explicit(&warm, memory_order_relaxed) || mk__prof_busy)
 		return 0;
 	void *raw[PROF_MAX_FRAMES + 16];
-	mk__prof_busy = 1;
+	mk__prof_busy = 2;   /* 2: after the warm-up, where an allocation would break the promise (counted) */
 	int n = backtrace(raw, PROF_MAX_FRAMES + 16);
 	mk__prof_busy = 0;
 	int i = 0, k = 0;

@@ -7,7 +7,10 @@
 PROF_TEST_FLAGS := $(TESTS_CFLAGS) -rdynamic
 $(BUILD)/tests/prof-%: tests/prof/%.c tests/prof/profile.h $(BUILD)/libmemkit.so
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -I. $(CFLAGS) $(PROF_TEST_FLAGS) -o $@ $< -L$(BUILD) -lmemkit -Wl,-rpath,'$$ORIGIN/..' $(LDLIBS) -lm
+	$(CC) $(CPPFLAGS) -I. $(CFLAGS) $(PROF_TEST_FLAGS) -o $@ $< $(PROF_EXTRA) -L$(BUILD) -lmemkit -Wl,-rpath,'$$ORIGIN/..' $(LDLIBS) -lm
+# The map test draws a region heap too (mkr_map).
+$(BUILD)/tests/prof-map: PROF_EXTRA := $(BUILD)/libmemkit-region.a
+$(BUILD)/tests/prof-map: $(BUILD)/libmemkit-region.a
 
 $(BUILD)/mkprof: tools/mkprof.c
 	@mkdir -p $(@D)

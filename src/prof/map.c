@@ -45,6 +45,7 @@ static const char *const group_colours[MAX_GROUPS] = {
 static double t_x[TIME_POINTS], t_rss[TIME_POINTS], t_live[TIME_POINTS], t_free[TIME_POINTS];
 static size_t t_n, t_stride = 1, t_skip;
 static uint64_t t_start_ms;
+static bool t_started;
 
 static size_t rss_bytes(void)
 {
@@ -65,8 +66,10 @@ static size_t rss_bytes(void)
 
 void mk__map_sample_time(void)
 {
-	if (t_start_ms == 0)
-		t_start_ms = mk__now_ms() | 1;
+	if (!t_started) {
+		t_start_ms = mk__now_ms();
+		t_started = true;
+	}
 	if (t_skip++ % t_stride)
 		return;
 	if (t_n == TIME_POINTS) {   /* keep every other point, and sample half as often from now on */
@@ -174,19 +177,21 @@ int mk__map_write(const char *path)
 		bars[nbars++] = (struct heapsvg_bar){ K_CACHE, hcached, "huge cache" };
 	size_t mapped = w.nsegments * MK_SEG_SIZE, rss = rss_bytes();
 	char n[8][200];
-	snprintf(n[0], sizeof n[0], "%zu segments of 4 MiB (%lu KiB mapped = mallinfo2 arena), one row each, 64 slices "
-	         "of 64 KiB; %zu huge blocks (%lu KiB = hblkhd), %lu KiB in the huge cache", w.nsegments, KIB(mapped),
+	snprintf(n[0], sizeof n[0], "%zu segments of 4 MiB, one row each (64 slices of 64 KiB): %lu KiB mapped "
+	         "(mallinfo2 arena); %zu huge blocks: %lu KiB (hblkhd); huge cache: %lu KiB", w.nsegments, KIB(mapped),
 	         hn, KIB(hbytes), KIB(hcached));
-	snprintf(n[1], sizeof n[1], "in use: %lu KiB in spans (blocks out x block size = uordblks) + %lu KiB huge; "
-	         "process RSS %lu KiB, of which %lu KiB in segments (mincore)", KIB(w.in_use), KIB(hbytes), KIB(rss),
+	snprintf(n[1], sizeof n[1], "in use: %lu KiB in spans (blocks out x block size: uordblks) + %lu KiB huge",
+	         KIB(w.in_use), KIB(hbytes));
+	snprintf(n[2], sizeof n[2], "resident: process RSS %lu KiB, of which %lu KiB in segments (mincore)", KIB(rss),
 	         KIB(w.resident));
-	snprintf(n[2], sizeof n[2], "free, not purged: %lu KiB in segments + %lu KiB huge cache = %lu KiB (keepcost); "
-	         "purged free slices: %lu KiB", KIB(w.free_dirty), KIB(hcached), KIB(w.free_dirty + hcached),
+	snprintf(n[3], sizeof n[3], "free, not purged: %lu KiB in segments + %lu KiB huge cache = %lu KiB (keepcost); "
+	         "purged: %lu KiB", KIB(w.free_dirty), KIB(hcached), KIB(w.free_dirty + hcached),
 	         KIB(outside - w.free_dirty));
-	snprintf(n[3], sizeof n[3], "internal fragmentation (room inside spans in use: free, uncarved blocks, tail): "
-	         "%lu KiB; external (free slices between spans): %lu KiB", KIB(inside), KIB(outside));
-	snprintf(n[4], sizeof n[4], "spans: %zu small, %zu large; free slices: %zu resident, %zu purged; "
-	         "%d owning heaps (band above each span)", count[K_TINY] + count[K_SMALL] + count[K_MEDIUM],
+	snprintf(n[4], sizeof n[4], "internal fragmentation (room in spans in use: free and uncarved blocks, tail): "
+	         "%lu KiB", KIB(inside));
+	snprintf(n[5], sizeof n[5], "external fragmentation (free slices between spans): %lu KiB", KIB(outside));
+	snprintf(n[6], sizeof n[6], "spans: %zu small, %zu large; free slices: %zu resident, %zu purged; "
+	         "%d owning heaps (the band above each span)", count[K_TINY] + count[K_SMALL] + count[K_MEDIUM],
 	         count[K_LARGE], count[K_FREE_RES], count[K_FREE_PURGED], ngroups);
 	char title[128];
 	snprintf(title, sizeof title, "memkit heap map, pid %ld", (long)getpid());
@@ -196,7 +201,7 @@ int mk__map_write(const char *path)
 		.series = { { "RSS", "#d62728", t_rss }, { "live", "#1f77b4", t_live }, { "resident free", "#fdb927", t_free } },
 	};
 	struct heapsvg h = {
-		.title = title, .notes = { n[0], n[1], n[2], n[3], n[4] }, .total = mapped ? mapped : MK_SEG_SIZE,
+		.title = title, .notes = { n[0], n[1], n[2], n[3], n[4], n[5], n[6] }, .total = mapped ? mapped : MK_SEG_SIZE,
 		.rows = w.nsegments ? (int)w.nsegments : 1, .row_labels = row_labels, .kinds = kinds, .nkinds = NKINDS,
 		.groups = groups, .ngroups = ngroups, .spans = spans, .fills = fills, .nspans = nsp, .bars_title = "outside segments",
 		.bars = bars, .nbars = nbars, .chart = t_n ? &chart : NULL,

@@ -5,7 +5,7 @@
 #include "prof/svg.h"
 
 /* Tenths of a pixel. */
-enum { WIDTH = 9600, LEFT = 1000, RIGHT = 100, ROW_H = 220, ROW_GAP = 120, TOP = 1300, BAND = 40 };
+enum { WIDTH = 9600, LEFT = 1150, RIGHT = 100, ROW_H = 220, ROW_GAP = 120, TOP = 1550, BAND = 40 };
 #define PLOT_W (WIDTH - LEFT - RIGHT)
 
 static long scale(size_t v, size_t of, long width) { return of ? (long)((double)v * width / (double)of) : 0; }
@@ -49,7 +49,7 @@ static void span_rects(struct mk_out *o, const struct heapsvg *h, size_t per_row
 static void legend(struct mk_out *o, const struct heapsvg_kind *k, int n, long y)
 {
 	for (int i = 0; i < n; i++) {
-		long x = 100 + (i % 4) * 2350, yy = y + (i / 4) * 200;
+		long x = 100 + (i % 3) * 3150, yy = y + (i / 3) * 200;
 		mk__out_printf(o, "<rect x=\"%ld\" y=\"%ld\" width=\"140\" height=\"140\" fill=\"%s\" stroke=\"#333\"/>", x,
 		               yy - 110, k[i].fill);
 		text(o, x + 200, yy, "", k[i].label);
@@ -105,7 +105,7 @@ void heapsvg_draw(struct mk_out *o, const struct heapsvg *h)
 	if (per_row == 0)
 		per_row = 1;
 	long legend_y = TOP + rows * (ROW_H + ROW_GAP) + 160;
-	long y_end = legend_y + 200 * ((h->nkinds + 3) / 4 + (h->ngroups + 3) / 4);
+	long y_end = legend_y + 200 * ((h->nkinds + 2) / 3 + (h->ngroups + 2) / 3);
 	long bars_y = y_end + 200;
 	if (h->nbars)
 		y_end = bars_y + 250 + ROW_H + 300;
@@ -117,7 +117,7 @@ void heapsvg_draw(struct mk_out *o, const struct heapsvg *h)
 	mk__out_str(o, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
 	text(o, 100, 200, " font-size=\"150\"", h->title ? h->title : "heap");
 	for (int i = 0; i < 8 && h->notes[i]; i++)
-		text(o, 100, 380 + 140 * i, " fill=\"#444\"", h->notes[i]);
+		text(o, 100, 380 + 140 * i, " fill=\"#444\" font-size=\"110\"", h->notes[i]);
 	char label[64];
 	for (int r = 0; r < rows; r++) {
 		const char *l = h->row_labels ? h->row_labels[r] : NULL;
@@ -127,7 +127,7 @@ void heapsvg_draw(struct mk_out *o, const struct heapsvg *h)
 			continue;
 		}
 		(void)label;
-		text(o, LEFT - 60, (long)TOP + r * (ROW_H + ROW_GAP) + 150, " text-anchor=\"end\" fill=\"#666\"", l);
+		text(o, LEFT - 60, (long)TOP + r * (ROW_H + ROW_GAP) + 150, " text-anchor=\"end\" fill=\"#666\" font-size=\"100\"", l);
 	}
 	/* Runs of one kind, fill and group are one rectangle: a slab of thousands of slots stays a few. */
 	size_t i = 0;
@@ -150,7 +150,7 @@ void heapsvg_draw(struct mk_out *o, const struct heapsvg *h)
 	}
 	legend(o, h->kinds, h->nkinds, legend_y);
 	if (h->ngroups)
-		legend(o, h->groups, h->ngroups, legend_y + 200 * ((h->nkinds + 3) / 4));
+		legend(o, h->groups, h->ngroups, legend_y + 200 * ((h->nkinds + 2) / 3));
 	if (h->nbars) {
 		size_t total = 0;
 		for (size_t b = 0; b < h->nbars; b++)

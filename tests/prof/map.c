@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "include/memkit.h"
+#include "include/memkit_region.h"
 #include "tests/common/test.h"
 
 struct figures { size_t segments, arena, uordblks, hblks, hblkhd, keepcost, small, large, free_resident, free_purged; int heaps; };
@@ -129,11 +130,48 @@ static void test_title_and_errors(void)
 	CHECK(mk_check() == 0);
 }
 
+/* A region heap drawn by the same module: its stated totals are mkr_stats', its blocks the known ones. */
+static void test_region_map(void)
+{
+	mkr_heap *h = mkr_create_private(1 << 20);
+	REQUIRE(h);
+	void *b[10];
+	for (int i = 0; i < 10; i++)
+		b[i] = mkr_alloc(h, 1000);
+	for (int i = 0; i < 10; i += 2)
+		mkr_free(h, b[i]);
+	struct mkr_stats st;
+	REQUIRE(mkr_stats(h, &st) == 0);
+	REQUIRE(mkr_map(h, path) == 0);
+	FILE *in = fopen(path, "r");
+	REQUIRE(in);
+	char line[4096];
+	size_t used = 0, nfree = 0, ub = 0, fb = 0;
+	int owners = 0, found = 0, closed = 0;
+	while (fgets(line, sizeof line, in)) {
+		closed |= strstr(line, "</svg>") != NULL;
+		char *m = strstr(line, "<!-- memkit-region-map ");
+		if (m)
+			found = sscanf(m, "<!-- memkit-region-map used_blocks=%zu free_blocks=%zu used_bytes=%zu free_bytes=%zu "
+			                  "owners=%d", &used, &nfree, &ub, &fb, &owners) == 5;
+	}
+	fclose(in);
+	CHECK(found && closed);
+	CHECK(used == 5 && used == st.used_blocks);
+	CHECK(nfree == st.free_blocks && nfree >= 5);   /* the five holes (neighbours of a hole coalesce into it) */
+	CHECK(ub == st.used_bytes && fb == st.free_bytes);
+	CHECK(owners == 1);
+	errno = 0;
+	CHECK(mkr_map(NULL, path) == -1 && errno == EINVAL);
+	mkr_close(h);
+}
+
 static void cases(void)
 {
 	RUN(test_known_state_matches_mallinfo2);
 	RUN(test_freed_state);
 	RUN(test_title_and_errors);
+	RUN(test_region_map);
 }
 
 int main(void)

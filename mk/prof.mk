@@ -4,17 +4,18 @@
 #   tests/prof/prof.sh       end to end: google-pprof, the leak report, signals, the flame graph, Chromium
 #   build/mkprof             reads a profile: top-N text and a flame graph SVG (tools/mkprof.c)
 # Test programs link build/libmemkit.so (so malloc is memkit's) with -rdynamic (so sites have names).
-PROF_TEST_FLAGS := $(TESTS_CFLAGS) -rdynamic
+PROF_TEST_FLAGS = $(TESTS_CFLAGS) -rdynamic
 $(BUILD)/tests/prof-%: tests/prof/%.c tests/prof/profile.h $(BUILD)/libmemkit.so
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -I. $(CFLAGS) $(PROF_TEST_FLAGS) -o $@ $< $(PROF_EXTRA) -L$(BUILD) -lmemkit -Wl,-rpath,'$$ORIGIN/..' $(LDLIBS) -lm
+	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) -I. $(MK_CFLAGS) $(CFLAGS) $(PROF_TEST_FLAGS) $(LDFLAGS) -o $@ $< $(PROF_EXTRA) \
+	    -L$(BUILD) -lmemkit -Wl,-rpath,'$$ORIGIN/..' $(MK_LDLIBS) $(LDLIBS) -lm
 # The map test draws a region heap too (mkr_map).
 $(BUILD)/tests/prof-map: PROF_EXTRA := $(BUILD)/libmemkit-region.a
 $(BUILD)/tests/prof-map: $(BUILD)/libmemkit-region.a
 
 $(BUILD)/mkprof: tools/mkprof.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< -lm
+	$(CC) $(MK_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm $(LDLIBS)
 
 PROF_TESTS := $(BUILD)/tests/prof-sites $(BUILD)/tests/prof-map
 tests/prof/prof.sh: $(PROF_TESTS) $(BUILD)/mkprof $(BUILD)/libmemkit.so

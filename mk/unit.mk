@@ -2,5 +2,5 @@
 UNIT_TESTS := $(BUILD)/tests/engine-unit
 $(BUILD)/tests/engine-unit: $(BUILD)/obj/tests/unit/engine_unit.o $(BUILD)/libmemkit-mk.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(MK_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MK_LDLIBS) $(LDLIBS)
 TESTS += $(UNIT_TESTS)

@@ -7,7 +7,7 @@
 set -u
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
-lib=$PWD/build/libmemkit.so
+lib=${LIB:-$PWD/build/libmemkit.so}
 on=(MEMKIT_PROF=1 MEMKIT_PROF_AT_EXIT=0 MEMKIT_PROF_LEAKS=0)
 count() {   # count OUTFILE ENV... -- ARGV...: total instructions
 	local out=$1; shift

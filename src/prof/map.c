@@ -116,7 +116,7 @@ int mk__map_write(const char *path)
 	mk__huge_info(&hn, &hbytes, &hcached);
 	size_t nsp = w.nspans;
 	size_t bytes = nsp * (sizeof(struct heapsvg_span) + sizeof(struct heapsvg_fill)) + w.nsegments * 32 + 2 * sizeof(struct heapsvg_bar) +
-	               MAX_GROUPS * (sizeof(struct heapsvg_kind) + 48) + w.nsegments * sizeof(char *) + 64;
+	               MAX_GROUPS * (sizeof(struct heapsvg_kind) + 64) + w.nsegments * sizeof(char *) + 64;
 	char *mem = mk__scratch(bytes);
 	if (!mem) {
 		mk__map_walk_free(&w);
@@ -128,7 +128,7 @@ int mk__map_write(const char *path)
 	const char **row_labels = (const char **)(labels + w.nsegments * 32);
 	struct heapsvg_bar *bars = (struct heapsvg_bar *)(row_labels + w.nsegments);
 	struct heapsvg_kind *groups = (struct heapsvg_kind *)(bars + 2);
-	char *group_names = (char *)(groups + MAX_GROUPS);
+	char *group_names = (char *)(groups + MAX_GROUPS);   /* MAX_GROUPS names of 64 bytes */
 	uintptr_t heaps[MAX_GROUPS];
 	int ngroups = 0;
 	size_t count[NKINDS] = { 0 }, inside = 0, outside = 0;
@@ -145,13 +145,13 @@ int mk__map_write(const char *path)
 				;
 			if (g == ngroups && ngroups < MAX_GROUPS) {
 				heaps[ngroups] = s->heap;
-				char *name = group_names + ngroups * 48;
+				char *name = group_names + ngroups * 64;
 				if (s->heap == (uintptr_t)&mk__prof_heap)
-					snprintf(name, 48, "owner: the profiler's sampled blocks");
+					snprintf(name, 64, "owner: the profiler's sampled blocks");
 				else if (ngroups == MAX_GROUPS - 1)
-					snprintf(name, 48, "owner: heap %d and more", ngroups + 1);
+					snprintf(name, 64, "owner: heap %d and more", ngroups + 1);
 				else
-					snprintf(name, 48, "owner: thread heap %d (%#lx)", ngroups + 1, (unsigned long)s->heap);
+					snprintf(name, 64, "owner: thread heap %d (%#lx)", ngroups + 1, (unsigned long)s->heap);
 				groups[ngroups] = (struct heapsvg_kind){ name, group_colours[ngroups] };
 				ngroups++;
 			}

@@ -130,6 +130,8 @@ static void reconcile(prof_heap *st, unsigned cls)
 		mk__span_emptied(from);
 }
 
+#define PIECE_MIN 32
+
 /* Cuts the next piece of the current span's free list into the proxy, and makes the proxy what the
  * inlined malloc of cls sees. */
 static void install(prof_heap *st, mk_heap *h, unsigned cls)
@@ -138,6 +140,15 @@ static void install(prof_heap *st, mk_heap *h, unsigned cls)
 	uint32_t bs = mk__classes[cls].size;
 	uint64_t room = st->countdown > 0 ? (uint64_t)st->countdown / bs : 0;
 	uint32_t k = 0;
+	/* A short list would bring the slow path back after a few allocations (a class of 1 KiB blocks has 4
+	 * in a page): the span's untouched tail is carved on, a page at a time, until a piece holds
+	 * PIECE_MIN blocks (or all that fit before the point).  At most PIECE_MIN blocks per class and heap
+	 * become resident earlier than they would have. */
+	if (s != &mk__empty_span) {
+		uint64_t want = room < PIECE_MIN ? room : PIECE_MIN;
+		while (s->carved < s->capacity && s->carved + 1 - s->used < want)
+			mk__span_carve(s);
+	}
 	mk_block *first = s->free, *rest = NULL;
 	/* The current span's free list holds carved + pin - used blocks (the invariant mk_check verifies; a
 	 * remote free changes neither side until it is collected).  When it all fits before the sample point

@@ -18,6 +18,6 @@ $(BUILD)/mkprof: tools/mkprof.c
 	$(CC) $(MK_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm $(LDLIBS)
 
 PROF_TESTS := $(BUILD)/tests/prof-sites $(BUILD)/tests/prof-map
-tests/prof/prof.sh: $(PROF_TESTS) $(BUILD)/mkprof $(BUILD)/libmemkit.so
+tests/prof/prof.sh: $(PROF_TESTS) $(BUILD)/tests/prof-leak $(BUILD)/mkprof $(BUILD)/libmemkit.so $(BUILD)/tests/fuzz-plain
 ALL += $(BUILD)/mkprof
 TESTS += $(PROF_TESTS) tests/prof/prof.sh

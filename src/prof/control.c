@@ -25,6 +25,7 @@
 
 static sem_t wake;
 static _Atomic int thread_started;
+static _Atomic int atfork_registered;   /* mk__init runs again in a child forked during initialisation */
 static _Atomic int dumping;            /* a growth dump is being written */
 static double next_growth;
 
@@ -44,7 +45,8 @@ void mk__prof_init(void)
 		next_growth = (double)mk__prof_opt.growth;
 	/* Registered after the engine's handlers, so ours run first at a fork: the profiler's lock is taken
 	 * before the engine's, the order in which a sampling malloc takes them. */
-	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	if (!atomic_exchange(&atfork_registered, 1))
+		pthread_atfork(fork_prepare, fork_parent, fork_child);
 	mk__prof_on = mk__prof_opt.prof != 0;
 }
 
@@ -116,12 +118,16 @@ static void *dump_thread(void *arg)
 	return NULL;
 }
 
-/* At load time (after libc is initialised): the unwinder's first call, the signal handler and the thread. */
+/* At load time (after libc is initialised): the unwinder's first call, the signal handler and the thread.
+ * With none of them asked for, nothing happens here: memkit still initialises inside the first malloc,
+ * reading its options then (tests set them in a child before its first allocation). */
 __attribute__((constructor)) static void prof_start(void)
 {
-	mk__init();
-	if (mk__prof_on)
+	mk__prof_read_options();   /* secure_getenv only; mk__init reads them again, the same */
+	if (mk__prof_opt.prof) {
+		mk__init();
 		mk__prof_stack_warm_up();
+	}
 	if (!mk__prof_opt.signal && mk__prof_opt.map_interval <= 0)
 		return;
 	if (sem_init(&wake, 0, 0) != 0)

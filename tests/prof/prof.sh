@@ -11,7 +11,7 @@ LEAK=$B/tests/prof-leak
 d=$(mktemp -d /tmp/memkit-prof.XXXXXX)
 trap 'rm -rf "$d"' EXIT
 chromium=$(command -v chromium || command -v chromium-browser || true)
-if [ -n "$chromium" ]; then echo "PLAN 14"; else echo "PLAN 13"; fi
+if [ -n "$chromium" ]; then echo "PLAN 15"; else echo "PLAN 14"; fi
 ok() { if [ "$1" = 0 ]; then echo "PASS $2"; else echo "FAIL $2"; fi; }
 svg_ok() { python3 -c 'import sys, xml.dom.minidom as m; m.parse(sys.argv[1])' "$1" 2>/dev/null; }
 
@@ -92,7 +92,18 @@ $B/mkprof --top 3 $d/py.heap >$d/py.txt && grep -q 'top 3 by allocated bytes' $d
 	{ ! command -v google-pprof >/dev/null || google-pprof --text $d/py.heap >/dev/null 2>&1; }
 ok $? "python3's profile read by mkprof and google-pprof; its heap map well-formed"
 
-# 14: headless Chromium opens the map and takes a screenshot of the expected size, not blank.
+# 14: the differential fuzzer (every function of the family, threads, cross-thread frees, fork, trim,
+# mk_check) under the profiler at a 4 KiB rate: seed 1, then a random seed.
+seed=$(( $(date +%s) % 100000 ))
+MEMKIT_PROF=1 MEMKIT_PROF_RATE=4096 MEMKIT_PROF_AT_EXIT=0 MEMKIT_PROF_LEAKS=0 LD_PRELOAD=$PWD/$B/libmemkit.so \
+	$B/tests/fuzz-plain -s 1 -t 2 >$d/fuzz.log 2>&1 &&
+MEMKIT_PROF=1 MEMKIT_PROF_RATE=4096 MEMKIT_PROF_AT_EXIT=0 MEMKIT_PROF_LEAKS=0 LD_PRELOAD=$PWD/$B/libmemkit.so \
+	$B/tests/fuzz-plain -s $seed -t 2 >>$d/fuzz.log 2>&1
+rc=$?
+[ $rc = 0 ] || tail -5 $d/fuzz.log
+ok $rc "the differential fuzzer under the profiler (rate 4 KiB; seeds 1 and $seed)"
+
+# 15: headless Chromium opens the map and takes a screenshot of the expected size, not blank.
 if [ -n "$chromium" ]; then
 	read -r w h < <(sed -n 's/^<svg [^>]*width="\([0-9]*\)" height="\([0-9]*\)".*/\1 \2/p' $d/time.svg | head -1)
 	timeout 60 "$chromium" --headless --no-sandbox --disable-gpu --hide-scrollbars --user-data-dir=$d/chrome \

@@ -14,14 +14,16 @@ $(BUILD)/obj/api-mk.o: src/override/api.c
 	@mkdir -p $(@D)
 	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) $(API_ENGINE) -DMK_API_PREFIX=mk_ -DMK_API_PREFIXED -c $< -o $@
 
-LIBMEMKIT_OBJ := $(ENGINE_OBJ) $(BUILD)/obj/api-override.o $(BUILD)/obj/api-mk.o
+# The C++ operators (mk/cxx.mk builds them; libmemkit.a has its own build of cxx-runtime.o).
+LIBMEMKIT_CXX_OBJ := $(BUILD)/obj/cxx-override.o $(BUILD)/obj/cxx-runtime.o
+LIBMEMKIT_OBJ := $(ENGINE_OBJ) $(BUILD)/obj/api-override.o $(BUILD)/obj/api-mk.o $(LIBMEMKIT_CXX_OBJ)
 
 # The file is libmemkit.so.VERSION; build/libmemkit.so (what tests, the wrapper and LD_PRELOAD use) and
 # the soname libmemkit.so.MAJOR are links to it (Makefile's mk_shared_links).
 $(BUILD)/libmemkit.so.$(VERSION): $(LIBMEMKIT_OBJ)
 	$(CC) -shared $(LDFLAGS) -o $@ $^ $(MK_LDLIBS) $(LDLIBS) -Wl,-z,now -Wl,-soname,libmemkit.so.$(VERSION_MAJOR)
 $(eval $(call mk_shared_links,$(BUILD)/libmemkit.so))
-$(BUILD)/libmemkit.a: $(LIBMEMKIT_OBJ)
+$(BUILD)/libmemkit.a: $(LIBMEMKIT_OBJ:cxx-runtime.o=cxx-runtime-static.o)
 	rm -f $@ && ar rcs $@ $^
 $(BUILD)/libmemkit-mk.a: $(ENGINE_OBJ) $(BUILD)/obj/api-mk.o
 	rm -f $@ && ar rcs $@ $^

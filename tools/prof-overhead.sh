@@ -2,8 +2,9 @@
 # prof-overhead.sh [ROUNDS]: what profiling costs, profiling off against on at the default rate, both under
 # build/libmemkit.so.  First the instruction counts (callgrind, deterministic): per malloc/free pair of
 # build/bench/instr as `make bench-instr` counts them, and the whole churn and larson workloads at a small
-# size.  Then wall time of six workloads, off and on interleaved in each round, medians (noisy on a shared
-# machine: compare ratios).  Needs `make build/libmemkit.so bench-workloads` and valgrind.
+# size.  Then the CPU time (user + system) of the benchmark workloads, off and on interleaved in each round,
+# medians (noisy on a shared machine: compare ratios).  Needs `make build/libmemkit.so bench-workloads`
+# and valgrind.
 set -u
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
@@ -26,17 +27,24 @@ for w in "churn 200 1" "larson 400 2"; do
 	a=$(count $t/a X=1 -- build/bench/$1 $2 $3); b=$(count $t/b "${on[@]}" -- build/bench/$1 $2 $3)
 	python3 -c "print('%s: %d instructions off, %d on: %+.1f%%' % ('$1', $a, $b, 100.0 * ($b - $a) / $a))"
 done
-for w in "binarytrees 15 2" "churn 2000 1" "pareto 3000 1" "larson 4000 2" "prodcons 2000 2" "realloc 40 1"; do
-	set -- $w
-	offs=""; ons=""
-	for r in $(seq "$rounds"); do
-		t0=$(date +%s%N); LD_PRELOAD=$lib build/bench/$1 $2 $3 >/dev/null; t1=$(date +%s%N)
-		env "${on[@]}" LD_PRELOAD=$lib build/bench/$1 $2 $3 >/dev/null; t2=$(date +%s%N)
-		offs="$offs $((t1 - t0))"; ons="$ons $((t2 - t1))"
-	done
-	python3 -c "
-import statistics
-off = statistics.median(int(x) for x in '$offs'.split()); on = statistics.median(int(x) for x in '$ons'.split())
-print('%-12s off %.3f s  on %.3f s  on/off %.3f' % ('$1', off / 1e9, on / 1e9, on / off))"
-done
+python3 - "$lib" "$rounds" <<'PY'
+import os, resource, statistics, subprocess, sys
+lib, rounds = sys.argv[1], int(sys.argv[2])
+on = dict(MEMKIT_PROF="1", MEMKIT_PROF_AT_EXIT="0", MEMKIT_PROF_LEAKS="0")
+def run(argv, prof):
+    env = dict(os.environ, LD_PRELOAD=lib, **(on if prof else {}))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+for w in ["binarytrees 15 2", "churn 2000 1", "pareto 3000 1", "larson 4000 2", "larson 4000 1", "prodcons 2000 2",
+          "realloc 40 1"]:
+    argv = ["build/bench/" + w.split()[0]] + w.split()[1:]
+    cpu = {False: [], True: []}
+    for r in range(rounds):           # off and on interleaved, so that load changes hit both
+        for prof in (False, True):
+            cpu[prof].append(run(argv, prof))
+    off, onv = statistics.median(cpu[False]), statistics.median(cpu[True])
+    print("%-18s CPU off %.3f s  on %.3f s  on/off %.3f" % (w, off, onv, onv / off))
+PY
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
+#include "engine/stats.h"
 #include "os/os.h"
 
 #define CACHE_SLOTS      16
@@ -248,6 +249,7 @@ void *mk__huge_alloc(size_t n, size_t align, bool zero)
 		release((uintptr_t)p, size);
 		return NULL;
 	}
+	mk__stat_huge(size, 1);
 	return p;
 }
 
@@ -262,6 +264,7 @@ bool mk__huge_free(void *p)
 	}
 	size_t size = e->size;
 	erase(e);
+	mk__stat_huge(size, -1);
 	MK_ASAN_FREE(p, size);
 	cache_put((cached){ (uintptr_t)p, size, now, false });
 	cache_age(false, now);
@@ -308,6 +311,7 @@ void *mk__huge_realloc(void *p, size_t n)
 	void *q = mk__os_remap(p, size, want, 1);
 	mk__os_point("huge_realloc.after_remap");
 	if (q) {
+		mk__stat_huge_realloc(size, want);
 		MK_ASAN_LIVE(q, want);
 		/* erase() made room for one entry, so this insert needs no growth and cannot fail. */
 		erase(e);

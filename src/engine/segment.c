@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
+#include "engine/stats.h"
 #include "os/os.h"
 
 #define SEG_MAGIC 0x6d656d6b69747367ull /* "memkitsg" */
@@ -94,6 +95,7 @@ static mk_segment *segment_new(void)
 	seg->free_slices = MK_SLICES - 1;
 	list_push_front(seg);
 	nsegments++;
+	mk__stat_segment(1);
 	free_segments++;
 	__atomic_store_n(&mk__segmap[((uintptr_t)seg >> MK_SEG_SHIFT) & MK_SEGMAP_MASK], 1, __ATOMIC_RELEASE);
 	return seg;
@@ -122,6 +124,7 @@ static bool segment_release(mk_segment *seg)
 		return false;
 	}
 	nsegments--;
+	mk__stat_segment(-1);
 	free_segments--;
 	dirty_bytes -= dirty;
 	return true;
@@ -139,11 +142,13 @@ static mk_span *take_run(mk_segment *seg, unsigned n, bool only_dirty)
 		if (seg->free_slices == MK_SLICES - 1)
 			free_segments--;
 		unsigned len = r->slices;
+		bool zeroed = (seg->dirty_mask & slice_bits(i, n)) == 0;   /* purged or never used: reads zero */
 		dirty_bytes -= dirty_in(seg, i, n);
 		seg->dirty_mask &= ~slice_bits(i, n);
 		if (len > n)
 			set_run(seg, i + n, len - n);
 		memset(r, 0, sizeof *r);
+		r->zeroed = zeroed;
 		used_slices += n;
 		r->slices = n;
 		MK_STORE(r->state, MK_SPAN_ACTIVE);
@@ -190,6 +195,7 @@ mk_span *mk__span_alloc(unsigned slices, unsigned cls)
 	}
 	if (s)
 		set_geometry(s, cls);
+	mk__stat_span(s, 1);
 	if (dirty_bytes && now - last_purge_ms >= (uint64_t)mk__opt.purge_delay_ms)
 		purge_locked(false, now);
 	pthread_mutex_unlock(&seg_lock);
@@ -258,8 +264,17 @@ static void purge_over_budget(void)
 	}
 }
 
+/* How long a wholly free segment has been so: since its last slice was freed (slices never used hold 0). */
+static uint64_t wholly_free_for(mk_segment *seg, uint64_t now)
+{
+	uint64_t last = 0;
+	for (unsigned k = 1; k < MK_SLICES; k++)
+		last = seg->dirty_since_ms[k] > last ? seg->dirty_since_ms[k] : last;
+	return now - last;
+}
+
 /* Purges free slices freed at least the purge delay ago (all of them when `all`), and unmaps wholly free
- * segments beyond the one kept for reuse. */
+ * segments beyond the one kept for reuse once they have been so for the purge delay. */
 static void purge_locked(bool all, uint64_t now)
 {
 	last_purge_ms = now;
@@ -268,7 +283,8 @@ static void purge_locked(bool all, uint64_t now)
 	mk_segment *next;
 	for (mk_segment *seg = segments; seg; seg = next) {
 		next = seg->next;
-		if (seg->free_slices == MK_SLICES - 1 && (all || free_segments > 1) && segment_release(seg))
+		if (seg->free_slices == MK_SLICES - 1 && (all || (free_segments > 1 && wholly_free_for(seg, now) >= delay)) &&
+		    segment_release(seg))
 			continue;
 		if (seg->dirty_mask)
 			purge_slices(seg, 1, MK_SLICES - 1, older, SIZE_MAX);
@@ -288,6 +304,7 @@ void mk__span_free(mk_span *s)
 	pthread_mutex_lock(&seg_lock);
 	uint64_t now = mk__now_ms();
 	unsigned i = index_of(seg, s), n = s->slices;
+	mk__stat_span(s, -1);
 	seg->free_slices += n;
 	used_slices -= n;
 	/* The span's slices become dirty, now; the neighbours' slices keep their own state and age. */
@@ -311,7 +328,7 @@ void mk__span_free(mk_span *s)
 		list_remove(seg);
 		list_push_front(seg);
 	}
-	if (mk__opt.purge_delay_ms == 0 || free_segments > 1 || now - last_purge_ms >= (uint64_t)mk__opt.purge_delay_ms)
+	if (mk__opt.purge_delay_ms == 0 || now - last_purge_ms >= (uint64_t)mk__opt.purge_delay_ms)
 		purge_locked(mk__opt.purge_delay_ms == 0, now);
 	purge_over_budget();
 	pthread_mutex_unlock(&seg_lock);
@@ -339,6 +356,16 @@ void mk__span_carve(mk_span *s)
 	}
 	s->free = next;
 	MK_STORE(s->carved, s->carved + n);
+}
+
+void mk__segments_walk(void (*visit)(const mk_span *s, void *arg), void *arg)
+{
+	pthread_mutex_lock(&seg_lock);
+	for (mk_segment *seg = segments; seg; seg = seg->next)
+		for (unsigned i = 1; i < MK_SLICES; i += seg->spans[i].slices)
+			if (MK_LOAD(seg->spans[i].state) != MK_SPAN_FREE)
+				visit(&seg->spans[i], arg);
+	pthread_mutex_unlock(&seg_lock);
 }
 
 void mk__segments_info(size_t *mapped, size_t *in_use, size_t *free_dirty, size_t *count)

@@ -123,11 +123,11 @@ static void *dump_thread(void *arg)
  * reading its options then (tests set them in a child before its first allocation). */
 __attribute__((constructor)) static void prof_start(void)
 {
-	mk__prof_read_options();   /* secure_getenv only; mk__init reads them again, the same */
-	if (mk__prof_opt.prof) {
-		mk__init();
+	if (!mk__prof_wanted_at_load())
+		return;
+	mk__init();                /* reads the options (src/engine/options.c) */
+	if (mk__prof_on)
 		mk__prof_stack_warm_up();
-	}
 	if (!mk__prof_opt.signal && mk__prof_opt.map_interval <= 0)
 		return;
 	if (sem_init(&wake, 0, 0) != 0)

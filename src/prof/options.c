@@ -1,8 +1,7 @@
-/* The profiler's and heap map's options, read once at initialisation with secure_getenv (which does not
- * allocate).  Kept apart from the engine's table (src/engine/init.c) until the options table is shared:
- * this file is then a list of entries in it. */
+/* The profiler's options are entries of the engine's table (src/engine/options.c), which reads them with
+ * secure_getenv inside mk__init; this file holds their values and what the table cannot express: a signal
+ * given by name, and the default profile name. */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,26 +9,10 @@
 #include "prof/prof.h"
 
 mk_prof_options mk__prof_opt = {
-	.rate = 512 * 1024, .file = "memkit.%p.heap", .at_exit = 1, .leaks = 1,
+	.rate = 512 * 1024, .file = "", .at_exit = 1, .leaks = 1, .signal_name = "", .map = "",
 };
 
-static long number(const char *s, long fallback)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 0);
-	if (errno || end == s || v < 0)
-		return fallback;
-	if (*end == 'k' || *end == 'K')
-		v <<= 10;
-	else if (*end == 'm' || *end == 'M')
-		v <<= 20;
-	else if (*end == 'g' || *end == 'G')
-		v <<= 30;
-	return v;
-}
-
-/* A signal by number or by name (SIGUSR2, USR2). */
+/* A signal by number or by name (SIGUSR2, USR2); 0 when it names none. */
 static long signal_number(const char *s)
 {
 	static const struct { const char *name; int sig; } names[] = {
@@ -41,39 +24,28 @@ static long signal_number(const char *s)
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (strcmp(s, names[i].name) == 0)
 			return names[i].sig;
-	long v = number(s, 0);
-	return v > 0 && v < NSIG ? v : 0;
-}
-
-static void text(const char *name, char *dst, size_t size)
-{
-	const char *s = secure_getenv(name);
-	if (s && *s && strlen(s) < size)
-		strcpy(dst, s);
+	char *end;
+	long v = strtol(s, &end, 10);
+	return end != s && !*end && v > 0 && v < NSIG ? v : 0;
 }
 
 void mk__prof_read_options(void)
 {
-	int saved = errno;
-	static const struct { const char *name; long *value; } longs[] = {
-		{ "MEMKIT_PROF", &mk__prof_opt.prof },
-		{ "MEMKIT_PROF_RATE", &mk__prof_opt.rate },
-		{ "MEMKIT_PROF_AT_EXIT", &mk__prof_opt.at_exit },
-		{ "MEMKIT_PROF_LEAKS", &mk__prof_opt.leaks },
-		{ "MEMKIT_PROF_GROWTH", &mk__prof_opt.growth },
-		{ "MEMKIT_MAP_INTERVAL", &mk__prof_opt.map_interval },
-	};
-	for (size_t i = 0; i < sizeof longs / sizeof longs[0]; i++) {
-		const char *s = secure_getenv(longs[i].name);
-		if (s && *s)
-			*longs[i].value = number(s, *longs[i].value);
-	}
-	if (mk__prof_opt.rate < 1)
-		mk__prof_opt.rate = 1;
-	const char *sig = secure_getenv("MEMKIT_PROF_SIGNAL");
-	if (sig && *sig)
-		mk__prof_opt.signal = signal_number(sig);
-	text("MEMKIT_PROF_FILE", mk__prof_opt.file, sizeof mk__prof_opt.file);
-	text("MEMKIT_MAP", mk__prof_opt.map, sizeof mk__prof_opt.map);
-	errno = saved;
+	if (!mk__prof_opt.file || !*mk__prof_opt.file)
+		mk__prof_opt.file = "memkit.%p.heap";
+	if (!mk__prof_opt.map)
+		mk__prof_opt.map = "";
+	mk__prof_opt.signal = mk__prof_opt.signal_name && *mk__prof_opt.signal_name
+	                      ? signal_number(mk__prof_opt.signal_name) : 0;
+	if (mk__prof_opt.signal_name && *mk__prof_opt.signal_name && !mk__prof_opt.signal)
+		mk__message("memkit: MEMKIT_PROF_SIGNAL=%s names no signal; ignored\n", mk__prof_opt.signal_name);
+}
+
+/* Before mk__init has run (memkit's constructor; tests start memkit later on purpose): only whether the
+ * variables are there. */
+bool mk__prof_wanted_at_load(void)
+{
+	const char *p = secure_getenv("MEMKIT_PROF"), *s = secure_getenv("MEMKIT_PROF_SIGNAL"),
+	           *i = secure_getenv("MEMKIT_MAP_INTERVAL");
+	return (p && *p && strcmp(p, "0") != 0) || (s && *s) || (i && *i && strcmp(i, "0") != 0);
 }

@@ -40,21 +40,25 @@ void  mk__prof_after_sample(void) MK_HIDDEN;                 /* growth dumps */
 extern __thread int mk__prof_busy MK_HIDDEN;                /* this thread is capturing a stack */
 extern _Atomic long mk__prof_capture_allocs MK_HIDDEN;       /* allocations made by captures after warm-up */
 
-/* ---- options (options.c; moved into the engine's option table at the merge) ---- */
+/* ---- options: entries of the engine's table (src/engine/options.c), values here ---- */
 
 typedef struct mk_prof_options {
 	long prof;            /* MEMKIT_PROF: 1 samples allocations */
 	long rate;            /* MEMKIT_PROF_RATE: mean bytes between samples (default 512 KiB) */
-	char file[256];       /* MEMKIT_PROF_FILE: profile name, %p = pid (default memkit.%p.heap) */
+	const char *file;     /* MEMKIT_PROF_FILE: profile name, %p = pid ("": memkit.%p.heap) */
 	long at_exit;         /* MEMKIT_PROF_AT_EXIT: dump the profile at exit (default 1) */
 	long leaks;           /* MEMKIT_PROF_LEAKS: leak report on stderr at exit (default 1) */
-	long signal;          /* MEMKIT_PROF_SIGNAL: dump (and draw the map) on this signal (0: none) */
+	const char *signal_name;   /* MEMKIT_PROF_SIGNAL, as given */
+	long signal;          /* ... as a number (0: none), set by mk__prof_read_options */
 	long growth;          /* MEMKIT_PROF_GROWTH: dump whenever live bytes grew by this much */
-	char map[256];        /* MEMKIT_MAP: heap map SVG written at exit (and on the signal) */
+	const char *map;      /* MEMKIT_MAP: heap map SVG written at exit (and on the signal); "": none */
 	long map_interval;    /* MEMKIT_MAP_INTERVAL: ms between samples of the time view (0: none) */
 } mk_prof_options;
 extern mk_prof_options mk__prof_opt MK_HIDDEN;
+/* What the table leaves to the profiler: the signal's number from its name, the default file name. */
 void mk__prof_read_options(void) MK_HIDDEN;
+/* Whether the environment asks for anything that needs memkit started at load time (constructor). */
+bool mk__prof_wanted_at_load(void) MK_HIDDEN;
 
 /* ---- between the profiler's files ---- */
 

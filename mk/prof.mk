@@ -15,7 +15,7 @@ $(BUILD)/tests/prof-map: $(BUILD)/libmemkit-region.a
 
 $(BUILD)/mkprof: tools/mkprof.c
 	@mkdir -p $(@D)
-	$(CC) $(MK_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm $(LDLIBS)
+	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm $(MK_LDLIBS) $(LDLIBS)
 
 PROF_TESTS := $(BUILD)/tests/prof-sites $(BUILD)/tests/prof-map
 tests/prof/prof.sh: $(PROF_TESTS) $(BUILD)/tests/prof-leak $(BUILD)/mkprof $(BUILD)/libmemkit.so $(BUILD)/tests/fuzz-plain

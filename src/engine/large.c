@@ -5,10 +5,12 @@
  * the next span or large block without a system call and without page faults while it is resident; the
  * segment's purge delay and budget decide when it goes back to the system. */
 #include "engine/engine.h"
+#include "engine/reuse.h"
 
 void *mk__large_alloc(size_t n)
 {
-	mk_span *s = mk__span_alloc((unsigned)((n + MK_SLICE_SIZE - 1) >> MK_SLICE_SHIFT), MK_LARGE_CLS);
+	unsigned slices = (unsigned)((n + MK_SLICE_SIZE - 1) >> MK_SLICE_SHIFT);
+	mk_span *s = mk__reuse_avoid_large(mk__span_alloc(slices, MK_LARGE_CLS), slices);   /* reuse.c */
 	if (!s)
 		return NULL;
 	mk_block *b = (mk_block *)s->start;
@@ -23,5 +25,6 @@ void mk__large_free(mk_span *s)
 {
 	MK_ASAN_FREE((void *)s->start, s->block_size);
 	((mk_block *)s->start)->cookie = mk__cookie((void *)s->start);
+	mk__reuse_freed_large(s);
 	mk__span_free(s);
 }

@@ -65,6 +65,13 @@ int    mk_stats_get(const char *name, uint64_t *value);
  * prints one line per broken invariant to stderr and returns how many it found. */
 int    mk_check(void);
 
+/* Observability (docs/profiling.md).  mk_prof_dump writes the heap profile (google-pprof's text format,
+ * symbolised) to path, or to the next MEMKIT_PROF_FILE name when path is NULL: 0, or -1 with errno set
+ * (ENOTSUP when MEMKIT_PROF is not 1).  mk_heap_map writes the heap map, an SVG picture of every segment,
+ * span and huge block with the totals: 0, or -1 with errno set. */
+int    mk_prof_dump(const char *path);
+int    mk_heap_map(const char *path);
+
 #ifdef __cplusplus
 }
 #endif

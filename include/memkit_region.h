@@ -122,6 +122,9 @@ struct mkr_stats {
 	pid_t last_dead;        /* the pid that held the lock when it died (0 if none) */
 };
 int mkr_stats(mkr_heap *h, struct mkr_stats *out);
+/* Draws the heap as an SVG picture (every block, used ones banded by owner, the totals of mkr_stats) at
+ * path, with the drawing module of memkit's heap maps (docs/profiling.md): 0, or -1 with errno set. */
+int mkr_map(mkr_heap *h, const char *path);
 /* The pid holding the heap's lock right now, or 0. */
 pid_t mkr_lock_holder(const mkr_heap *h);
 /* A sentence describing this thread's last mkr_* failure ("" when none yet). */

@@ -43,10 +43,12 @@ lab-table-update: $(CLASSIC_LAB_BINS) $(BUILD)/bench/measure
 	python3 bench/lab/table.py --out bench/results/lab-table.md --target lab-table-update $(LAB_TABLE_ARGS)
 
 # slabfit: the P3A heap as a shared object, its tester and its unit test.
+# Pictures are drawn by the one drawing module of the heap maps (src/prof/svg.c, see tools/heapsvg.h).
+HEAPSVG_OBJ := $(BUILD)/obj/src/prof/svg.o $(BUILD)/obj/src/prof/out.o $(BUILD)/obj/src/os/os.o
 CLASSIC_MEM_OBJ := $(BUILD)/obj/src/classic/slabfit.o $(BUILD)/obj/src/os/os.o
 $(BUILD)/libmem.so: $(CLASSIC_MEM_OBJ)
 	$(CC) -shared $(LDFLAGS) -o $@ $^ $(MK_LDLIBS) $(LDLIBS) -Wl,-soname,libmem.so
-$(BUILD)/mem-tester: $(BUILD)/obj/tests/classic/mem-tester.o $(BUILD)/obj/tools/heapsvg.o $(BUILD)/libmem.so
+$(BUILD)/mem-tester: $(BUILD)/obj/tests/classic/mem-tester.o $(HEAPSVG_OBJ) $(BUILD)/libmem.so
 	$(CC) $(MK_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) -L$(BUILD) -lmem -Wl,-rpath,'$$ORIGIN' $(MK_LDLIBS) $(LDLIBS)
 $(BUILD)/tests/classic-slabfit: $(BUILD)/obj/tests/classic/slabfit-test.o $(CLASSIC_MEM_OBJ)
 	@mkdir -p $(@D)
@@ -56,7 +58,7 @@ ALL += $(CLASSIC_LAB_BINS) $(BUILD)/libmem.so $(BUILD)/mem-tester
 TESTS += $(CLASSIC_LAB_TESTS) $(BUILD)/tests/classic-slabfit tests/classic/mem-tester.sh tests/classic/lab-binarytrees.sh
 
 # The same fragmenting workload through slabfit's next fit and the sbrk allocator's first fit.
-$(BUILD)/tests/classic-fragment-compare: $(BUILD)/obj/tests/classic/fragment-compare.o $(BUILD)/obj/tools/heapsvg.o \
+$(BUILD)/tests/classic-fragment-compare: $(BUILD)/obj/tests/classic/fragment-compare.o $(HEAPSVG_OBJ) \
 		$(BUILD)/obj/src/classic/slabfit.o $(BUILD)/libmemkit-sbrk.a
 	@mkdir -p $(@D)
 	$(CC) $(MK_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MK_LDLIBS) $(LDLIBS)

@@ -1,7 +1,7 @@
 # The engine: build/libmemkit.so (preloadable, exports the malloc family and the mk_ API),
 # build/libmemkit.a (the same, for static linking) and build/libmemkit-mk.a (mk_ names only: no
 # interposition, the build that runs under sanitizers and in unit tests).
-ENGINE_SRC := $(sort $(wildcard src/engine/*.c)) src/os/os.c
+ENGINE_SRC := $(sort $(wildcard src/engine/*.c)) $(sort $(wildcard src/prof/*.c)) src/os/os.c
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/obj/%.o)
 # -fno-semantic-interposition: calls between exported functions (aligned allocation with a small
 # alignment is malloc, realloc(NULL) is malloc) go straight to our own definition, not through the PLT.

@@ -4,7 +4,7 @@
 # which `make fuzz-region-corpus` regenerates (tests/fuzz/region_corpus.c).  Not part of `make`: it needs
 # clang (in .ci/packages).
 FUZZ_CC ?= clang
-FUZZ_REGION_SRC := $(sort $(wildcard src/region/*.c)) src/os/os.c
+FUZZ_REGION_SRC := $(sort $(wildcard src/region/*.c)) src/os/os.c src/prof/svg.c src/prof/out.c
 FUZZ_REGION_FLAGS := -std=gnu11 -g -O1 -Wall -Wextra $(MK_WERROR) -pthread \
                      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 

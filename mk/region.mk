@@ -1,6 +1,6 @@
 # Region heaps: build/libmemkit-region.so and .a (src/region + the OS layer), their tests and the
 # producer/consumer example.
-REGION_SRC := $(sort $(wildcard src/region/*.c)) src/os/os.c
+REGION_SRC := $(sort $(wildcard src/region/*.c)) src/os/os.c src/prof/svg.c src/prof/out.c
 REGION_OBJ := $(REGION_SRC:%.c=$(BUILD)/obj/region/%.o)
 REGION_TESTS_C := $(sort $(wildcard tests/region/*.c))
 REGION_TEST_BIN := $(REGION_TESTS_C:tests/region/%.c=$(BUILD)/tests/region-%)

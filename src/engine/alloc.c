@@ -3,6 +3,7 @@
 
 #include "engine/engine.h"
 #include "engine/zero.h"
+#include "prof/prof.h"
 
 /* A free run's memory may be poisoned for AddressSanitizer (what blocks it held): reading a word of it to
  * tell what a bad pointer was is the allocator's business. */
@@ -40,7 +41,8 @@ void *mk__engine_alloc_zero(size_t n)
 		if (n > PTRDIFF_MAX)
 			return NULL;
 		mk__init();   /* huge blocks need no thread heap, only the options */
-		return mk__huge_alloc(n, 0, true);
+		void *p = mk__huge_alloc(n, 0, true);
+		return mk_unlikely(mk__prof_on) ? mk__prof_note(p, 0) : p;
 	}
 	void *p = mk__engine_alloc(n);
 	if (!p)
@@ -91,8 +93,13 @@ void *mk__realloc_slow(void *p, size_t n)
 		old = mk__huge_usable(p);
 		if (!old)
 			mk__fatal(mk__huge_was_freed(p) ? "realloc(): double free of" : "realloc(): invalid pointer", p);
-		if (n > MK_LARGE_MAX)
+		if (n > MK_LARGE_MAX) {
+			if (mk_unlikely(mk__prof_on)) {   /* profiled as a free and a new allocation */
+				mk__prof_forget(p);
+				return mk__prof_note(mk__huge_realloc(p, n), 0);
+			}
 			return mk__huge_realloc(p, n);
+		}
 	}
 	/* A block that outgrows its size by realloc usually goes on growing (string builders, vectors): moving
 	 * it to half again its old size saves copies and spares the size classes in between. */

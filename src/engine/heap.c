@@ -17,6 +17,7 @@
 #include "engine/stats.h"
 #include "engine/zero.h"
 #include "os/os.h"
+#include "prof/prof.h"
 
 mk_span mk__empty_span;  /* free == NULL: every malloc through it takes the slow path */
 
@@ -430,7 +431,7 @@ void *mk__alloc_slow(size_t n)
 	mk_heap *h = heap_get();
 	if (mk_unlikely(!h))
 		return NULL;
-	void *p = alloc_in(h, n);
+	void *p = mk_unlikely(mk__prof_on) ? mk__prof_alloc(h, n) : alloc_in(h, n);
 	return mk_unlikely(thread_exited) ? park_again(h, p) : p;
 }
 
@@ -456,6 +457,8 @@ void *mk__engine_alloc_aligned(size_t align, size_t n)
 	if (!h)
 		return NULL;
 	void *p = alloc_aligned_in(h, align, n);
+	if (mk_unlikely(mk__prof_on))
+		p = mk__prof_note(p, align);
 	return mk_unlikely(thread_exited) ? park_again(h, p) : p;
 }
 
@@ -541,8 +544,8 @@ void mk__remote_free(mk_span *s, mk_block *b) { remote_push(s, owner_of(s), b); 
 void mk__free_other(mk_span *s, void *p)
 {
 	mk_heap *h = owner_of(s);
-	if (mk_unlikely(h == NULL || h == mk__tls_heap || !mk__is_block_start(s, (uintptr_t)p) ||
-	                ((mk_block *)p)->cookie == mk__cookie(p))) {
+	if (mk_unlikely(h == NULL || h == mk__tls_heap || h == &mk__prof_heap || !mk__is_block_start(s, (uintptr_t)p) ||
+	                ((mk_block *)p)->cookie == mk__cookie(p))) {   /* &mk__prof_heap: a sampled block (src/prof) */
 		mk__free_slow(p);
 		return;
 	}
@@ -563,6 +566,8 @@ void mk__free_slow(void *p)
 		return;
 	}
 	if (!mk__is_ours(p)) {
+		if (mk_unlikely(mk__prof_on))
+			mk__prof_forget(p);
 		if (!mk__huge_free(p))
 			mk__fatal(mk__huge_was_freed(p) ? "free(): double free of" : "free(): invalid pointer", p);
 		errno = saved;
@@ -571,12 +576,16 @@ void mk__free_slow(void *p)
 	mk_span *s = mk__valid_block(p, &words);
 	mk_block *b = p;
 	if (s->cls == MK_LARGE_CLS) {
+		if (mk_unlikely(mk__prof_on))
+			mk__prof_forget(p);
 		s->zeroed = 0;   /* whatever path hands this run out next, it holds data now */
 		mk__large_free(s);
 		errno = saved;
 		return;
 	}
 	mk_heap *h = owner_of(s);
+	if (mk_unlikely(h == &mk__prof_heap))   /* a sampled block */
+		mk__prof_forget(p);
 	if (h == mk__tls_heap)
 		free_local(h, s, b);
 	else
@@ -590,6 +599,8 @@ void mk__free_slow(void *p)
  * the next malloc of the heap's thread picks a span again). */
 static void heap_collect(mk_heap *h)
 {
+	if (mk_unlikely(mk__prof_on))
+		mk__prof_heap_release(h);
 	drain_xblocks(h);
 	for (unsigned w = 0; w < sizeof h->classes / sizeof h->classes[0]; w++)
 		for (uint64_t bits = h->classes[w]; bits; bits &= bits - 1) {
@@ -742,7 +753,7 @@ int mk__heap_check(mk_heap *h)
 	if (h->direct[0] != &mk__empty_span)
 		HEAP_ERROR("memkit: check: heap %p direct entry 0 is not the empty span\n", (void *)h);
 	for (unsigned d = 1; d < MK_DIRECT_COUNT; d++)
-		if (h->direct[d] != h->current[mk__direct_class[d]])
+		if (h->direct[d] != h->current[mk__direct_class[d]] && !mk__prof_direct_ok(h, d))
 			HEAP_ERROR("memkit: check: heap %p direct entry %u disagrees with its class\n", (void *)h, d);
 	return errors;
 }

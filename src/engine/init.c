@@ -17,6 +17,7 @@
 
 #include "engine/engine.h"
 #include "os/os.h"
+#include "prof/prof.h"
 
 __thread mk_heap *mk__tls_heap __attribute__((tls_model("initial-exec"))) = (mk_heap *)&mk__empty_heap;
 uint8_t mk__segmap[(size_t)1 << MK_SEGMAP_BITS];
@@ -74,6 +75,7 @@ void mk__init(void)
 	mk__os_point("init.before_atfork");
 	if (!atomic_load(&atfork_registered) && pthread_atfork(atfork_prepare, atfork_parent, atfork_child) == 0)
 		atomic_store(&atfork_registered, 1);
+	mk__prof_init();   /* after the fork handlers: see src/prof/control.c */
 	init_running = 0;
 	atomic_store_explicit(&init_state, INIT_DONE, memory_order_release);
 	if (mk__opt.help)

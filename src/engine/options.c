@@ -18,6 +18,7 @@
 
 #include "engine/engine.h"
 #include "memkit.h"
+#include "prof/prof.h"
 
 mk_options mk__opt = { .purge_delay_ms = 10, .purge_limit = 0, .stats_file = "" };
 
@@ -52,6 +53,27 @@ static const option options[] = {
 	  "print the options in effect at start, and after a bad-free abort where the pointer lies",
 	  &mk__opt.verbose, NULL },
 	{ "MEMKIT_HELP", T_BOOL, 0, 0, 1, "print this table on stderr at start, then go on", &mk__opt.help, NULL },
+	/* The heap profiler and heap maps (src/prof/, docs/profiling.md). */
+	{ "MEMKIT_PROF", T_BOOL, 0, 0, 1, "sample allocations for the heap profiler (docs/profiling.md)",
+	  &mk__prof_opt.prof, NULL },
+	{ "MEMKIT_PROF_RATE", T_SIZE, 512 * 1024, 1, (long)1 << 40,
+	  "mean bytes allocated between two samples", &mk__prof_opt.rate, NULL },
+	{ "MEMKIT_PROF_FILE", T_PATH, 0, 0, 0,
+	  "where profiles go (unset: memkit.%p.heap; %p: the process id; a sequence number for every dump after "
+	  "the first)", NULL, &mk__prof_opt.file },
+	{ "MEMKIT_PROF_AT_EXIT", T_BOOL, 1, 0, 1, "write the profile at exit", &mk__prof_opt.at_exit, NULL },
+	{ "MEMKIT_PROF_LEAKS", T_BOOL, 1, 0, 1, "print the leak report (sampled blocks still live, by stack) at exit",
+	  &mk__prof_opt.leaks, NULL },
+	{ "MEMKIT_PROF_GROWTH", T_SIZE, 0, 0, (long)1 << 40,
+	  "write a profile whenever the estimated live bytes grew by this much (0: never)", &mk__prof_opt.growth, NULL },
+	{ "MEMKIT_PROF_SIGNAL", T_PATH, 0, 0, 0,
+	  "a signal (SIGUSR2, USR2 or a number) on which the profile and the heap map are written",
+	  NULL, &mk__prof_opt.signal_name },
+	{ "MEMKIT_MAP", T_PATH, 0, 0, 0, "write the heap map (SVG) to this file at exit and on the signal (%p: the "
+	  "process id)", NULL, &mk__prof_opt.map },
+	{ "MEMKIT_MAP_INTERVAL", T_MS, 0, 0, 3600000L,
+	  "sample RSS, live and resident free bytes this often for the heap map's time view (0: no time view)",
+	  &mk__prof_opt.map_interval, NULL },
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
@@ -193,7 +215,7 @@ static void range_text(const option *o, char *buf, size_t cap)
 	switch (o->type) {
 	case T_BOOL: snprintf(buf, cap, "yes/no"); break;
 	case T_STATS: snprintf(buf, cap, "off/text/json"); break;
-	case T_PATH: snprintf(buf, cap, "a file name"); break;
+	case T_PATH: snprintf(buf, cap, "%s", o->text == &mk__prof_opt.signal_name ? "a signal" : "a file name"); break;
 	default:
 		format_value(o, o->min, lo, sizeof lo);
 		format_value(o, o->max, hi, sizeof hi);
@@ -383,8 +405,8 @@ int mk__engine_mallopt(int param, int value)
 /* The default and range columns of o; a path has no default, which each output says its own way. */
 static void columns(const option *o, const char *no_default, char def[32], char range[64])
 {
-	if (o->type == T_PATH)
-		snprintf(def, 32, "%s", no_default);
+	if (o->type == T_PATH)   /* only the statistics file has a default place (stderr); the others: none */
+		snprintf(def, 32, "%s", o->text == &mk__opt.stats_file ? no_default : "(none)");
 	else
 		format_value(o, o->def, def, 32);
 	range_text(o, range, 64);

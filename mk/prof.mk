@@ -1,0 +1,23 @@
+# The observability part (src/prof/, compiled into the engine's libraries: see ENGINE_SRC in mk/engine.mk):
+#   build/tests/prof-sites   the profiler's estimates against known allocation sites (tests/prof/sites.c)
+#   build/tests/prof-map     heap maps against mallinfo2 (tests/prof/map.c)
+#   tests/prof/prof.sh       end to end: google-pprof, the leak report, signals, the flame graph, Chromium
+#   build/mkprof             reads a profile: top-N text and a flame graph SVG (tools/mkprof.c)
+# Test programs link build/libmemkit.so (so malloc is memkit's) with -rdynamic (so sites have names).
+PROF_TEST_FLAGS = $(TESTS_CFLAGS) -rdynamic
+$(BUILD)/tests/prof-%: tests/prof/%.c tests/prof/profile.h $(BUILD)/libmemkit.so
+	@mkdir -p $(@D)
+	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) -I. $(MK_CFLAGS) $(CFLAGS) $(PROF_TEST_FLAGS) $(LDFLAGS) -o $@ $< $(PROF_EXTRA) \
+	    -L$(BUILD) -lmemkit -Wl,-rpath,'$$ORIGIN/..' $(MK_LDLIBS) $(LDLIBS) -lm
+# The map test draws a region heap too (mkr_map).
+$(BUILD)/tests/prof-map: PROF_EXTRA := $(BUILD)/libmemkit-region.a
+$(BUILD)/tests/prof-map: $(BUILD)/libmemkit-region.a
+
+$(BUILD)/mkprof: tools/mkprof.c
+	@mkdir -p $(@D)
+	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm $(MK_LDLIBS) $(LDLIBS)
+
+PROF_TESTS := $(BUILD)/tests/prof-sites $(BUILD)/tests/prof-map
+tests/prof/prof.sh: $(PROF_TESTS) $(BUILD)/tests/prof-leak $(BUILD)/mkprof $(BUILD)/libmemkit.so $(BUILD)/tests/fuzz-plain
+ALL += $(BUILD)/mkprof
+TESTS += $(PROF_TESTS) tests/prof/prof.sh

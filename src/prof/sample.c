@@ -1,0 +1,312 @@
+/* Sampling: the byte countdown, the proxy spans that bring it to the slow path, and the sampled blocks'
+ * own heap.  This is the one file of the profiler that knows how thread heaps keep their spans (the
+ * direct table, current spans and their pin, `used`): adapting to a change there is local to it.
+ *
+ * Zero cost when off.  The inlined malloc pops from h->direct[(n + 15) >> 4] and calls the slow path when
+ * that span has no free block; the inlined free pushes onto the block's own span when the heap owns it.
+ * Neither is changed.  When profiling is on, the slow path (mk__prof_alloc) points a heap's direct entries
+ * for a class at a proxy span of its own, holding a piece of the current span's free list cut to as many
+ * blocks as fit before the next sample point (countdown / block size).  The fast path pops them without
+ * knowing; when they are gone it calls the slow path, which counts what was popped (all of them), draws
+ * the sample if the next block reaches the point, and cuts the next piece.  Frees go to the real span as
+ * before (the proxy is never a block's span), so a malloc/free loop cannot hide bytes from the count: it
+ * runs through the proxy's few blocks and comes back here, once per countdown / block size allocations.
+ * The stolen blocks count in the real span's `used` until popped or given back, so the span cannot be
+ * retired under them; mk_check's invariant (free + used = carved + pin) holds throughout.
+ *
+ * Sizes over MK_DIRECT_MAX always take the slow path, where they are counted directly.  A sampled small
+ * block is taken from mk__prof_heap, a heap no thread owns: its free fails the fast path's owner test and
+ * reaches mk__free_slow, which calls mk__prof_forget.  Large and huge blocks always free on a slow path. */
+#include <errno.h>
+#include <string.h>
+
+#include "os/os.h"
+#include "prof/prof.h"
+
+bool mk__prof_on;
+mk_heap mk__prof_heap;
+
+typedef struct prof_heap {
+	mk_heap *heap;                    /* the thread heap these proxies belong to, for ever */
+	struct prof_heap *next;
+	int64_t countdown;                /* bytes before the next sample point */
+	uint64_t rng;
+	mk_span *from[MK_NCLASSES];       /* the span the proxy's blocks were cut from, or NULL */
+	uint32_t taken[MK_NCLASSES];      /* how many were cut */
+	mk_span proxy[MK_NCLASSES];
+} prof_heap;
+
+/* Appended to, never removed from (heaps are never unmapped): found without a lock, so that
+ * mk__prof_heap_release can run under the heaps lock without taking the profiler's. */
+static _Atomic(prof_heap *) states;
+static __thread prof_heap *mine;
+/* Set while this thread captures a stack: an allocation made by the unwinder itself is not sampled. */
+__thread int mk__prof_busy;
+_Atomic long mk__prof_capture_allocs;
+/* Blocks allocated with no thread heap (huge calloc before the first malloc of a thread): under the lock. */
+static int64_t global_countdown = -1;
+static uint64_t global_rng = 88172645463325252ull;
+
+static uint64_t next_random(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545f4914f6cdd1dull;
+}
+
+/* The gap to the next sample point: floor of an exponential of mean `rate`, i.e. geometric over bytes,
+ * so that each byte is a point with the same probability, independently of the others. */
+static int64_t gap(uint64_t *rng)
+{
+	double u = (double)((next_random(rng) >> 11) + 1) * (1.0 / 9007199254740992.0);   /* (0, 1] */
+	return (int64_t)(-mk__prof_ln(u) * (double)mk__prof_opt.rate);
+}
+
+/* Counts an allocation of size bytes; true when a sample point falls in it. */
+static bool take(int64_t *countdown, uint64_t *rng, size_t size)
+{
+	if (*countdown < 0)
+		*countdown = gap(rng);
+	if ((uint64_t)*countdown >= size) {
+		*countdown -= (int64_t)size;
+		return false;
+	}
+	*countdown -= (int64_t)size;
+	while (*countdown < 0)
+		*countdown += gap(rng) + 1;
+	return true;
+}
+
+static prof_heap *state_of(mk_heap *h, bool create)
+{
+	prof_heap *st = mine;
+	if (st && st->heap == h)
+		return st;
+	for (st = atomic_load_explicit(&states, memory_order_acquire); st; st = st->next)
+		if (st->heap == h)
+			break;
+	if (!st && create) {
+		st = mk__os_map(sizeof *st);
+		if (!st)
+			return NULL;
+		st->heap = h;
+		st->rng = (mk__secret ^ (uintptr_t)h) | 1;
+		st->countdown = gap(&st->rng);
+		st->next = atomic_load_explicit(&states, memory_order_relaxed);
+		while (!atomic_compare_exchange_weak_explicit(&states, &st->next, st, memory_order_release,
+		                                              memory_order_relaxed))
+			;
+	}
+	if (create)
+		mine = st;
+	return st;
+}
+
+/* The proxy of cls is empty (or about to be abandoned): counts what was popped from it and gives what was
+ * not back to the span it came from. */
+static void reconcile(prof_heap *st, unsigned cls)
+{
+	mk_span *from = st->from[cls], *px = &st->proxy[cls];
+	if (!from)
+		return;
+	uint32_t left = 0;
+	mk_block *last = NULL;
+	for (mk_block *b = px->free; b; b = b->next) {
+		left++;
+		last = b;
+	}
+	st->countdown -= (int64_t)(st->taken[cls] - left) * from->block_size;
+	if (left) {
+		last->next = from->free;
+		from->free = px->free;
+	}
+	px->free = NULL;
+	st->from[cls] = NULL;
+	from->used -= left;
+	if (from->used == 0)       /* no longer current (no pin), and every block came back */
+		mk__span_emptied(from);
+}
+
+#define PIECE_MIN 32
+
+/* Cuts the next piece of the current span's free list into the proxy, and makes the proxy what the
+ * inlined malloc of cls sees. */
+static void install(prof_heap *st, mk_heap *h, unsigned cls)
+{
+	mk_span *s = h->current[cls], *px = &st->proxy[cls];
+	uint32_t bs = mk__classes[cls].size;
+	uint64_t room = st->countdown > 0 ? (uint64_t)st->countdown / bs : 0;
+	uint32_t k = 0;
+	/* A short list would bring the slow path back after a few allocations (a class of 1 KiB blocks has 4
+	 * in a page): the span's untouched tail is carved on, a page at a time, until a piece holds
+	 * PIECE_MIN blocks (or all that fit before the point).  At most PIECE_MIN blocks per class and heap
+	 * become resident earlier than they would have. */
+	if (s != &mk__empty_span) {
+		uint64_t want = room < PIECE_MIN ? room : PIECE_MIN;
+		while (s->carved < s->capacity && s->carved + 1 - s->used < want)
+			mk__span_carve(s);
+	}
+	mk_block *first = s->free, *rest = NULL;
+	/* The current span's free list holds carved + pin - used blocks (the invariant mk_check verifies; a
+	 * remote free changes neither side until it is collected).  When it all fits before the sample point
+	 * it moves whole, without a walk; otherwise the first `room` blocks are cut off (once per sample). */
+	uint64_t len = s != &mk__empty_span && first ? s->carved + 1 - s->used : 0;
+	if (len && len <= room && len <= s->capacity) {
+		k = (uint32_t)len;
+	} else if (first) {
+		mk_block *last = NULL;
+		for (mk_block *b = first; b && k < room; b = b->next) {
+			last = b;
+			k++;
+		}
+		if (k)
+			rest = last->next, last->next = NULL;
+	}
+	px->free = NULL;
+	px->block_size = bs;
+	if (k) {
+		s->free = rest;
+		s->used += k;
+		px->free = first;
+		st->from[cls] = s;
+		st->taken[cls] = k;
+	}
+	for (unsigned d = mk__classes[cls].direct_lo; d < mk__classes[cls].direct_hi; d++)
+		h->direct[d] = px;
+}
+
+static bool is_direct(unsigned cls) { return mk__classes[cls].direct_lo < mk__classes[cls].direct_hi; }
+
+/* A sampled block of class cls, from mk__prof_heap, recorded with the caller's stack. */
+static void *sample_small(unsigned cls)
+{
+	uintptr_t frames[PROF_MAX_FRAMES];
+	int n = mk__prof_backtrace(frames, PROF_MAX_FRAMES);
+	mk__prof_lock();
+	void *p = mk__heap_alloc_class(&mk__prof_heap, cls);
+	if (p)
+		mk__prof_record((uintptr_t)p, mk__classes[cls].size, frames, n);
+	mk__prof_unlock();
+	mk__prof_after_sample();
+	return p;
+}
+
+static void sample_big(void *p, size_t size)
+{
+	uintptr_t frames[PROF_MAX_FRAMES];
+	int n = mk__prof_backtrace(frames, PROF_MAX_FRAMES);
+	mk__prof_lock();
+	mk__prof_record((uintptr_t)p, size, frames, n);
+	mk__prof_unlock();
+	mk__prof_after_sample();
+}
+
+static size_t big_size(void *p)
+{
+	return mk__is_ours(p) ? mk__span_of(mk__segment_of(p), p)->block_size : mk__huge_usable(p);
+}
+
+/* While this thread captures a stack (the unwinder's own allocations), bytes are counted and proxies kept
+ * in place, but nothing is sampled. */
+static bool sampled(prof_heap *st, size_t size)
+{
+	if (mk_unlikely(mk__prof_busy == 2))
+		atomic_fetch_add_explicit(&mk__prof_capture_allocs, 1, memory_order_relaxed);
+	return take(&st->countdown, &st->rng, size) && !mk__prof_busy;
+}
+
+void *mk__prof_alloc(mk_heap *h, size_t n)
+{
+	prof_heap *st = state_of(h, true);
+	if (n > MK_MEDIUM_MAX) {
+		void *p = n <= MK_LARGE_MAX ? mk__large_alloc(n) : n > PTRDIFF_MAX ? NULL : mk__huge_alloc(n, 0, false);
+		if (p && st && sampled(st, big_size(p)))
+			sample_big(p, big_size(p));
+		return p;
+	}
+	bool direct = n <= MK_DIRECT_MAX;
+	unsigned cls = direct ? mk__direct_class[(n + 15) >> 4] : mk__class_of(n);
+	if (!st)
+		return mk__heap_alloc_class(h, cls);
+	if (direct)
+		reconcile(st, cls);
+	void *p = sampled(st, mk__classes[cls].size) ? sample_small(cls) : mk__heap_alloc_class(h, cls);
+	if (direct)
+		install(st, h, cls);
+	return p;
+}
+
+void *mk__prof_note(void *p, size_t align)
+{
+	(void)align;
+	if (!p)
+		return p;
+	mk_heap *h = mk__tls_heap;
+	prof_heap *st = h != &mk__empty_heap ? state_of(h, true) : NULL;
+	bool small = mk__is_ours(p) && mk__span_of(mk__segment_of(p), p)->cls != MK_LARGE_CLS;
+	size_t size = big_size(p);
+	bool hit;
+	if (st) {
+		hit = sampled(st, size);
+	} else {
+		mk__prof_lock();
+		hit = take(&global_countdown, &global_rng, size) && !mk__prof_busy;
+		mk__prof_unlock();
+	}
+	if (small) {
+		unsigned cls = mk__span_of(mk__segment_of(p), p)->cls;
+		if (hit) {
+			/* Blocks of mk__prof_heap's spans of the same class are aligned as well (spans start
+			 * on 64 KiB boundaries and the class size is a multiple of the alignment). */
+			void *q = sample_small(cls);
+			if (q) {
+				mk__engine_free(p);
+				p = q;
+			}
+		}
+		/* An aligned allocation may have refilled the class and pointed its direct entries at the
+		 * real span again. */
+		if (st && is_direct(cls) && h->direct[mk__classes[cls].direct_lo] != &st->proxy[cls]) {
+			reconcile(st, cls);
+			install(st, h, cls);
+		}
+	} else if (hit) {
+		sample_big(p, size);
+	}
+	return p;
+}
+
+void mk__prof_forget(const void *p)
+{
+	mk__prof_lock();
+	mk__prof_unrecord((uintptr_t)p);
+	mk__prof_unlock();
+}
+
+void mk__prof_heap_release(mk_heap *h)
+{
+	prof_heap *st = state_of(h, false);
+	if (!st)
+		return;
+	for (unsigned cls = 0; cls < MK_NCLASSES; cls++) {
+		reconcile(st, cls);
+		if (h->direct[mk__classes[cls].direct_lo] == &st->proxy[cls])
+			for (unsigned d = mk__classes[cls].direct_lo; d < mk__classes[cls].direct_hi; d++)
+				h->direct[d] = h->current[cls];
+	}
+}
+
+bool mk__prof_direct_ok(const mk_heap *h, unsigned d)
+{
+	prof_heap *st = state_of((mk_heap *)h, false);
+	return st && h->direct[d] == &st->proxy[mk__direct_class[d]];
+}
+
+void mk__prof_heap_init(void)
+{
+	memcpy(&mk__prof_heap, &mk__empty_heap, sizeof mk__prof_heap);
+	mk__prof_heap.owned = 1;     /* never collected as a parked heap */
+}

@@ -1,0 +1,296 @@
+/* The profiler's estimates against the truth: allocation sites of known sizes and counts, a malloc/free
+ * loop (whose bytes the fast path must not hide), blocks freed by other threads, huge and large blocks,
+ * aligned blocks, fork while threads allocate.  Linked against build/libmemkit.so with -rdynamic, so that
+ * the profile names the sites; runs itself again with MEMKIT_PROF=1 and a 16 KiB rate when started
+ * without them (so run-all.sh can start it plainly).  Bounds: prof_bound in profile.h (5 standard
+ * deviations of the sampling estimate). */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "include/memkit.h"
+#include "tests/common/test.h"
+#include "tests/prof/profile.h"
+
+#define RATE 16384
+static char dir[64];
+
+#define NOINLINE __attribute__((noinline))
+static void **keep_small, **keep_mid, **keep_large, **keep_huge;
+enum { N_SMALL = 400000, N_MID = 4000, N_LARGE = 24, N_HUGE = 3, N_LOOP = 1000000, N_REMOTE = 100000 };
+
+NOINLINE void site_small(void)
+{
+	for (int i = 0; i < N_SMALL; i++)
+		keep_small[i] = malloc(64);
+}
+NOINLINE void site_mid(void)
+{
+	for (int i = 0; i < N_MID; i++)
+		keep_mid[i] = malloc(4000);   /* class 4096 */
+}
+NOINLINE void site_large(void)
+{
+	for (int i = 0; i < N_LARGE; i++)
+		keep_large[i] = malloc(300 * 1024);
+}
+NOINLINE void site_huge(void)
+{
+	for (int i = 0; i < N_HUGE; i++)
+		keep_huge[i] = calloc(1, 4 << 20);
+}
+NOINLINE void site_loop(void)
+{
+	for (int i = 0; i < N_LOOP; i++) {
+		void *volatile p = malloc(48);
+		free(p);
+	}
+}
+NOINLINE void site_aligned(void)
+{
+	for (int i = 0; i < 20000; i++) {
+		void *volatile p = aligned_alloc(256, 256);
+		free(p);
+	}
+}
+
+static void *remote_blocks[N_REMOTE];
+NOINLINE void site_remote(void)
+{
+	for (int i = 0; i < N_REMOTE; i++)
+		remote_blocks[i] = malloc(128);
+}
+static void *remote_thread(void *arg)
+{
+	(void)arg;
+	site_remote();
+	return NULL;
+}
+
+static struct profile prof;
+static int have_profile;
+
+static void dump(const char *name, struct profile *p)
+{
+	char path[128];
+	snprintf(path, sizeof path, "%s/%s.heap", dir, name);
+	if (mk_prof_dump(path) != 0 || prof_read(p, path) != 0) {
+		fprintf(stderr, "  cannot dump or read %s\n", path);
+		memset(p, 0, sizeof *p);
+	}
+}
+
+static int within(const char *what, double est, double truth, double bound)
+{
+	int ok = est >= truth - bound && est <= truth + bound;
+	fprintf(stderr, "  %-28s estimate %12.0f  truth %12.0f  bound +-%10.0f  %s\n", what, est, truth, bound,
+	        ok ? "ok" : "OUT OF BOUND");
+	return ok;
+}
+
+static void setup(void)
+{
+	keep_small = calloc(N_SMALL, sizeof(void *));
+	keep_mid = calloc(N_MID, sizeof(void *));
+	keep_large = calloc(N_LARGE, sizeof(void *));
+	keep_huge = calloc(N_HUGE, sizeof(void *));
+	site_small();
+	site_mid();
+	site_large();
+	site_huge();
+	site_loop();
+	site_aligned();
+	pthread_t t;
+	pthread_create(&t, NULL, remote_thread, NULL);
+	pthread_join(t, NULL);
+	for (int i = 0; i < N_REMOTE; i++)   /* freed by another thread than the one that allocated them */
+		free(remote_blocks[i]);
+	dump("live", &prof);
+	have_profile = prof.nlines > 0;
+}
+
+static void test_profile_readable(void)
+{
+	CHECK(have_profile);
+	CHECK(prof.rate == RATE);
+	CHECK(prof.nsyms > 0);
+}
+
+static void test_small_site(void)
+{
+	REQUIRE(have_profile);
+	CHECK(within("site_small live", prof_estimate(&prof, "site_small", 0), 64.0 * N_SMALL,
+	             prof_bound(N_SMALL, 64, RATE)));
+	CHECK(within("site_small allocated", prof_estimate(&prof, "site_small", 1), 64.0 * N_SMALL,
+	             prof_bound(N_SMALL, 64, RATE)));
+}
+
+static void test_mid_site(void)
+{
+	REQUIRE(have_profile);
+	CHECK(within("site_mid live", prof_estimate(&prof, "site_mid", 0), 4096.0 * N_MID, prof_bound(N_MID, 4096, RATE)));
+}
+
+static void test_large_and_huge_sites(void)
+{
+	REQUIRE(have_profile);
+	/* Blocks of 20 rates and more are sampled with probability 1 - exp(-20): exactly counted. */
+	CHECK(within("site_large live", prof_estimate(&prof, "site_large", 0), 320.0 * 1024 * N_LARGE, 1));
+	CHECK(within("site_huge live", prof_estimate(&prof, "site_huge", 0), 4.0 * 1048576 * N_HUGE, 1));
+}
+
+static void test_malloc_free_loop_counted(void)
+{
+	REQUIRE(have_profile);
+	/* One block reused a million times on the fast path: its bytes must all count. */
+	CHECK(within("site_loop allocated", prof_estimate(&prof, "site_loop", 1), 48.0 * N_LOOP,
+	             prof_bound(N_LOOP, 48, RATE)));
+	CHECK(prof_estimate(&prof, "site_loop", 0) < 3 * 48 * prof_weight(48, RATE));
+	CHECK(within("site_aligned allocated", prof_estimate(&prof, "site_aligned", 1), 256.0 * 20000,
+	             prof_bound(20000, 256, RATE)));
+}
+
+static void test_remote_frees_forgotten(void)
+{
+	REQUIRE(have_profile);
+	CHECK(within("site_remote allocated", prof_estimate(&prof, "site_remote", 1), 128.0 * N_REMOTE,
+	             prof_bound(N_REMOTE, 128, RATE)));
+	CHECK(prof_estimate(&prof, "site_remote", 0) == 0);
+}
+
+static void test_frees_forgotten(void)
+{
+	for (int i = 0; i < N_SMALL; i++)
+		free(keep_small[i]);
+	for (int i = 0; i < N_MID; i++)
+		free(keep_mid[i]);
+	for (int i = 0; i < N_LARGE; i++)
+		free(keep_large[i]);
+	for (int i = 0; i < N_HUGE; i++)
+		free(keep_huge[i]);
+	struct profile after;
+	dump("freed", &after);
+	REQUIRE(after.nlines > 0);
+	CHECK(prof_estimate(&after, "site_small", 0) == 0);
+	CHECK(prof_estimate(&after, "site_mid", 0) == 0);
+	CHECK(prof_estimate(&after, "site_large", 0) == 0);
+	CHECK(prof_estimate(&after, "site_huge", 0) == 0);
+	CHECK(prof_estimate(&after, "site_small", 1) == prof_estimate(&prof, "site_small", 1));
+	prof_free(&after);
+}
+
+static void test_heap_consistent(void) { CHECK(mk_check() == 0); }
+
+/* Threads allocate and free while the main thread forks: every child profiles, dumps and exits. */
+static volatile int stop;
+static void *churn(void *arg)
+{
+	(void)arg;
+	void *slots[256] = { 0 };
+	for (unsigned i = 0; !stop; i++) {
+		unsigned k = (i * 2654435761u) >> 24;
+		free(slots[k]);
+		slots[k] = malloc(16 + (i % 2000));
+	}
+	for (int k = 0; k < 256; k++)
+		free(slots[k]);
+	return NULL;
+}
+
+NOINLINE void site_child(void)
+{
+	for (int i = 0; i < 2000; i++) {
+		void *volatile p = malloc(1000);
+		free(p);
+	}
+}
+
+static void test_fork_while_threads_allocate(void)
+{
+	pthread_t t[3];
+	for (int i = 0; i < 3; i++)
+		pthread_create(&t[i], NULL, churn, NULL);
+	int ok = 0;
+	for (int f = 0; f < 20; f++) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			site_child();
+			char path[128];
+			snprintf(path, sizeof path, "%s/child%d.heap", dir, f);
+			struct profile p;
+			int good = mk_prof_dump(path) == 0 && prof_read(&p, path) == 0 && mk_check() == 0 &&
+			           prof_estimate(&p, "site_child", 1) > 0;
+			_exit(good ? 0 : 1);
+		}
+		int st = -1;
+		for (int w = 0; w < 2000 && waitpid(pid, &st, WNOHANG) == 0; w++)
+			usleep(10000);
+		if (waitpid(pid, &st, WNOHANG) == 0) {   /* 20 s: a deadlock */
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+		}
+		ok += WIFEXITED(st) && WEXITSTATUS(st) == 0;
+		if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+			fprintf(stderr, "  child %d: status %#x\n", f, st);
+	}
+	stop = 1;
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	CHECK(ok == 20);
+}
+
+static void test_dump_errors(void)
+{
+	errno = 0;
+	CHECK(mk_prof_dump("/nonexistent-dir/x.heap") == -1 && errno == ENOENT);
+	char path[128];
+	snprintf(path, sizeof path, "%s/default", dir);
+	CHECK(chdir(dir) == 0);
+	CHECK(mk_prof_dump(NULL) == 0);   /* MEMKIT_PROF_FILE=sites.heap, then sites.1.heap */
+	CHECK(mk_prof_dump(NULL) == 0);
+	CHECK(access("sites.heap", R_OK) == 0 && access("sites.1.heap", R_OK) == 0);
+}
+
+static void cases(void)
+{
+	RUN(test_profile_readable);
+	RUN(test_small_site);
+	RUN(test_mid_site);
+	RUN(test_large_and_huge_sites);
+	RUN(test_malloc_free_loop_counted);
+	RUN(test_remote_frees_forgotten);
+	RUN(test_frees_forgotten);
+	RUN(test_heap_consistent);
+	RUN(test_fork_while_threads_allocate);
+	RUN(test_dump_errors);
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	if (!getenv("MEMKIT_PROF")) {
+		setenv("MEMKIT_PROF", "1", 1);
+		setenv("MEMKIT_PROF_RATE", "16384", 1);
+		setenv("MEMKIT_PROF_FILE", "sites.heap", 1);
+		setenv("MEMKIT_PROF_AT_EXIT", "0", 1);
+		setenv("MEMKIT_PROF_LEAKS", "0", 1);
+		execv("/proc/self/exe", argv);
+		perror("execv");
+		return 1;
+	}
+	snprintf(dir, sizeof dir, "/tmp/memkit-prof-sites.%ld", (long)getpid());
+	mkdir(dir, 0755);
+	setup();
+	int r = test_main(cases);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		r = 1;
+	return r;
+}

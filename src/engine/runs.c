@@ -43,10 +43,10 @@ mk_sref mk__bin_find(const mk_runs *x, unsigned n, unsigned *at)
 		uint64_t head = mk__slice_bits(i, n), tail = mk__slice_bits(i + len - n, n);
 		if (!best) {
 			best = r;
-			*at = i;
+			*at = i + len - n;
 		}
-		if ((dirty & head) == head || (dirty & tail) == tail) {
-			*at = (dirty & head) == head ? i : i + len - n;
+		if ((dirty & tail) == tail || (dirty & head) == head) {
+			*at = (dirty & tail) == tail ? i + len - n : i;
 			return r;
 		}
 	}

@@ -3,9 +3,13 @@
  * Invariants (mk__segments_check verifies them):
  *  - slice 0 of every segment is its header; spans[0] is a sentinel whose heap is NULL, so a free() of a
  *    pointer into the header always reaches the slow path and is refused.
- *  - slices 1..63 are covered exactly by runs (spans in use, or free runs); span_at[i] locates the
- *    descriptor of the run covering slice i (the run's first slice's); two free runs are never adjacent
- *    (freeing coalesces); every free run is in the bin of its length (runs.h).
+ *  - slices 1..63 are covered exactly by runs (spans in use, or free runs); two free runs are never
+ *    adjacent (freeing coalesces); every free run is in the bin of its length (runs.h).
+ *  - span_at[k] locates a descriptor: for a slice of a span, the span's (its first slice's); for a slice
+ *    of a free run, a free descriptor at or before it in the run, the run's own for its first and last
+ *    slices.  So any pointer into free memory finds a free descriptor (and is refused), merging finds the
+ *    run before a span from one load, and neither merging nor splitting a run rewrites all its slices:
+ *    a span is cut from the end of a run, whose other slices keep pointing where they did.
  *  - a segment's dirty_mask marks the free slices that may hold pages (not purged since they were freed),
  *    dirty_since_ms when each was freed; only free slices are dirty, and every dirty slice is in the
  *    dirty queue, oldest first (runs.h).  Tracking this per slice, not per run, keeps both right when
@@ -76,14 +80,15 @@ static void point_to(mk_segment *seg, unsigned i, unsigned n)
 		seg->span_at[k] = offset_of_span(i);
 }
 
-/* Makes slices [i, i + n) one free run, in its bin (their dirtiness is the caller's business). */
+/* Makes slices [i, i + n) one free run, in its bin (their dirtiness is the caller's business); their
+ * span_at already name free descriptors in the run (see the top). */
 static void add_run(mk_segment *seg, unsigned i, unsigned n)
 {
 	mk_span *r = &seg->spans[i];
 	memset(r, 0, sizeof *r);
 	MK_STORE(r->state, MK_SPAN_FREE);
 	r->slices = n;
-	point_to(seg, i, n);
+	seg->span_at[i] = seg->span_at[i + n - 1] = offset_of_span(i);
 	mk__bin_insert(&runs, seg, i, n);
 	if (n == MK_SLICES - 1)
 		free_segments++;
@@ -105,6 +110,7 @@ static mk_segment *segment_new(void)
 	seg->spans[0].state = MK_SPAN_HEADER;
 	seg->spans[0].slices = 1;
 	seg->span_at[0] = offset_of_span(0);
+	point_to(seg, 1, MK_SLICES - 1);
 	add_run(seg, 1, MK_SLICES - 1);
 	seg->free_slices = MK_SLICES - 1;
 	list_push_front(seg);
@@ -142,16 +148,18 @@ static void release_free_segments(size_t keep, uint64_t now)
 		;
 }
 
-/* Takes slices [at, at + n) of the free run of `len` slices at i, leaving the rest (before and after)
- * as free runs. */
+/* Takes slices [at, at + n) of the free run of `len` slices at i (its start or its end), leaving the rest
+ * as a free run. */
 static mk_span *take_run(mk_segment *seg, unsigned i, unsigned len, unsigned at, unsigned n)
 {
 	remove_run(seg, i, len);
 	mk__dirty_clear(&runs, seg, mk__slice_bits(at, n));
-	if (at > i)
+	if (at > i) {
 		add_run(seg, i, at - i);
-	if (at + n < i + len)
-		add_run(seg, at + n, i + len - at - n);
+	} else if (n < len) {   /* the rest may point to i, which is becoming a span's */
+		point_to(seg, i + n, len - n);
+		add_run(seg, i + n, len - n);
+	}
 	mk_span *r = &seg->spans[at];
 	memset(r, 0, sizeof *r);
 	point_to(seg, at, n);
@@ -207,31 +215,32 @@ static void purge_queue(uint64_t older, size_t keep, uint64_t now)
 /* How much free memory may stay resident whatever its age: MEMKIT_PURGE_LIMIT when set, else 1/8 of the
  * memory in spans, at least MK_PURGE_BUDGET_MIN (the purge delay deals with the rest while the program runs;
  * the budget bounds what stays when it stops calling the allocator). */
-static size_t purge_budget(void)
+static size_t purge_budget(size_t cached)
 {
 	if (mk__opt.purge_limit > 0)
 		return (size_t)mk__opt.purge_limit;
-	size_t b = used_slices * MK_SLICE_SIZE / 8;
+	size_t b = (used_slices * MK_SLICE_SIZE - cached) / 8;
 	return b > MK_PURGE_BUDGET_MIN ? b : MK_PURGE_BUDGET_MIN;
 }
 
 /* What every span operation does about purging: the slices freed at least the purge delay ago go back,
  * and over the budget the oldest go back until half of it is left (the newest are the likeliest to be
- * reused soon).  Both look at the front of the queue only. */
+ * reused soon).  Both look at the front of the queue only.  The calling thread's cached large blocks
+ * (large.c) count as dirty memory, not as memory in spans. */
 static void purge_due(uint64_t now)
 {
 	uint64_t delay = (uint64_t)mk__opt.purge_delay_ms;
 	purge_queue(now >= delay ? now - delay : 0, 0, now);
-	size_t budget = purge_budget();
-	if (dirty_bytes() > budget)
-		purge_queue(UINT64_MAX, budget / 2, now);
+	size_t cached = mk__large_cached_bytes(), budget = purge_budget(cached);
+	if (dirty_bytes() + cached > budget)
+		purge_queue(UINT64_MAX, budget / 2 > cached ? budget / 2 - cached : 0, now);
 }
 
 mk_span *mk__span_alloc(unsigned slices, unsigned cls)
 {
 	mk_span *s = NULL;
 	pthread_mutex_lock(&seg_lock);
-	unsigned at = 1;
+	unsigned at = MK_SLICES - slices;
 	mk_sref r = mk__bin_find(&runs, slices, &at);
 	if (!r) {
 		mk_segment *seg = segment_new();
@@ -251,6 +260,8 @@ mk_span *mk__span_alloc(unsigned slices, unsigned cls)
 
 void mk__segments_purge(bool all)
 {
+	if (all)
+		mk__large_flush();
 	pthread_mutex_lock(&seg_lock);
 	uint64_t now = mk__now_ms();   /* read under the lock, as everywhere */
 	release_free_segments(all ? 0 : 1, now);
@@ -261,7 +272,9 @@ void mk__segments_purge(bool all)
 	pthread_mutex_unlock(&seg_lock);
 }
 
-void mk__span_free(mk_span *s)
+void mk__span_free(mk_span *s) { mk__span_free_aged(s, UINT64_MAX); }
+
+void mk__span_free_aged(mk_span *s, uint64_t freed_ms)
 {
 	mk_segment *seg = mk__segment_of((void *)s);
 	pthread_mutex_lock(&seg_lock);
@@ -269,8 +282,13 @@ void mk__span_free(mk_span *s)
 	unsigned i = index_of(seg, s), n = s->slices;
 	seg->free_slices += n;
 	used_slices -= n;
-	/* The span's slices become dirty, now; the neighbours' slices keep their own state and age. */
-	mk__dirty_add(&runs, seg, mk__slice_bits(i, n), now);
+	/* The span's slices become dirty as of when the block was freed, but never older than the newest
+	 * dirty slice: the queue stays in order at the cost of a cached block's age being understated by how
+	 * long it waited in its cache at most.  The neighbours' slices keep their own state and age. */
+	uint64_t stamp = freed_ms < now ? freed_ms : now;
+	if (runs.dirty_last && mk__dirty_since(runs.dirty_last) > stamp)
+		stamp = mk__dirty_since(runs.dirty_last);
+	mk__dirty_add(&runs, seg, mk__slice_bits(i, n), stamp);
 	/* Merge with the free runs on either side. */
 	unsigned after = i + n;
 	if (after < MK_SLICES && MK_LOAD(seg->spans[after].state) == MK_SPAN_FREE) {
@@ -283,6 +301,7 @@ void mk__span_free(mk_span *s)
 		n += i - before;
 		i = before;
 	}
+	MK_STORE(s->state, MK_SPAN_FREE);   /* the descriptor some of the run's slices still name */
 	add_run(seg, i, n);
 	if (mk__opt.purge_delay_ms == 0) {
 		release_free_segments(0, now);
@@ -330,7 +349,7 @@ void mk__segments_info(size_t *mapped, size_t *in_use, size_t *free_dirty, size_
 		}
 	*mapped = nsegments * MK_SEG_SIZE;
 	*in_use = used;
-	*free_dirty = dirty_bytes();
+	*free_dirty = dirty_bytes() + mk__large_cached_bytes();   /* cached large blocks: free, resident */
 	*count = nsegments;
 	pthread_mutex_unlock(&seg_lock);
 }
@@ -360,11 +379,15 @@ bool mk__segments_check(int *errors)
 				SEG_ERROR("memkit: check: segment %p slice %u has a bad length %u\n", (void *)seg, i, s->slices);
 				break;
 			}
-			for (unsigned k = i; k < i + s->slices; k++)
-				if (head_of(seg, k) != i)
-					SEG_ERROR("memkit: check: segment %p slice %u points to %u, not %u\n", (void *)seg, k,
-					          head_of(seg, k), i);
-			if (MK_LOAD(s->state) == MK_SPAN_FREE) {
+			bool is_free = MK_LOAD(s->state) == MK_SPAN_FREE;
+			for (unsigned k = i; k < i + s->slices; k++) {
+				unsigned h = head_of(seg, k);
+				bool edge = k == i || k == i + s->slices - 1;
+				if (is_free && !edge ? h < i || h > k || MK_LOAD(seg->spans[h].state) != MK_SPAN_FREE : h != i)
+					SEG_ERROR("memkit: check: segment %p slice %u points to %u, not %s %u\n", (void *)seg, k, h,
+					          is_free && !edge ? "a free descriptor from" : "", i);
+			}
+			if (is_free) {
 				if (prev_free)
 					SEG_ERROR("memkit: check: segment %p has adjacent free runs at %u\n", (void *)seg, i);
 				free_slices += s->slices;

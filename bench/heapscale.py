@@ -21,6 +21,17 @@ PAIRS = (2000, 200000, 1000000)
 SLOW = 8.0   # an allocator this many times slower than the fastest on its first run is not repeated
 
 
+def _available_kib():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def _median_metric(runs, key):
     vals = [r["metrics"][key] for r in runs if r["status"] == "ok" and key in r["metrics"]]
     return statistics.median(vals) if vals else None
@@ -37,12 +48,21 @@ def section(allocs, index, reps, bindir, run_once, say, progress):
     points = [(h, [os.path.join(bindir, "heapscale"), str(h), "1", str(steps)]) for h in heaps]
     points.append(("pair", [os.path.join(bindir, "largepair"), str(pairs), "1", "256"]))
     key = {"pair": "ns_per_pair"}
+    rss = {}   # each allocator's peak RSS (KiB) at the last heap size it ran, and that size
     for point, argv in points:
         best = None
         for rep in range(reps):
             for a in allocs:
                 prev = runs[a["name"]][point]
                 if prev and (prev[-1]["status"] != "ok" or (best and prev[0]["wall"] > SLOW * best)):
+                    continue
+                # An allocator that makes every block resident (its RSS grows with H, not with what is
+                # written) would take the machine's memory at the large sizes: not run where its RSS,
+                # scaled from the last size, would pass half of what is available.
+                last = rss.get(a["name"])
+                if point != "pair" and last and last[0] * point / last[1] > _available_kib() / 2:
+                    if not prev:
+                        prev.append(dict(status="skipped (RSS)", wall=0, rss_kib=0, metrics={}))
                     continue
                 progress("heapscale %s rep %d/%d %s" % (point, rep + 1, reps, a["name"]))
                 cap = max(60.0, 20 * best) if best else 600.0
@@ -51,12 +71,16 @@ def section(allocs, index, reps, bindir, run_once, say, progress):
                 prev.append(r)
                 if r["status"] == "ok":
                     best = min(best or r["wall"], r["wall"])
-    out = dict(heaps=heaps, steps=steps, pairs=pairs, ns={}, pair_ns={}, status={})
+                    if point != "pair":
+                        rss[a["name"]] = (r["rss_kib"], point)
+    out = dict(heaps=heaps, steps=steps, pairs=pairs, ns={}, pair_ns={}, cpu_ns={}, pair_cpu_ns={}, status={})
     for n in names:
         # keyed by str(H), as the JSON results file has them
         out["ns"][n] = {str(h): _median_metric(runs[n][h], "ns_per_replace") for h in heaps}
         out["status"][n] = {str(h): (runs[n][h][-1]["status"] if runs[n][h] else "not run") for h in heaps}
         out["pair_ns"][n] = _median_metric(runs[n]["pair"], key["pair"])
+        out["cpu_ns"][n] = {str(h): _median_metric(runs[n][h], "cpu_ns_per_replace") for h in heaps}
+        out["pair_cpu_ns"][n] = _median_metric(runs[n]["pair"], "cpu_ns_per_pair")
         say("%-12s" % n + "".join("%10s" % _fmt(out["ns"][n][str(h)], out["status"][n][str(h)]) for h in heaps)
             + "%10s%12s" % (_flat(out["ns"][n], heaps), _fmt(out["pair_ns"][n], "-")))
     say()
@@ -87,6 +111,14 @@ def markdown(hs, chart):
         st = hs["status"][n]
         L.append("| %s | " % n + " | ".join(_fmt(row.get(str(h)), st.get(str(h), "-")) for h in heaps)
                  + " | %s | %s |" % (_flat(row, heaps), _fmt(hs["pair_ns"].get(n), "-")))
+    L += ["", "The same runs' CPU time (user + system) per replacement and per pair: on a loaded machine the "
+          "wall time also counts the time spent waiting for a core.", "",
+          "| allocator | " + " | ".join("%d MiB" % h for h in heaps) + " | flat | pair ns |",
+          "|---|" + "---:|" * (len(heaps) + 2)]
+    for n, row in hs.get("cpu_ns", {}).items():
+        st = hs["status"][n]
+        L.append("| %s | " % n + " | ".join(_fmt(row.get(str(h)), st.get(str(h), "-")) for h in heaps)
+                 + " | %s | %s |" % (_flat(row, heaps), _fmt(hs["pair_cpu_ns"].get(n), "-")))
     L += ["", "![heap-size scaling](%s)" % chart]
     return L
 

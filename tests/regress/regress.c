@@ -731,7 +731,7 @@ static void realloc_shrink_moves(void)
 RUN_CHILD(realloc_shrink_moves, 20);
 
 /* The huge cache's documented bounds (docs/ARCHITECTURE.md): at most 16 mappings, and of what it keeps no
- * more than 32 MiB resident once the purge age has passed (1/4 of the live huge bytes when that is more;
+ * more than 32 MiB resident once the purge age has passed (the live huge bytes when that is more;
  * none are live here). */
 static void huge_cache_bounds(void)
 {

@@ -120,8 +120,9 @@ static void release(uintptr_t addr, size_t size)
 }
 
 /* Adds a free mapping to the cache, unmapping the oldest entries to make room (or this one, if it is too
- * big to keep).  A cached neighbour (the other part of a mapping that was split, mostly) is joined to it,
- * while the whole stays cacheable: free address space comes back together as it would in one heap, and a
+ * big to keep).  A cached neighbour (the other part of a mapping that was split, mostly) in the same state
+ * (both purged, or both not: a joined range that is mostly purged would be taken for a resident one) is
+ * joined to it, while the whole stays cacheable: free address space comes back together as it would in one heap, and a
  * later request larger than any single freed block finds resident pages instead of growing a mapping
  * into new ones (the page faults are what huge blocks cost).  Called with the lock held. */
 static void cache_put(cached c)
@@ -132,13 +133,12 @@ static void cache_put(cached c)
 	}
 	for (size_t k = 0; k < cache_count; k++) {
 		cached *o = &cache[k];
-		if ((o->addr + o->size != c.addr && c.addr + c.size != o->addr) || o->origin != c.origin ||
+		if ((o->addr + o->size != c.addr && c.addr + c.size != o->addr) || o->origin != c.origin || o->purged != c.purged ||
 		    c.size + o->size > CACHE_MAX_BYTES / 4)
 			continue;
 		c.addr = o->addr < c.addr ? o->addr : c.addr;
 		c.size += o->size;
 		c.since = o->since > c.since ? o->since : c.since;   /* the newest part's age */
-		c.purged = c.purged && o->purged;                     /* reads as zero only if both do */
 		cache_bytes -= o->size;
 		*o = cache[--cache_count];
 		k = (size_t)-1;   /* the joined range may now touch another entry */

@@ -3,9 +3,10 @@
  * A large span belongs to no heap (its heap field is NULL, so every free of it leaves the inlined path).
  * Freed, it waits in a cache of its thread (LCACHE_SLOTS spans, whoever allocated them), from which a
  * malloc of the same number of slices on that thread takes it back with no lock and no clock read; a
- * free into a full cache gives the cache's oldest span back to its segment, stamped with the time it was
- * freed, as are the others when the thread exits, when it calls malloc_trim and when it frees with no
- * purge delay (no cache then).  The segment's purge delay and budget then decide when the pages go back
+ * malloc of another length gives the whole cache back to the segments first (where any length can reuse
+ * its pages), a free into a full cache gives the cache's oldest span back, each stamped with the time it
+ * was freed, as are the others when the thread exits and when it calls malloc_trim; with no purge delay
+ * there is no cache.  The segment's purge delay and budget then decide when the pages go back
  * to the system.  While cached, a span stays a live one-block span with `used` 0 and the cookie its free
  * wrote: a second free of the block is caught as a double free, and the statistics count it as free and
  * unpurged; the segment's purge budget counts the calling thread's cache as dirty memory, so what a
@@ -82,8 +83,12 @@ void *mk__large_alloc(size_t n)
 			s->used = 1;
 			break;
 		}
-	if (!s)
+	if (!s) {
+		/* A miss gives the cache back first: another length could not take its spans, but the
+		 * segments can, resident pages included (the same locking as with no cache at all). */
+		mk__large_flush();
 		s = mk__span_alloc(slices, MK_LARGE_CLS);
+	}
 	if (!s)
 		return NULL;
 	mk_block *b = (mk_block *)s->start;

@@ -13,8 +13,11 @@
 extern "C" {
 #endif
 
+/* The one version number of memkit: the Makefile reads it for the soname (libmemkit.so.MAJOR), the .pc
+ * files, the CMake package and `memkit --version`. */
 #define MEMKIT_VERSION_MAJOR 0
 #define MEMKIT_VERSION_MINOR 1
+#define MEMKIT_VERSION_PATCH 0
 
 void  *mk_malloc(size_t size);
 void   mk_free(void *ptr);

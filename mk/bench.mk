@@ -9,7 +9,7 @@ BENCH_ARGS  ?=
 # Workloads are built without -fPIC's cost in mind but with the project's flags; -lm for Pareto and exp2.
 $(BUILD)/bench/%: $(BUILD)/obj/bench/workloads/%.o
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS) -lm
+	$(CC) $(MK_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(MK_LDLIBS) $(LDLIBS) -lm
 
 bench-workloads: $(BENCH_BINS)
 .SECONDARY: $(BENCH_NAMES:%=$(BUILD)/obj/bench/workloads/%.o)
@@ -34,5 +34,5 @@ TESTS += tests/bench/smoke.sh
 # The launcher that measures each run (see the comment at its top).
 $(BUILD)/bench/measure: bench/tools/measure.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $<
+	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
 bench-workloads: $(BUILD)/bench/measure

@@ -11,20 +11,20 @@ CLASSIC_LAB_TEST_POOL := 65536
 define classic_lab_rules
 $(BUILD)/obj/lab-v$(1)/%.o: %.c
 	@mkdir -p $$(@D)
-	$$(CC) $$(CPPFLAGS) $$(CFLAGS) -DLAB_VERSION=$(1) -c $$< -o $$@
+	$$(CC) $$(MK_CPPFLAGS) $$(CPPFLAGS) $$(MK_CFLAGS) $$(CFLAGS) -DLAB_VERSION=$(1) -c $$< -o $$@
 $(BUILD)/obj/lab-test-v$(1)/%.o: %.c
 	@mkdir -p $$(@D)
-	$$(CC) $$(CPPFLAGS) $$(CFLAGS) -DLAB_VERSION=$(1) -DLAB_POOL_BYTES=$(CLASSIC_LAB_TEST_POOL) -c $$< -o $$@
+	$$(CC) $$(MK_CPPFLAGS) $$(CPPFLAGS) $$(MK_CFLAGS) $$(CFLAGS) -DLAB_VERSION=$(1) -DLAB_POOL_BYTES=$(CLASSIC_LAB_TEST_POOL) -c $$< -o $$@
 CLASSIC_LAB_OBJ_$(1) := $$(CLASSIC_LAB_SRC:%.c=$(BUILD)/obj/lab-v$(1)/%.o) \
 	$$(if $$(filter 4,$(1)),$(BUILD)/libmemkit-mk.a,$(BUILD)/obj/src/os/os.o)
 CLASSIC_LAB_TOBJ_$(1) := $$(CLASSIC_LAB_SRC:%.c=$(BUILD)/obj/lab-test-v$(1)/%.o) \
 	$$(if $$(filter 4,$(1)),$(BUILD)/libmemkit-mk.a,$(BUILD)/obj/src/os/os.o)
 $(BUILD)/lab/binarytrees-v$(1): $(BUILD)/obj/lab-v$(1)/bench/lab/binarytrees.o $$(CLASSIC_LAB_OBJ_$(1))
 	@mkdir -p $$(@D)
-	$$(CC) $$(CFLAGS) -o $$@ $$^ $$(LDLIBS)
+	$$(CC) $$(MK_CFLAGS) $$(CFLAGS) $$(LDFLAGS) -o $$@ $$^ $$(MK_LDLIBS) $$(LDLIBS)
 $(BUILD)/tests/classic-lab-v$(1): $(BUILD)/obj/lab-test-v$(1)/tests/classic/lab-test.o $$(CLASSIC_LAB_TOBJ_$(1))
 	@mkdir -p $$(@D)
-	$$(CC) $$(CFLAGS) -o $$@ $$^ $$(LDLIBS)
+	$$(CC) $$(MK_CFLAGS) $$(CFLAGS) $$(LDFLAGS) -o $$@ $$^ $$(MK_LDLIBS) $$(LDLIBS)
 endef
 $(foreach v,$(CLASSIC_LAB_VERSIONS),$(eval $(call classic_lab_rules,$(v))))
 
@@ -39,12 +39,12 @@ lab-table: $(CLASSIC_LAB_BINS) $(BUILD)/bench/measure
 # slabfit: the P3A heap as a shared object, its tester and its unit test.
 CLASSIC_MEM_OBJ := $(BUILD)/obj/src/classic/slabfit.o $(BUILD)/obj/src/os/os.o
 $(BUILD)/libmem.so: $(CLASSIC_MEM_OBJ)
-	$(CC) -shared -o $@ $^ $(LDLIBS) -Wl,-soname,libmem.so
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(MK_LDLIBS) $(LDLIBS) -Wl,-soname,libmem.so
 $(BUILD)/mem-tester: $(BUILD)/obj/tests/classic/mem-tester.o $(BUILD)/obj/tools/heapsvg.o $(BUILD)/libmem.so
-	$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) -L$(BUILD) -lmem -Wl,-rpath,'$$ORIGIN' $(LDLIBS)
+	$(CC) $(MK_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) -L$(BUILD) -lmem -Wl,-rpath,'$$ORIGIN' $(MK_LDLIBS) $(LDLIBS)
 $(BUILD)/tests/classic-slabfit: $(BUILD)/obj/tests/classic/slabfit-test.o $(CLASSIC_MEM_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(MK_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MK_LDLIBS) $(LDLIBS)
 
 ALL += $(CLASSIC_LAB_BINS) $(BUILD)/libmem.so $(BUILD)/mem-tester
 TESTS += $(CLASSIC_LAB_TESTS) $(BUILD)/tests/classic-slabfit tests/classic/mem-tester.sh tests/classic/lab-binarytrees.sh
@@ -53,5 +53,5 @@ TESTS += $(CLASSIC_LAB_TESTS) $(BUILD)/tests/classic-slabfit tests/classic/mem-t
 $(BUILD)/tests/classic-fragment-compare: $(BUILD)/obj/tests/classic/fragment-compare.o $(BUILD)/obj/tools/heapsvg.o \
 		$(BUILD)/obj/src/classic/slabfit.o $(BUILD)/libmemkit-sbrk.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(MK_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MK_LDLIBS) $(LDLIBS)
 TESTS += $(BUILD)/tests/classic-fragment-compare

@@ -4,35 +4,40 @@
 ENGINE_SRC := $(sort $(wildcard src/engine/*.c)) src/os/os.c
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/obj/%.o)
 ENGINE_CFLAGS := -fvisibility=hidden -ftls-model=initial-exec
-$(ENGINE_OBJ): CFLAGS += $(ENGINE_CFLAGS)
+$(ENGINE_OBJ): MK_CFLAGS += $(ENGINE_CFLAGS)
 
 API_ENGINE := -DMK_BACKEND=mk__engine -DMK_BACKEND_H='"engine/engine.h"'
 $(BUILD)/obj/api-override.o: src/override/api.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) $(API_ENGINE) -DMK_API_PREFIX= -DMK_API_OVERRIDE -c $< -o $@
+	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) $(API_ENGINE) -DMK_API_PREFIX= -DMK_API_OVERRIDE -c $< -o $@
 $(BUILD)/obj/api-mk.o: src/override/api.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) $(API_ENGINE) -DMK_API_PREFIX=mk_ -DMK_API_PREFIXED -c $< -o $@
+	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) $(API_ENGINE) -DMK_API_PREFIX=mk_ -DMK_API_PREFIXED -c $< -o $@
 
-LIBMEMKIT_OBJ := $(ENGINE_OBJ) $(BUILD)/obj/api-override.o $(BUILD)/obj/api-mk.o
+# The C++ operators (mk/cxx.mk builds them; libmemkit.a has its own build of cxx-runtime.o).
+LIBMEMKIT_CXX_OBJ := $(BUILD)/obj/cxx-override.o $(BUILD)/obj/cxx-runtime.o
+LIBMEMKIT_OBJ := $(ENGINE_OBJ) $(BUILD)/obj/api-override.o $(BUILD)/obj/api-mk.o $(LIBMEMKIT_CXX_OBJ)
 
-$(BUILD)/libmemkit.so: $(LIBMEMKIT_OBJ)
-	$(CC) -shared -o $@ $^ $(LDLIBS) -Wl,-z,now -Wl,-soname,libmemkit.so
-$(BUILD)/libmemkit.a: $(LIBMEMKIT_OBJ)
+# The file is libmemkit.so.VERSION; build/libmemkit.so (what tests, the wrapper and LD_PRELOAD use) and
+# the soname libmemkit.so.MAJOR are links to it (Makefile's mk_shared_links).
+$(BUILD)/libmemkit.so.$(VERSION): $(LIBMEMKIT_OBJ)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(MK_LDLIBS) $(LDLIBS) -Wl,-z,now -Wl,-soname,libmemkit.so.$(VERSION_MAJOR)
+$(eval $(call mk_shared_links,$(BUILD)/libmemkit.so))
+$(BUILD)/libmemkit.a: $(LIBMEMKIT_OBJ:cxx-runtime.o=cxx-runtime-static.o)
 	rm -f $@ && ar rcs $@ $^
 $(BUILD)/libmemkit-mk.a: $(ENGINE_OBJ) $(BUILD)/obj/api-mk.o
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/memkit: tools/memkit.in
 	@mkdir -p $(@D)
-	sed 's|@LIBDIR@|$(abspath $(BUILD))|' $< >$@ && chmod +x $@
+	sed -e 's|@LIBDIR@|$(abspath $(BUILD))|' -e 's|@VERSION@|$(VERSION)|' $< >$@ && chmod +x $@
 
 # The same library without the fast free's double-free and interior-pointer checks: only to measure
 # what they cost (make bench-instr reports both).  Not for use.
 NOCHECKS_SRC := $(ENGINE_SRC) src/override/api.c
 $(BUILD)/libmemkit-nochecks.so: $(NOCHECKS_SRC) $(wildcard src/engine/*.h)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) -DMK_FREE_CHECKS=0 $(API_ENGINE) -DMK_API_PREFIX= -DMK_API_OVERRIDE \
-	    -shared -o $@ $(NOCHECKS_SRC) $(LDLIBS) -Wl,-z,now
+	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) -DMK_FREE_CHECKS=0 $(API_ENGINE) -DMK_API_PREFIX= -DMK_API_OVERRIDE \
+	    -shared $(LDFLAGS) -o $@ $(NOCHECKS_SRC) $(MK_LDLIBS) $(LDLIBS) -Wl,-z,now
 
 ALL += $(BUILD)/libmemkit.so $(BUILD)/libmemkit.a $(BUILD)/libmemkit-mk.a $(BUILD)/memkit
 
@@ -40,10 +45,11 @@ install: $(BUILD)/libmemkit.so $(BUILD)/libmemkit.a $(BUILD)/libmemkit-sbrk.so \
          $(BUILD)/libmemkit-region.so $(BUILD)/libmemkit-region.a
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/memkit.h include/memkit_region.h $(DESTDIR)$(PREFIX)/include/
-	install -m 755 $(BUILD)/libmemkit-sbrk.so $(BUILD)/libmemkit-region.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libmemkit-sbrk.so $(DESTDIR)$(PREFIX)/lib/
+	cp -P $(BUILD)/libmemkit-region.so* $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(BUILD)/libmemkit-region.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(BUILD)/libmemkit.so $(DESTDIR)$(PREFIX)/lib/
+	cp -P $(BUILD)/libmemkit.so* $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(BUILD)/libmemkit.a $(DESTDIR)$(PREFIX)/lib/
-	sed 's|@PREFIX@|$(PREFIX)|' tools/memkit.pc.in >$(DESTDIR)$(PREFIX)/lib/pkgconfig/memkit.pc
-	sed 's|@LIBDIR@|$(PREFIX)/lib|' tools/memkit.in >$(DESTDIR)$(PREFIX)/bin/memkit
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' tools/memkit.pc.in >$(DESTDIR)$(PREFIX)/lib/pkgconfig/memkit.pc
+	sed -e 's|@LIBDIR@|$(PREFIX)/lib|' -e 's|@VERSION@|$(VERSION)|' tools/memkit.in >$(DESTDIR)$(PREFIX)/bin/memkit
 	chmod 755 $(DESTDIR)$(PREFIX)/bin/memkit

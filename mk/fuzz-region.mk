@@ -5,16 +5,16 @@
 # clang (in .ci/packages).
 FUZZ_CC ?= clang
 FUZZ_REGION_SRC := $(sort $(wildcard src/region/*.c)) src/os/os.c
-FUZZ_REGION_FLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -pthread \
+FUZZ_REGION_FLAGS := -std=gnu11 -g -O1 -Wall -Wextra $(MK_WERROR) -pthread \
                      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
 $(BUILD)/fuzz/region_fuzz: tests/fuzz/region_fuzz.c $(FUZZ_REGION_SRC) $(wildcard src/region/*.h) include/memkit_region.h
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_REGION_FLAGS) -o $@ tests/fuzz/region_fuzz.c $(FUZZ_REGION_SRC) $(LDLIBS)
+	$(FUZZ_CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(FUZZ_REGION_FLAGS) $(LDFLAGS) -o $@ tests/fuzz/region_fuzz.c $(FUZZ_REGION_SRC) $(MK_LDLIBS) $(LDLIBS)
 
 $(BUILD)/fuzz/region_corpus: tests/fuzz/region_corpus.c $(BUILD)/libmemkit-region.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MF $(BUILD)/fuzz/region_corpus.d -o $@ $< $(BUILD)/libmemkit-region.a $(LDLIBS)
+	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) -MF $(BUILD)/fuzz/region_corpus.d $(LDFLAGS) -o $@ $< $(BUILD)/libmemkit-region.a $(MK_LDLIBS) $(LDLIBS)
 
 fuzz-region: $(BUILD)/fuzz/region_fuzz
 fuzz-region-corpus: $(BUILD)/fuzz/region_corpus

@@ -13,10 +13,10 @@ FUZZ_ARGS ?=
 
 $(BUILD)/tests/fuzz-mk: tests/fuzz/fuzz.c $(BUILD)/libmemkit-mk.a
 	@mkdir -p $(@D)
-	$(CC) $(TESTS_CPPFLAGS) $(CFLAGS) $(TESTS_CFLAGS) -DMK_TEST_PREFIXED $< $(BUILD)/libmemkit-mk.a -o $@ $(TESTS_LDLIBS)
+	$(CC) $(TESTS_CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(TESTS_CFLAGS) -DMK_TEST_PREFIXED $< $(BUILD)/libmemkit-mk.a $(LDFLAGS) -o $@ $(TESTS_LDLIBS)
 $(BUILD)/tests/fuzz-plain: tests/fuzz/fuzz.c
 	@mkdir -p $(@D)
-	$(CC) $(TESTS_CPPFLAGS) $(CFLAGS) $(TESTS_CFLAGS) $< -o $@ $(TESTS_LDLIBS)
+	$(CC) $(TESTS_CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(TESTS_CFLAGS) $< $(LDFLAGS) -o $@ $(TESTS_LDLIBS)
 
 # Against the sanitizer builds: only the object is ours; mk/tests.mk's rule links
 # build/<sanitizer>/tests/% from build/<sanitizer>/tests/%.o and build/<sanitizer>/libmemkit-mk.a.
@@ -24,7 +24,7 @@ $(BUILD)/tests/fuzz-plain: tests/fuzz/fuzz.c
 FUZZ_SANITIZERS := asan ubsan tsan
 $(FUZZ_SANITIZERS:%=$(BUILD)/%/tests/fuzz.o): tests/fuzz/fuzz.c
 	@mkdir -p $(@D)
-	$(CC) $(TESTS_CPPFLAGS) $(CFLAGS) $(TESTS_CFLAGS) -DMK_TEST_PREFIXED -DMK_TEST_SANITIZE \
+	$(CC) $(TESTS_CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(TESTS_CFLAGS) -DMK_TEST_PREFIXED -DMK_TEST_SANITIZE \
 	    $(if $(findstring /tsan/,$@),-DMK_TEST_NO_FORK) -c $< -o $@
 FUZZ_SANITIZED_PROGRAMS := $(FUZZ_SANITIZERS:%=$(BUILD)/%/tests/fuzz)
 
@@ -35,14 +35,14 @@ FUZZ_SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_API_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/fuzz/obj/%.o) $(BUILD)/fuzz/obj/api-mk.o
 $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(FUZZ_CLANG) $(CPPFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SANFLAGS) -c $< -o $@
+	$(FUZZ_CLANG) $(MK_CPPFLAGS) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SANFLAGS) -c $< -o $@
 $(BUILD)/fuzz/obj/api-mk.o: src/override/api.c
 	@mkdir -p $(@D)
-	$(FUZZ_CLANG) $(CPPFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) $(API_ENGINE) -DMK_API_PREFIX=mk_ -DMK_API_PREFIXED \
+	$(FUZZ_CLANG) $(MK_CPPFLAGS) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) $(API_ENGINE) -DMK_API_PREFIX=mk_ -DMK_API_PREFIXED \
 	    -fsanitize=fuzzer-no-link $(FUZZ_SANFLAGS) -c $< -o $@
 $(BUILD)/fuzz/api_fuzz: tests/fuzz/api_fuzz.c $(FUZZ_API_OBJ)
 	@mkdir -p $(@D)
-	$(FUZZ_CLANG) $(CPPFLAGS) -I. $(CFLAGS) -fsanitize=fuzzer $(FUZZ_SANFLAGS) $< $(FUZZ_API_OBJ) -o $@ $(LDLIBS)
+	$(FUZZ_CLANG) $(MK_CPPFLAGS) $(CPPFLAGS) -I. $(MK_CFLAGS) $(CFLAGS) -fsanitize=fuzzer $(FUZZ_SANFLAGS) $< $(FUZZ_API_OBJ) $(LDFLAGS) -o $@ $(MK_LDLIBS) $(LDLIBS)
 
 # Scripts are tests too; these rules only make sure what they run is built first.
 tests/fuzz/fuzz-preload.sh: $(BUILD)/tests/fuzz-plain $(BUILD)/libmemkit.so

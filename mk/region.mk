@@ -10,10 +10,13 @@ REGION_EXAMPLES := $(BUILD)/examples/region-producer $(BUILD)/examples/region-co
 # Own object directory: os.c is built here with the library's flags, apart from the engine's copy.
 $(BUILD)/obj/region/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/libmemkit-region.so: $(REGION_OBJ) src/region/exports.map
-	$(CC) -shared -o $@ $(REGION_OBJ) $(LDLIBS) -Wl,-soname,libmemkit-region.so -Wl,--version-script=src/region/exports.map
+# Versioned like libmemkit.so: the file libmemkit-region.so.VERSION, the soname and development links.
+$(BUILD)/libmemkit-region.so.$(VERSION): $(REGION_OBJ) src/region/exports.map
+	$(CC) -shared $(LDFLAGS) -o $@ $(REGION_OBJ) $(MK_LDLIBS) $(LDLIBS) -Wl,-soname,libmemkit-region.so.$(VERSION_MAJOR) \
+	    -Wl,--version-script=src/region/exports.map
+$(eval $(call mk_shared_links,$(BUILD)/libmemkit-region.so))
 $(BUILD)/libmemkit-region.a: $(REGION_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
@@ -22,17 +25,17 @@ $(BUILD)/libmemkit-region.a: $(REGION_OBJ)
 REGION_DEP = -MF $(BUILD)/obj/region/tests/$(@F).d
 $(BUILD)/tests/region-%: tests/region/%.c $(BUILD)/libmemkit-region.a tests/common/test.h
 	@mkdir -p $(@D) $(BUILD)/obj/region/tests
-	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(REGION_DEP) -o $@ $< $(BUILD)/libmemkit-region.a $(LDLIBS)
+	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) -Itests $(MK_CFLAGS) $(CFLAGS) $(REGION_DEP) $(LDFLAGS) -o $@ $< $(BUILD)/libmemkit-region.a $(MK_LDLIBS) $(LDLIBS)
 
 # The persistence test once more, linked to the shared library: proves the .so exports what programs need.
 $(BUILD)/tests/region-persist-so: tests/region/persist.c $(BUILD)/libmemkit-region.so tests/common/test.h
 	@mkdir -p $(@D) $(BUILD)/obj/region/tests
-	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(REGION_DEP) -o $@ $< -L$(BUILD) -lmemkit-region -Wl,-rpath,'$$ORIGIN/..' $(LDLIBS)
+	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) -Itests $(MK_CFLAGS) $(CFLAGS) $(REGION_DEP) $(LDFLAGS) -o $@ $< -L$(BUILD) -lmemkit-region -Wl,-rpath,'$$ORIGIN/..' $(MK_LDLIBS) $(LDLIBS)
 REGION_TEST_BIN += $(BUILD)/tests/region-persist-so
 
 $(BUILD)/examples/region-%: examples/region-%.c $(BUILD)/libmemkit-region.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libmemkit-region.a $(LDLIBS)
+	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmemkit-region.a $(MK_LDLIBS) $(LDLIBS)
 
 region: $(BUILD)/libmemkit-region.so $(BUILD)/libmemkit-region.a $(REGION_EXAMPLES) $(REGION_TEST_BIN)
 .PHONY: region

@@ -5,20 +5,20 @@
 # Test programs never let the compiler reason about malloc (-fno-builtin), and they do on purpose what
 # gcc's allocation warnings are about (huge sizes, use after a failed realloc, freeing a static array).
 TESTS_CFLAGS := -fno-builtin -Wno-alloc-size-larger-than -Wno-use-after-free -Wno-free-nonheap-object
-TESTS_CPPFLAGS := $(CPPFLAGS) -I.
-TESTS_LDLIBS := $(LDLIBS) -ldl
+TESTS_CPPFLAGS := $(MK_CPPFLAGS) $(CPPFLAGS) -I.
+TESTS_LDLIBS := $(MK_LDLIBS) -ldl $(LDLIBS)
 TESTS_DIR := $(BUILD)/tests
 
 # $(1) = program name, $(2) = source.
 define TESTS_MK_BUILD
 $(TESTS_DIR)/$(1)-mk: $(2) $(BUILD)/libmemkit-mk.a
 	@mkdir -p $$(@D)
-	$$(CC) $$(TESTS_CPPFLAGS) $$(CFLAGS) $$(TESTS_CFLAGS) -DMK_TEST_PREFIXED $$< $(BUILD)/libmemkit-mk.a -o $$@ $$(TESTS_LDLIBS)
+	$$(CC) $$(TESTS_CPPFLAGS) $$(MK_CFLAGS) $$(CFLAGS) $$(TESTS_CFLAGS) -DMK_TEST_PREFIXED $$< $(BUILD)/libmemkit-mk.a $$(LDFLAGS) -o $$@ $$(TESTS_LDLIBS)
 endef
 define TESTS_PLAIN_BUILD
 $(TESTS_DIR)/$(1)-plain: $(2)
 	@mkdir -p $$(@D)
-	$$(CC) $$(TESTS_CPPFLAGS) $$(CFLAGS) $$(TESTS_CFLAGS) $$< -o $$@ $$(TESTS_LDLIBS)
+	$$(CC) $$(TESTS_CPPFLAGS) $$(MK_CFLAGS) $$(CFLAGS) $$(TESTS_CFLAGS) $$< $$(LDFLAGS) -o $$@ $$(TESTS_LDLIBS)
 endef
 $(eval $(call TESTS_MK_BUILD,contract,tests/contract/contract.c))
 $(eval $(call TESTS_PLAIN_BUILD,contract,tests/contract/contract.c))
@@ -30,7 +30,7 @@ $(eval $(call TESTS_PLAIN_BUILD,rlimit,tests/fault/rlimit.c))
 # Fully static: libmemkit.a must replace libc.a's malloc without a clash.
 $(TESTS_DIR)/static-memkit: tests/static/static.c $(BUILD)/libmemkit.a
 	@mkdir -p $(@D)
-	$(CC) $(TESTS_CPPFLAGS) $(CFLAGS) $(TESTS_CFLAGS) -static $< $(BUILD)/libmemkit.a -o $@ $(LDLIBS)
+	$(CC) $(TESTS_CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(TESTS_CFLAGS) -static $< $(BUILD)/libmemkit.a $(LDFLAGS) -o $@ $(MK_LDLIBS) $(LDLIBS)
 
 # Sanitizer builds: the engine and the prefixed API compiled exactly as mk/engine.mk does for
 # libmemkit-mk.a, plus the sanitizer (and -O1), each in its own tree build/<name>/.
@@ -39,10 +39,10 @@ define TESTS_SANITIZED
 TESTS_$(1)_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/$(1)/obj/%.o) $(BUILD)/$(1)/obj/api-mk.o
 $(BUILD)/$(1)/obj/%.o: %.c
 	@mkdir -p $$(@D)
-	$$(CC) $$(CPPFLAGS) $$(CFLAGS) $$(ENGINE_CFLAGS) $(2) -c $$< -o $$@
+	$$(CC) $$(MK_CPPFLAGS) $$(CPPFLAGS) $$(MK_CFLAGS) $$(CFLAGS) $$(ENGINE_CFLAGS) $(2) -c $$< -o $$@
 $(BUILD)/$(1)/obj/api-mk.o: src/override/api.c
 	@mkdir -p $$(@D)
-	$$(CC) $$(CPPFLAGS) $$(CFLAGS) $$(ENGINE_CFLAGS) $$(API_ENGINE) -DMK_API_PREFIX=mk_ -DMK_API_PREFIXED $(2) -c $$< -o $$@
+	$$(CC) $$(MK_CPPFLAGS) $$(CPPFLAGS) $$(MK_CFLAGS) $$(CFLAGS) $$(ENGINE_CFLAGS) $$(API_ENGINE) -DMK_API_PREFIX=mk_ -DMK_API_PREFIXED $(2) -c $$< -o $$@
 $(BUILD)/$(1)/libmemkit-mk.a: $$(TESTS_$(1)_OBJ)
 	rm -f $$@ && ar rcs $$@ $$^
 # Under ASan and UBSan the test programs are instrumented too ($(3)): the engine poisons free blocks for
@@ -50,15 +50,15 @@ $(BUILD)/$(1)/libmemkit-mk.a: $$(TESTS_$(1)_OBJ)
 # its runtime: instrumented byte loops over 100 MiB blocks would take most of a minute.
 $(BUILD)/$(1)/tests/contract.o: tests/contract/contract.c
 	@mkdir -p $$(@D)
-	$$(CC) $$(TESTS_CPPFLAGS) $$(CFLAGS) $$(TESTS_CFLAGS) -DMK_TEST_PREFIXED -DMK_TEST_SANITIZE $(3) -c $$< -o $$@
+	$$(CC) $$(TESTS_CPPFLAGS) $$(MK_CFLAGS) $$(CFLAGS) $$(TESTS_CFLAGS) -DMK_TEST_PREFIXED -DMK_TEST_SANITIZE $(3) -c $$< -o $$@
 $(BUILD)/$(1)/tests/stress.o: tests/stress/stress.c
 	@mkdir -p $$(@D)
-	$$(CC) $$(TESTS_CPPFLAGS) $$(CFLAGS) $$(TESTS_CFLAGS) -DMK_TEST_PREFIXED -DMK_TEST_SANITIZE $(3) -c $$< -o $$@
+	$$(CC) $$(TESTS_CPPFLAGS) $$(MK_CFLAGS) $$(CFLAGS) $$(TESTS_CFLAGS) -DMK_TEST_PREFIXED -DMK_TEST_SANITIZE $(3) -c $$< -o $$@
 $(BUILD)/$(1)/tests/regress.o: tests/regress/regress.c
 	@mkdir -p $$(@D)
-	$$(CC) $$(TESTS_CPPFLAGS) $$(CFLAGS) $$(TESTS_CFLAGS) -DMK_TEST_PREFIXED -DMK_TEST_SANITIZE $(3) -c $$< -o $$@
+	$$(CC) $$(TESTS_CPPFLAGS) $$(MK_CFLAGS) $$(CFLAGS) $$(TESTS_CFLAGS) -DMK_TEST_PREFIXED -DMK_TEST_SANITIZE $(3) -c $$< -o $$@
 $(BUILD)/$(1)/tests/%: $(BUILD)/$(1)/tests/%.o $(BUILD)/$(1)/libmemkit-mk.a
-	$$(CC) $(2) $$^ -o $$@ $$(TESTS_LDLIBS)
+	$$(CC) $(2) $$^ $$(LDFLAGS) -o $$@ $$(TESTS_LDLIBS)
 TESTS_SANITIZED_PROGRAMS += $(BUILD)/$(1)/tests/contract $(BUILD)/$(1)/tests/stress
 endef
 TESTS_SAN_COMMON := -O1 -fno-omit-frame-pointer

@@ -131,13 +131,20 @@ MK_INLINE void *mk__span_pop(mk_span *s)
 	return b;
 }
 
+/* The inlined malloc without its slow path: NULL where mk__engine_alloc calls mk__alloc_slow.  For callers
+ * with work of their own after a failure (C++'s new-handler loop), which then need n kept across no call. */
+MK_INLINE void *mk__engine_alloc_fast(size_t n)
+{
+	if (mk_likely(n <= MK_DIRECT_MAX))
+		return mk__span_pop(mk__tls_heap->direct[(n + 15) >> 4]);
+	return NULL;
+}
+
 MK_INLINE void *mk__engine_alloc(size_t n)
 {
-	if (mk_likely(n <= MK_DIRECT_MAX)) {
-		void *b = mk__span_pop(mk__tls_heap->direct[(n + 15) >> 4]);
-		if (mk_likely(b != NULL))
-			return b;
-	}
+	void *b = mk__engine_alloc_fast(n);
+	if (mk_likely(b != NULL))
+		return b;
 	return mk__alloc_slow(n);
 }
 

@@ -16,6 +16,8 @@
  *   void   BE(stats_print)(void)           a report on stderr
  *   void   BE(info)(struct mallinfo2 *mi)
  *   int    BE(check)(void)                 number of broken invariants (0 = healthy)
+ * and, for the C++ operators (cxx.c) only:
+ *   void  *BE(alloc_fast)(size_t n)        BE(alloc)'s inlined fast path alone: NULL means "call BE(alloc)"
  * api.c owns everything else: errno, overflow of count * size, alignment validation, realloc's special
  * cases, and the aliases. */
 #ifndef MK_BACKEND_H_

@@ -45,8 +45,8 @@ mk_sref mk__bin_find(const mk_runs *x, unsigned n, unsigned *at)
 			best = r;
 			*at = i + len - n;
 		}
-		if ((dirty & tail) == tail || (dirty & head) == head) {
-			*at = (dirty & tail) == tail ? i + len - n : i;
+		if ((dirty & head) == head || (dirty & tail) == tail) {
+			*at = (dirty & head) == head ? i : i + len - n;
 			return r;
 		}
 	}

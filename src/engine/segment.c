@@ -38,6 +38,10 @@ static pthread_mutex_t seg_lock = PTHREAD_MUTEX_INITIALIZER;
 static mk_segment *segments;      /* all mapped segments, for mk_check and the statistics */
 static size_t nsegments, free_segments, used_slices;
 static mk_runs runs;              /* free runs by length, dirty slices by age */
+/* The span freed last, while no span has been taken since: its run (by its first slice) and where the span
+ * lay in it.  The next span that fits there goes exactly there: the freed block's first pages, the ones
+ * programs touch first, are the likeliest resident (a run's dirty slices need not have been touched). */
+static struct { mk_segment *seg; unsigned run, at, n; } last_freed;
 
 void mk__segments_lock(void) { pthread_mutex_lock(&seg_lock); }
 void mk__segments_unlock(void) { pthread_mutex_unlock(&seg_lock); }
@@ -125,6 +129,7 @@ static bool segment_release(mk_segment *seg, uint64_t now)
 {
 	uint8_t *map = &mk__segmap[((uintptr_t)seg >> MK_SEG_SHIFT) & MK_SEGMAP_MASK];
 	uint64_t dirty = seg->dirty_mask;
+	last_freed.seg = NULL;   /* it may be this segment's run */
 	remove_run(seg, 1, MK_SLICES - 1);
 	mk__dirty_clear(&runs, seg, dirty);   /* its links must leave the queue before the header goes */
 	list_remove(seg);
@@ -152,13 +157,14 @@ static void release_free_segments(size_t keep, uint64_t now)
  * as a free run. */
 static mk_span *take_run(mk_segment *seg, unsigned i, unsigned len, unsigned at, unsigned n)
 {
+	last_freed.seg = NULL;
 	remove_run(seg, i, len);
 	mk__dirty_clear(&runs, seg, mk__slice_bits(at, n));
-	if (at > i) {
+	if (at > i)
 		add_run(seg, i, at - i);
-	} else if (n < len) {   /* the rest may point to i, which is becoming a span's */
-		point_to(seg, i + n, len - n);
-		add_run(seg, i + n, len - n);
+	if (at + n < i + len) {   /* the rest after it may point to a descriptor that is becoming a span's */
+		point_to(seg, at + n, i + len - at - n);
+		add_run(seg, at + n, i + len - at - n);
 	}
 	mk_span *r = &seg->spans[at];
 	memset(r, 0, sizeof *r);
@@ -241,7 +247,13 @@ mk_span *mk__span_alloc(unsigned slices, unsigned cls)
 	mk_span *s = NULL;
 	pthread_mutex_lock(&seg_lock);
 	unsigned at = MK_SLICES - slices;
-	mk_sref r = mk__bin_find(&runs, slices, &at);
+	mk_sref r = 0;
+	if (last_freed.seg && slices <= last_freed.n) {
+		r = mk__sref(last_freed.seg, last_freed.run);
+		at = last_freed.at;
+	} else {
+		r = mk__bin_find(&runs, slices, &at);
+	}
 	if (!r) {
 		mk_segment *seg = segment_new();
 		r = seg ? mk__sref(seg, 1) : 0;
@@ -279,7 +291,7 @@ void mk__span_free_aged(mk_span *s, uint64_t freed_ms)
 	mk_segment *seg = mk__segment_of((void *)s);
 	pthread_mutex_lock(&seg_lock);
 	uint64_t now = mk__now_ms();
-	unsigned i = index_of(seg, s), n = s->slices;
+	unsigned i = index_of(seg, s), n = s->slices, freed_at = i, freed_n = n;
 	seg->free_slices += n;
 	used_slices -= n;
 	/* The span's slices become dirty as of when the block was freed, but never older than the newest
@@ -303,6 +315,10 @@ void mk__span_free_aged(mk_span *s, uint64_t freed_ms)
 	}
 	MK_STORE(s->state, MK_SPAN_FREE);   /* the descriptor some of the run's slices still name */
 	add_run(seg, i, n);
+	last_freed.seg = seg;
+	last_freed.run = i;
+	last_freed.at = freed_at;
+	last_freed.n = freed_n;
 	if (mk__opt.purge_delay_ms == 0) {
 		release_free_segments(0, now);
 		purge_queue(UINT64_MAX, 0, now);

@@ -8,8 +8,8 @@
  *  - span_at[k] locates a descriptor: for a slice of a span, the span's (its first slice's); for a slice
  *    of a free run, a free descriptor at or before it in the run, the run's own for its first and last
  *    slices.  So any pointer into free memory finds a free descriptor (and is refused), merging finds the
- *    run before a span from one load, and neither merging nor splitting a run rewrites all its slices:
- *    a span is cut from the end of a run, whose other slices keep pointing where they did.
+ *    run before a span from one load, and merging never rewrites a run's slices, nor does cutting a
+ *    span from a run's end (the rest keeps pointing where it did); only what follows a cut is repointed.
  *  - a segment's dirty_mask marks the free slices that may hold pages (not purged since they were freed),
  *    dirty_since_ms when each was freed; only free slices are dirty, and every dirty slice is in the
  *    dirty queue, oldest first (runs.h).  Tracking this per slice, not per run, keeps both right when

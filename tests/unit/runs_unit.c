@@ -1,6 +1,7 @@
 /* Unit tests of segment.c's indexes (src/engine/runs.h): the bins of free runs by length and the queue of
  * dirty slices by age, first on an index of their own over segment headers mapped for the test, then in
- * the engine, where mk_check() must find a corrupted index; and the per-thread cache of large blocks. */
+ * the engine, where mk_check() must find a corrupted index, and where a span goes after a free; and the
+ * per-thread cache of large blocks. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
@@ -181,6 +182,21 @@ static void test_large_cache_reuses(void)
 	CHECK(mk_check() == 0);
 }
 
+/* A span that fits where the span freed last lay goes exactly there (its first pages are the resident
+ * ones): a 320 KiB block allocated after a 640 KiB one is freed (and leaves the cache) takes its place. */
+static void test_next_span_where_the_last_was_freed(void)
+{
+	char *keep = mk_malloc(640 * KiB), *p = mk_malloc(640 * KiB);
+	REQUIRE(keep && p);
+	memset(p, 3, 4096);
+	mk_free(p);
+	char *q = mk_malloc(320 * KiB);
+	CHECK(q == p);
+	mk_free(q);
+	mk_free(keep);
+	CHECK(mk_check() == 0);
+}
+
 static void *cache_and_exit(void *arg)
 {
 	void **out = arg;
@@ -210,6 +226,7 @@ static void cases(void)
 	RUN(test_dirty_queue_order);
 	RUN(test_check_finds_broken_indexes);
 	RUN(test_large_cache_reuses);
+	RUN(test_next_span_where_the_last_was_freed);
 	RUN(test_large_cache_flushed_at_exit);
 }
 

@@ -7,6 +7,8 @@
 #define MEMKIT_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <malloc.h>   /* struct mallinfo, struct mallinfo2 */
 
 #ifdef __cplusplus
@@ -37,6 +39,27 @@ void   mk_malloc_stats(void);
 struct mallinfo  mk_mallinfo(void);
 struct mallinfo2 mk_mallinfo2(void);
 int    mk_mallopt(int param, int value);
+
+/* ---- statistics and options (docs/stats.md, docs/options.md) ---- */
+
+/* malloc_info: glibc's XML with memkit's figures (one heap: the size classes' free blocks, the segments'
+ * free slices; huge blocks as mmap'ed ones).  options must be 0; -1 with errno = EINVAL otherwise. */
+int    mk_malloc_info(int options, FILE *fp);
+
+/* mallopt parameter of memkit's own: the purge delay in ms (as MEMKIT_PURGE_DELAY; negative: refused).
+ * mallopt's other parameters: docs/options.md. */
+#define MEMKIT_M_PURGE_DELAY (-100)
+
+/* Writes the statistics report through write_cb, a line (or, for JSON, a piece of the one line) at a time,
+ * each ending in '\n' or not, with the process id in every line; write_cb NULL writes to stderr (as at start
+ * of the process, if it was closed since).  options: NULL or "" or "text" for the text report, "json" for
+ * one line of JSON.  The figures are those of mk_stats_get; the report is made without allocating. */
+void   mk_stats_print(void (*write_cb)(void *opaque, const char *text), void *opaque, const char *options);
+
+/* One statistic by the name it has in the reports and docs/stats.md ("bytes.current", "os.mmap",
+ * "class.48.live", ...): 0 and *value set, or -1 with errno = ENOENT (no such name) or EINVAL (NULL).
+ * Each call takes a new snapshot (walks the heaps and segments): not for a hot loop. */
+int    mk_stats_get(const char *name, uint64_t *value);
 
 /* Walks the allocator's structures and verifies their invariants.  Returns 0 when all hold; otherwise
  * prints one line per broken invariant to stderr and returns how many it found. */

@@ -42,8 +42,19 @@ void *mk__engine_alloc_zero(size_t n)
 		return mk__huge_alloc(n, 0, true);
 	}
 	void *p = mk__engine_alloc(n);
-	if (p)
-		memset(p, 0, n);
+	if (!p)
+		return NULL;
+	if (n > MK_MEDIUM_MAX) {
+		/* A large block: a span of its own.  Taken from slices that were purged or never used, it reads
+		 * zero already (its cookie word was just cleared; the first word was never written): clearing
+		 * it would only fault its pages in. */
+		mk_span *s = mk__span_of(mk__segment_of(p), p);
+		if (s->zeroed) {
+			s->zeroed = 0;
+			return p;
+		}
+	}
+	memset(p, 0, n);
 	return p;
 }
 
@@ -111,21 +122,6 @@ void mk__engine_info(struct mallinfo2 *mi)
 	mi->uordblks = used;
 	mi->fordblks = mapped - used;
 	mi->keepcost = dirty + hcached;
-}
-
-void mk__engine_stats_print(void)
-{
-	size_t mapped, used, dirty, nseg, hn, hbytes, hcached, abandoned;
-	mk__segments_info(&mapped, &used, &dirty, &nseg);
-	mk__huge_info(&hn, &hbytes, &hcached);
-	size_t heaps = mk__heaps_count(&abandoned);
-	mk__message("memkit statistics\n"
-	            "  segments        %zu (%zu KiB mapped)\n"
-	            "  small in use    %zu KiB\n"
-	            "  free, unpurged  %zu KiB\n"
-	            "  huge blocks     %zu (%zu KiB), %zu KiB cached\n"
-	            "  thread heaps    %zu (%zu parked)\n",
-	            nseg, mapped >> 10, used >> 10, dirty >> 10, hn, hbytes >> 10, hcached >> 10, heaps, abandoned);
 }
 
 int mk__engine_check(void)

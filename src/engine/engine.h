@@ -10,8 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <malloc.h>
+#include <stdio.h>
 
 #include "engine/types.h"
+#include "engine/options.h"
+#include "engine/stats.h"
 
 #define mk_likely(x)   __builtin_expect(!!(x), 1)
 #define mk_unlikely(x) __builtin_expect(!!(x), 0)
@@ -99,6 +102,9 @@ MK_INLINE uint64_t mk__block_index(const mk_span *s, uintptr_t p)
 	return (x >> s->div_shift) | (x << ((64 - s->div_shift) & 63));
 }
 MK_INLINE bool mk__is_block_start(const mk_span *s, uintptr_t p) { return mk__block_index(s, p) < MK_LOAD(s->carved); }
+/* The same, for the span's owner: the only thread that writes carved reads it plainly, which lets the
+ * compare take it from memory (a relaxed atomic load would cost a register and a mov). */
+MK_INLINE bool mk__is_own_block_start(const mk_span *s, uintptr_t p) { return mk__block_index(s, p) < s->carved; }
 
 /* What a free block holds in its second word: a random per-process secret (never 0) xor the block's own
  * address.  Every path that hands a block out writes 0 there (mk__span_pop, mk__large_alloc); cookie(p) is
@@ -116,6 +122,7 @@ static const bool mk__free_checks = MK_FREE_CHECKS;
 
 void *mk__alloc_slow(size_t n) MK_HIDDEN;
 void  mk__free_slow(void *p) MK_HIDDEN;
+void  mk__free_other(mk_span *s, void *p) MK_HIDDEN;   /* p in one of our segments, s its span */
 void  mk__span_emptied(mk_span *s) MK_HIDDEN;
 
 /* Takes the first free block of s, or NULL. */
@@ -157,10 +164,13 @@ MK_INLINE void mk__engine_free(void *p)
 	mk_span *s = mk__span_of(mk__segment_of(p), p);
 	mk_block *b = p;
 	uintptr_t c = mk__cookie(p);
+	if (mk_unlikely(MK_LOAD(s->heap) != mk__tls_heap)) {
+		mk__free_other(s, p);                   /* another thread's block, a full span, a large block */
+		return;
+	}
 	/* The block test comes before the cookie's load: it is what proves p is ours to read. */
-	if (mk_unlikely(MK_LOAD(s->heap) != mk__tls_heap ||
-	                (mk__free_checks && (!mk__is_block_start(s, (uintptr_t)p) || b->cookie == c)))) {
-		mk__free_slow(p);                       /* another thread's block, or a bad free */
+	if (mk_unlikely(mk__free_checks && (!mk__is_own_block_start(s, (uintptr_t)p) || b->cookie == c))) {
+		mk__free_slow(p);                       /* a bad free */
 		return;
 	}
 	MK_ASAN_FREE(b, s->block_size);
@@ -188,7 +198,7 @@ MK_INLINE void *mk__engine_realloc(void *p, size_t n)
 	if (mk_likely(mk__is_ours_small(p))) {
 		mk_span *s = mk__span_of(mk__segment_of(p), p);
 		if (mk_likely(MK_LOAD(s->heap) == mk__tls_heap && n <= s->block_size && n >= s->block_size / 2 &&
-		              mk__is_block_start(s, (uintptr_t)p) && ((mk_block *)p)->cookie != mk__cookie(p)))
+		              mk__is_own_block_start(s, (uintptr_t)p) && ((mk_block *)p)->cookie != mk__cookie(p)))
 			return p;
 	}
 	return mk__realloc_slow(p, n);
@@ -202,6 +212,15 @@ int    mk__engine_trim(size_t pad) MK_HIDDEN;
 void   mk__engine_stats_print(void) MK_HIDDEN;
 void   mk__engine_info(struct mallinfo2 *mi) MK_HIDDEN;
 int    mk__engine_check(void) MK_HIDDEN;
+/* Beyond backend.h's list, used by api.c when these macros say so: malloc_info, mk_stats_print and
+ * mk_stats_get (stats.c), mallopt over the engine's options (options.c). */
+#define MK_BACKEND_MALLOC_INFO 1
+#define MK_BACKEND_MALLOPT 1
+#define MK_BACKEND_START 1   /* the drop-in initialises at load: see api.c */
+void   mk__engine_start(void) MK_HIDDEN;   /* = mk__init (init.c) */
+int    mk__engine_malloc_info(int options, FILE *fp) MK_HIDDEN;
+/* 1 when param is one memkit knows (setting an option, or accepted and ignored), 0 otherwise. */
+int    mk__engine_mallopt(int param, int value) MK_HIDDEN;
 
 /* ---- between the engine's files ---- */
 
@@ -219,13 +238,6 @@ void     mk__classes_init(void) MK_HIDDEN;
 unsigned mk__class_of(size_t n) MK_HIDDEN;   /* n <= MK_MEDIUM_MAX */
 
 /* init.c: process-wide state, options, errors */
-typedef struct mk_options {
-	long purge_delay_ms;   /* MEMKIT_PURGE_DELAY: free pages go back to the system after this long */
-	long purge_limit;      /* MEMKIT_PURGE_LIMIT (bytes): unpurged free memory allowed; 0: adaptive */
-	int verbose;           /* MEMKIT_VERBOSE: explain errors and decisions on stderr */
-	int stats;             /* MEMKIT_STATS: print statistics at exit */
-} mk_options;
-extern mk_options mk__opt MK_HIDDEN;
 void     mk__init(void) MK_HIDDEN;
 uint64_t mk__now_ms(void) MK_HIDDEN;
 void     mk__fatal(const char *what, const void *p) MK_HIDDEN __attribute__((noreturn, cold));
@@ -243,12 +255,16 @@ void     mk__span_free(mk_span *s) MK_HIDDEN;
 /* mk__span_free of a span whose block was freed at freed_ms (a large block's, out of its thread's cache). */
 void     mk__span_free_aged(mk_span *s, uint64_t freed_ms) MK_HIDDEN;
 void     mk__segments_purge(bool all) MK_HIDDEN;
+/* A purge round (mk__segments_purge(false)) if none ran for the purge delay: for large.c's cache, whose
+ * frees take no lock otherwise. */
+void     mk__segments_maybe_purge(uint64_t now) MK_HIDDEN;
 bool     mk__segments_check(int *errors) MK_HIDDEN;
 void     mk__segments_lock(void) MK_HIDDEN;
 void     mk__segments_unlock(void) MK_HIDDEN;
 void     mk__segments_reset_lock(void) MK_HIDDEN;
 void     mk__segments_info(size_t *mapped, size_t *in_use, size_t *free_dirty, size_t *nsegments) MK_HIDDEN;
 void     mk__span_carve(mk_span *s) MK_HIDDEN;
+void     mk__segments_walk(void (*visit)(const mk_span *s, void *arg), void *arg) MK_HIDDEN;  /* spans in use */
 
 /* heap.c: thread heaps */
 void    *mk__heap_alloc_class(mk_heap *h, unsigned cls) MK_HIDDEN;
@@ -259,6 +275,7 @@ void     mk__heaps_after_fork_child(void) MK_HIDDEN;
 void     mk__heaps_collect_abandoned(void) MK_HIDDEN;
 int      mk__heap_check(mk_heap *h) MK_HIDDEN;
 size_t   mk__heaps_count(size_t *abandoned) MK_HIDDEN;
+void     mk__heaps_walk(void (*visit)(const mk_heap *h, void *arg), void *arg) MK_HIDDEN;    /* every heap */
 
 /* large.c: blocks over MK_MEDIUM_MAX up to MK_LARGE_MAX, one span each */
 void    *mk__large_alloc(size_t n) MK_HIDDEN;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
+#include "engine/stats.h"
 #include "os/os.h"
 
 mk_span mk__empty_span;  /* free == NULL: every malloc through it takes the slow path */
@@ -138,6 +139,7 @@ static mk_heap *heap_new_locked(void)
 	h->next_all = all_heaps;
 	all_heaps = h;
 	heap_count++;
+	mk__stat_heap(0);
 	return h;
 }
 
@@ -155,6 +157,7 @@ static mk_heap *heap_get(void)
 	if (h) {
 		pool = h->next_in_pool;
 		pool_count--;
+		mk__stat_heap(1);
 	} else {
 		h = heap_new_locked();
 	}
@@ -179,13 +182,20 @@ static mk_heap *heap_get(void)
 
 /* Gives an empty span back to its segment.  Never the current span of its class: the pin keeps its count
  * above zero, so a program that allocates and frees one block in a loop keeps its span. */
-static void retire(mk_heap *h, mk_span *s)
+static void give_back(mk_span *s)
 {
-	list_remove(list_of(h, s), s);
 	MK_STORE(s->heap, NULL);
 	atomic_store_explicit(&s->xfree, 0, memory_order_relaxed);
 	mk__span_free(s);
 }
+
+static void retire(mk_heap *h, mk_span *s)
+{
+	list_remove(list_of(h, s), s);
+	give_back(s);
+}
+
+static void class_mark(mk_heap *h, unsigned cls) { h->classes[cls / 64] |= (uint64_t)1 << (cls % 64); }
 
 /* A full span got a block back: it returns to the active list, behind the current span. */
 static void unfull(mk_heap *h, mk_span *s)
@@ -194,8 +204,76 @@ static void unfull(mk_heap *h, mk_span *s)
 	MK_STORE(s->state, MK_SPAN_ACTIVE);
 	MK_STORE(s->heap, h);
 	list_push(&h->active[s->cls], s, false);
+	class_mark(h, s->cls);
 	uintptr_t expect = MK_XFULL;
 	atomic_compare_exchange_strong(&s->xfree, &expect, 0);
+}
+
+/* ---- empty spans kept for a while ---- */
+
+/* At most KEEP_MAX spans of KEEP_SLICES slices in all (1 MiB) per heap, each for the purge delay at most:
+ * past that it goes back to its segment (and from there to the system, by the segments' purge). */
+#define KEEP_MAX    (sizeof ((mk_heap *)0)->kept / sizeof ((mk_heap *)0)->kept[0])
+#define KEEP_SLICES 16
+
+static void kept_drop(mk_heap *h, unsigned i)
+{
+	h->kept_slices -= h->kept[i]->slices;
+	h->nkept--;
+	h->kept[i] = h->kept[h->nkept];
+	h->kept_ms[i] = h->kept_ms[h->nkept];
+}
+
+/* Gives back the kept spans older than the purge delay (all of them when `all`). */
+static void kept_release(mk_heap *h, bool all, uint64_t now)
+{
+	for (unsigned i = h->nkept; i-- > 0;)
+		if (all || now - h->kept_ms[i] >= (uint64_t)mk__opt.purge_delay_ms) {
+			mk_span *s = h->kept[i];
+			kept_drop(h, i);
+			give_back(s);
+		}
+}
+
+/* The owner's thread emptied s (not the current span of its class: that one is pinned).  s leaves its
+ * list but stays the heap's, with its free list as it is, so that the next span its class needs is s
+ * again, without the segment lock; or it goes back now, when keeping it would pass the bounds. */
+static void span_empty(mk_heap *h, mk_span *s)
+{
+	if (mk__opt.purge_delay_ms <= 0 || s->slices > KEEP_SLICES / 2) {
+		retire(h, s);
+		return;
+	}
+	uint64_t now = mk__now_ms();
+	kept_release(h, false, now);
+	while (h->nkept == KEEP_MAX || h->kept_slices + s->slices > KEEP_SLICES) {
+		unsigned oldest = 0;
+		for (unsigned i = 1; i < h->nkept; i++)
+			if (h->kept_ms[i] < h->kept_ms[oldest])
+				oldest = i;
+		mk_span *o = h->kept[oldest];
+		kept_drop(h, oldest);
+		give_back(o);
+	}
+	list_remove(list_of(h, s), s);
+	h->kept[h->nkept] = s;
+	h->kept_ms[h->nkept] = now;
+	h->nkept++;
+	h->kept_slices += s->slices;
+}
+
+/* A kept span of class cls, back on its active list; NULL when there is none. */
+static mk_span *kept_take(mk_heap *h, unsigned cls)
+{
+	for (unsigned i = 0; i < h->nkept; i++)
+		if (h->kept[i]->cls == cls) {
+			mk_span *s = h->kept[i];
+			kept_drop(h, i);
+			list_push(&h->active[cls], s, true);
+			class_mark(h, cls);
+			return s;
+		}
+	return NULL;
 }
 
 static void free_local(mk_heap *h, mk_span *s, mk_block *b)
@@ -208,14 +286,14 @@ static void free_local(mk_heap *h, mk_span *s, mk_block *b)
 	if (s->state == MK_SPAN_FULL)
 		unfull(h, s);
 	if (s->used == 0)
-		retire(h, s);
+		span_empty(h, s);
 }
 
 /* From the inlined free: free() keeps errno, and giving the span back may call the system. */
 void mk__span_emptied(mk_span *s)
 {
 	int saved = errno;
-	retire(owner_of(s), s);
+	span_empty(owner_of(s), s);
 	errno = saved;
 }
 
@@ -270,6 +348,7 @@ static mk_span *span_new(mk_heap *h, unsigned cls)
 		return NULL;
 	MK_STORE(s->heap, h);
 	list_push(&h->active[cls], s, true);
+	class_mark(h, cls);
 	return s;
 }
 
@@ -278,6 +357,7 @@ static mk_span *span_new(mk_heap *h, unsigned cls)
  * size follows what the program holds.  Spans with nothing left are parked as full. */
 static MK_SLOW void *refill(mk_heap *h, unsigned cls)
 {
+	MK_STAT_OWN_INC(h->stats.cls[cls].refills);
 	if (atomic_load_explicit(&h->xblocks, memory_order_relaxed))
 		drain_xblocks(h);
 	mk_span *s, *next;
@@ -293,6 +373,11 @@ static MK_SLOW void *refill(mk_heap *h, unsigned cls)
 			mk__span_carve(s);
 			goto found;
 		}
+	if (h->nkept) {
+		kept_release(h, false, mk__now_ms());
+		if ((s = kept_take(h, cls)) != NULL)
+			goto found;
+	}
 	s = span_new(h, cls);
 	if (!s)
 		return NULL;
@@ -386,8 +471,10 @@ void *mk__engine_alloc_aligned(size_t align, size_t n)
  * block did so after it was published, so after the freer read the generation. */
 static MK_SLOW void collect_parked(mk_heap *h, mk_span *s, unsigned long generation)
 {
+	mk__os_point("remote_free.after_publish");
 	if (pthread_mutex_trylock(&heaps_lock) != 0)
 		return;
+	int saved = errno;   /* free keeps errno, and retiring may call the system */
 	if (!MK_LOAD(h->owned) && MK_LOAD(h->generation) == generation) {
 		mk__os_point("remote_free.collect_parked");
 		if (collect(s) && MK_LOAD(s->state) == MK_SPAN_FULL)
@@ -397,43 +484,66 @@ static MK_SLOW void collect_parked(mk_heap *h, mk_span *s, unsigned long generat
 		MK_STORE(h->generation, generation + 1);
 	}
 	pthread_mutex_unlock(&heaps_lock);
+	errno = saved;
 }
 
-void mk__remote_free(mk_span *s, mk_block *b)
+/* The owner parked s as full: claim the notification, then hand the block to the heap itself.  The block
+ * keeps s from being retired, so s->heap stays valid until it is taken.  Another freer may claim it first:
+ * then the block goes to s's list after all. */
+static MK_SLOW void remote_free_full(mk_span *s, mk_heap *owner, mk_block *b)
 {
-	/* Read while b keeps s from being retired; heaps themselves are never unmapped. */
-	mk_heap *owner = owner_of(s);
+	uintptr_t old = MK_XFULL;
+	if (!atomic_compare_exchange_strong_explicit(&s->xfree, &old, 0, memory_order_acq_rel, memory_order_relaxed)) {
+		mk__remote_free(s, b);
+		return;
+	}
+	mk__os_point("remote_free.after_claim");
+	mk_block *head = atomic_load_explicit(&owner->xblocks, memory_order_relaxed);
+	do
+		b->next = head;
+	while (!atomic_compare_exchange_weak_explicit(&owner->xblocks, &head, b, memory_order_release,
+	                                              memory_order_relaxed));
+}
+
+/* One compare-and-swap onto s's xfree; the rare cases (a span parked as full, a parked heap's span that
+ * has gathered enough blocks) are tail calls, so the common one saves no register.  owner: owner_of(s),
+ * read while b keeps s from being retired (heaps themselves are never unmapped). */
+MK_INLINE void remote_push(mk_span *s, mk_heap *owner, mk_block *b)
+{
 	unsigned long generation = MK_LOAD(owner->generation);
+	mk__stat_remote_free();
 	MK_ASAN_FREE(b, s->block_size);
 	b->cookie = mk__cookie(b);
-	uintptr_t old = atomic_load_explicit(&s->xfree, memory_order_relaxed);
-	for (;;) {
-		if (old == MK_XFULL) {
-			/* The owner parked s: claim the notification, then hand the block to the heap itself.
-			 * The block keeps s from being retired, so s->heap stays valid until it is taken. */
-			if (!atomic_compare_exchange_weak_explicit(&s->xfree, &old, 0, memory_order_acq_rel,
-			                                           memory_order_relaxed))
-				continue;
-			mk__os_point("remote_free.after_claim");
-			mk_block *head = atomic_load_explicit(&owner->xblocks, memory_order_relaxed);
-			do
-				b->next = head;
-			while (!atomic_compare_exchange_weak_explicit(&owner->xblocks, &head, b, memory_order_release,
-			                                              memory_order_relaxed));
+	uintptr_t old = atomic_load_explicit(&s->xfree, memory_order_relaxed), count;
+	do {
+		if (mk_unlikely(old == MK_XFULL)) {
+			remote_free_full(s, owner, b);
 			return;
 		}
 		b->next = (mk_block *)(old & MK_XPTR_MASK);
-		uintptr_t count = (old >> MK_XCOUNT_SHIFT) + 1;
-		if (atomic_compare_exchange_weak_explicit(&s->xfree, &old, (uintptr_t)b | count << MK_XCOUNT_SHIFT,
-		                                          memory_order_release, memory_order_relaxed)) {
-			/* b is published: from here on, s may be gone (see collect_parked). */
-			if (mk_unlikely(count >= PARKED_COLLECT_AT) && !MK_LOAD(owner->owned)) {
-				mk__os_point("remote_free.after_publish");
-				collect_parked(owner, s, generation);
-			}
-			return;
-		}
+		count = (old >> MK_XCOUNT_SHIFT) + 1;
+	} while (!atomic_compare_exchange_weak_explicit(&s->xfree, &old, (uintptr_t)b | count << MK_XCOUNT_SHIFT,
+	                                                memory_order_release, memory_order_relaxed));
+	/* b is published: from here on, s may be gone (see collect_parked). */
+	if (mk_unlikely(count >= PARKED_COLLECT_AT) && !MK_LOAD(owner->owned))
+		collect_parked(owner, s, generation);
+}
+
+void mk__remote_free(mk_span *s, mk_block *b) { remote_push(s, owner_of(s), b); }
+
+/* From the inlined free, for a pointer of our segments in a span that is not a live span of this
+ * thread's heap: a block of another thread's heap goes straight to its span (the inlined free's checks,
+ * made here with the non-owner's reads), everything else (full spans of this heap, large blocks, free
+ * runs, bad pointers) to mk__free_slow.  Nothing here touches errno (collect_parked keeps it). */
+void mk__free_other(mk_span *s, void *p)
+{
+	mk_heap *h = owner_of(s);
+	if (mk_unlikely(h == NULL || h == mk__tls_heap || !mk__is_block_start(s, (uintptr_t)p) ||
+	                ((mk_block *)p)->cookie == mk__cookie(p))) {
+		mk__free_slow(p);
+		return;
 	}
+	remote_push(s, h, p);
 }
 
 /* Everything the fast free did not take: NULL, huge blocks, other threads' blocks, full spans, errors. */
@@ -453,6 +563,7 @@ void mk__free_slow(void *p)
 	mk_span *s = mk__valid_block(p, &words);
 	mk_block *b = p;
 	if (s->cls == MK_LARGE_CLS) {
+		s->zeroed = 0;   /* whatever path hands this run out next, it holds data now */
 		mk__large_free(s);
 		errno = saved;
 		return;
@@ -472,16 +583,20 @@ void mk__free_slow(void *p)
 static void heap_collect(mk_heap *h)
 {
 	drain_xblocks(h);
-	for (unsigned cls = 0; cls < MK_NCLASSES; cls++) {
-		set_current(h, cls, &mk__empty_span);
-		mk_span *next;
-		for (mk_span *s = h->active[cls].first; s; s = next) {
-			next = s->next;
-			collect(s);
-			if (s->used == 0)
-				retire(h, s);
+	for (unsigned w = 0; w < sizeof h->classes / sizeof h->classes[0]; w++)
+		for (uint64_t bits = h->classes[w]; bits; bits &= bits - 1) {
+			unsigned cls = w * 64 + (unsigned)__builtin_ctzll(bits);
+			set_current(h, cls, &mk__empty_span);
+			mk_span *next;
+			for (mk_span *s = h->active[cls].first; s; s = next) {
+				next = s->next;
+				collect(s);
+				if (s->used == 0)
+					retire(h, s);
+			}
+			if (!h->active[cls].first)   /* a current span is always on its active list */
+				h->classes[w] &= ~((uint64_t)1 << (cls % 64));
 		}
-	}
 	mk_span *next;
 	for (mk_span *s = h->full.first; s; s = next) {
 		next = s->next;
@@ -490,6 +605,7 @@ static void heap_collect(mk_heap *h)
 		if (s->used == 0)
 			retire(h, s);
 	}
+	kept_release(h, true, 0);   /* after: draining xblocks may have kept some */
 }
 
 static void heap_abandon(mk_heap *h)
@@ -537,6 +653,14 @@ size_t mk__heaps_count(size_t *abandoned)
 	*abandoned = pool_count;
 	pthread_mutex_unlock(&heaps_lock);
 	return n;
+}
+
+void mk__heaps_walk(void (*visit)(const mk_heap *h, void *arg), void *arg)
+{
+	pthread_mutex_lock(&heaps_lock);
+	for (mk_heap *h = all_heaps; h; h = h->next_all)
+		visit(h, arg);
+	pthread_mutex_unlock(&heaps_lock);
 }
 
 #define HEAP_ERROR(...)             \
@@ -592,7 +716,21 @@ int mk__heap_check(mk_heap *h)
 		mk_span *c = h->current[cls];
 		if (c != &mk__empty_span && (owner_of(c) != h || c->cls != cls))
 			HEAP_ERROR("memkit: check: heap %p current span of class %u is not its own\n", (void *)h, cls);
+		bool marked = h->classes[cls / 64] >> (cls % 64) & 1;
+		if ((c != &mk__empty_span || h->active[cls].first) && !marked)
+			HEAP_ERROR("memkit: check: heap %p has spans of class %u not marked in use\n", (void *)h, cls);
 	}
+	uint32_t kept_slices = 0;
+	for (unsigned i = 0; i < h->nkept; i++) {
+		mk_span *k = h->kept[i];
+		kept_slices += k->slices;
+		if (owner_of(k) != h || k->used != 0 || k->state != MK_SPAN_ACTIVE || h->current[k->cls] == k)
+			HEAP_ERROR("memkit: check: heap %p keeps span %p that is not an empty span of its own\n",
+			           (void *)h, (void *)k);
+	}
+	if (h->nkept > KEEP_MAX || kept_slices != h->kept_slices || kept_slices > KEEP_SLICES)
+		HEAP_ERROR("memkit: check: heap %p keeps %u spans of %u slices (counted %u)\n", (void *)h,
+		           h->nkept, kept_slices, h->kept_slices);
 	for (unsigned d = 0; d < MK_DIRECT_COUNT; d++)
 		if (h->direct[d] != h->current[mk__direct_class[d]])
 			HEAP_ERROR("memkit: check: heap %p direct entry %u disagrees with its class\n", (void *)h, d);

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
+#include "engine/stats.h"
 #include "os/os.h"
 
 #define CACHE_SLOTS      16
@@ -272,6 +273,7 @@ void *mk__huge_alloc(size_t n, size_t align, bool zero)
 		release((uintptr_t)p, size);
 		return NULL;
 	}
+	mk__stat_huge(size, 1);
 	return p;
 }
 
@@ -287,6 +289,7 @@ bool mk__huge_free(void *p)
 	size_t size = e->size;
 	uintptr_t origin = e->origin;
 	erase(e);
+	mk__stat_huge(size, -1);
 	MK_ASAN_FREE(p, size);
 	cache_put((cached){ (uintptr_t)p, size, now, false, origin });
 	cache_age(false, now);
@@ -335,6 +338,7 @@ void *mk__huge_realloc(void *p, size_t n)
 	void *q = mk__os_remap(p, size, want, 1);
 	mk__os_point("huge_realloc.after_remap");
 	if (q) {
+		mk__stat_huge_realloc(size, want);
 		MK_ASAN_LIVE(q, want);
 		uintptr_t origin = q == p ? e->origin : (uintptr_t)q;
 		/* erase() made room for one entry, so this insert needs no growth and cannot fail. */

@@ -2,7 +2,7 @@
  *
  * Initialisation runs inside the first malloc, possibly before libc's constructors and from inside the
  * dynamic loader's own calls, so it may use nothing that allocates: options are read with secure_getenv
- * (which does not), messages are formatted into a stack buffer and written with write(2). */
+ * (which does not; options.c), messages are formatted into a stack buffer and written with write(2). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -21,50 +21,6 @@
 __thread mk_heap *mk__tls_heap __attribute__((tls_model("initial-exec"))) = (mk_heap *)&mk__empty_heap;
 uint8_t mk__segmap[(size_t)1 << MK_SEGMAP_BITS];
 uintptr_t mk__secret;
-mk_options mk__opt = { .purge_delay_ms = 10, .purge_limit = 0 };
-
-/* The options, as one table: environment name, where it goes, and what it means. */
-static const struct {
-	const char *name;
-	long *value_long;
-	int *value_int;
-	const char *help;
-} options[] = {
-	{ "MEMKIT_PURGE_DELAY", &mk__opt.purge_delay_ms, NULL, "ms before free pages go back to the system (default 10)" },
-	{ "MEMKIT_PURGE_LIMIT", &mk__opt.purge_limit, NULL, "bytes of unpurged free memory allowed (default 0: 1/8 of the memory in spans, at least 4 MiB)" },
-	{ "MEMKIT_VERBOSE", NULL, &mk__opt.verbose, "1: explain errors and decisions on stderr" },
-	{ "MEMKIT_STATS", NULL, &mk__opt.stats, "1: print statistics at exit" },
-};
-
-static long parse_long(const char *s, long fallback)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 0);
-	if (errno || end == s || v < 0)
-		return fallback;
-	if (*end == 'k' || *end == 'K')
-		v <<= 10;
-	else if (*end == 'm' || *end == 'M')
-		v <<= 20;
-	return v;
-}
-
-static void read_options(void)
-{
-	int saved = errno;
-	for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
-		const char *s = secure_getenv(options[i].name);
-		if (!s || !*s)
-			continue;
-		if (options[i].value_long)
-			*options[i].value_long = parse_long(s, *options[i].value_long);
-		else
-			*options[i].value_int = (int)parse_long(s, *options[i].value_int);
-	}
-	errno = saved;
-}
-
 /* Set once our handlers are known to be registered: by the thread that registered them, or by the child
  * handler itself (a fork right after the registration, before the flag was set, still runs it). */
 static _Atomic int atfork_registered;
@@ -111,7 +67,8 @@ void mk__init(void)
 	secret ^= (uintptr_t)&secret ^ ((uintptr_t)mk__now_ms() << 32);
 	mk__secret = secret | 1; /* never 0, so a zeroed cookie never matches */
 	mk__classes_init();
-	read_options();
+	mk__options_read();
+	mk__stats_init();
 	/* The handlers go in before any other thread may allocate (and take our locks); pthread_atfork may
 	 * call malloc, which this thread may do already (init_running): classes and options are ready. */
 	mk__os_point("init.before_atfork");
@@ -119,11 +76,13 @@ void mk__init(void)
 		atomic_store(&atfork_registered, 1);
 	init_running = 0;
 	atomic_store_explicit(&init_state, INIT_DONE, memory_order_release);
+	if (mk__opt.help)
+		mk__options_print_help();
 	if (mk__opt.verbose)
-		mk__message("memkit: purge delay %ld ms, purge limit %s%ld bytes, statistics at exit %s\n",
-		            mk__opt.purge_delay_ms, mk__opt.purge_limit ? "" : "adaptive (1/8 of in use, at least) ",
-		            mk__opt.purge_limit ? mk__opt.purge_limit : (long)MK_PURGE_BUDGET_MIN, mk__opt.stats ? "on" : "off");
+		mk__options_print_values();
 }
+
+void mk__engine_start(void) { mk__init(); }
 
 uint64_t mk__now_ms(void)
 {
@@ -194,9 +153,3 @@ void mk__fatal(const char *what, const void *p)
 	abort();
 }
 
-/* MEMKIT_STATS=1: the report at exit.  A destructor rather than atexit(), which may allocate. */
-__attribute__((destructor)) static void report_at_exit(void)
-{
-	if (mk__opt.stats)
-		mk__engine_stats_print();
-}

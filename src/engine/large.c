@@ -60,13 +60,17 @@ static void make_key(void) { lcache_key_ok = pthread_key_create(&lcache_key, thr
 /* Whether this thread may cache: once per thread, the key that flushes the cache at its exit is set. */
 static bool may_cache(void)
 {
+	/* Not with no purge delay, nor with a purge limit under what the cache may hold (M_TRIM_THRESHOLD):
+	 * then freed memory must go back at once, or nearly. */
+	bool allowed = mk__opt.purge_delay_ms != 0 &&
+	               (mk__opt.purge_limit == 0 || mk__opt.purge_limit >= (long)(LCACHE_SLOTS * MK_LARGE_MAX));
 	if (mk_likely(lcache_state == 1))
-		return mk__opt.purge_delay_ms != 0;
+		return allowed;
 	if (lcache_state == 2)
 		return false;
 	pthread_once(&lcache_once, make_key);
 	lcache_state = lcache_key_ok && pthread_setspecific(lcache_key, lcache) == 0 ? 1 : 2;
-	return lcache_state == 1 && mk__opt.purge_delay_ms != 0;
+	return lcache_state == 1 && allowed;
 }
 
 void *mk__large_alloc(size_t n)
@@ -104,6 +108,7 @@ void mk__large_free(mk_span *s)
 	MK_ASAN_FREE((void *)s->start, s->block_size);
 	((mk_block *)s->start)->cookie = mk__cookie((void *)s->start);
 	if (!may_cache()) {
+		mk__large_flush();   /* what it kept before MEMKIT_M_PURGE_DELAY or M_TRIM_THRESHOLD changed */
 		mk__span_free(s);
 		return;
 	}
@@ -119,8 +124,11 @@ void mk__large_free(mk_span *s)
 	while (lcache[k].span)
 		k++;
 	s->used = 0;
-	lcache[k] = (lslot){ s, mk__now_ms() };
+	uint64_t now = mk__now_ms();
+	lcache[k] = (lslot){ s, now };
 	lcache_bytes += s->block_size;
 	if (out.span)   /* after s is in: the segment's budget counts the cache as it is now */
 		mk__span_free_aged(out.span, out.freed_ms);
+	else
+		mk__segments_maybe_purge(now);   /* the segments' purge round still comes after the delay */
 }

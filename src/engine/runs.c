@@ -12,6 +12,8 @@ void mk__bin_insert(mk_runs *x, mk_segment *seg, unsigned i, unsigned len)
 	*run_link(r) = (mk_slice_link){ 0, first };
 	if (first)
 		run_link(first)->prev = r;
+	else
+		x->bin_last[len] = r;
 	x->bin[len] = r;
 	x->bin_mask |= (uint64_t)1 << len;
 }
@@ -26,6 +28,8 @@ void mk__bin_remove(mk_runs *x, mk_segment *seg, unsigned i, unsigned len)
 		x->bin[len] = l->next;
 	if (l->next)
 		run_link(l->next)->prev = l->prev;
+	else
+		x->bin_last[len] = l->prev;
 	*l = (mk_slice_link){ 0, 0 };
 	if (!x->bin[len])
 		x->bin_mask &= ~((uint64_t)1 << len);
@@ -130,6 +134,9 @@ void mk__runs_check(const mk_runs *x, mk_segment *segments, int *errors)
 			if (run_link(r)->prev != prev)
 				RUNS_ERROR("memkit: check: run %#lx in bin %u has a bad back link\n", (unsigned long)r, len);
 		}
+		if (prev != x->bin_last[len])
+			RUNS_ERROR("memkit: check: bin %u ends at %#lx, not %#lx\n", len, (unsigned long)prev,
+			           (unsigned long)x->bin_last[len]);
 	}
 	if (binned != runs)
 		RUNS_ERROR("memkit: check: %zu free runs in the segments, %zu in the bins\n", runs, binned);

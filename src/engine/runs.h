@@ -27,6 +27,7 @@ static inline uint64_t mk__slice_bits(unsigned i, unsigned n) { return (((uint64
 
 typedef struct mk_runs {
 	mk_sref bin[MK_SLICES];          /* bin[k]: the free runs of k slices, by their first slice */
+	mk_sref bin_last[MK_SLICES];     /* the last of each: the one inserted longest ago */
 	uint64_t bin_mask;               /* bit k: bin[k] is not empty */
 	mk_sref dirty_first, dirty_last; /* the dirty slices, oldest first */
 	size_t ndirty;                   /* how many */
@@ -48,6 +49,7 @@ mk_sref mk__bin_find(const mk_runs *x, unsigned n, unsigned *at);
 void    mk__dirty_add(mk_runs *x, mk_segment *seg, uint64_t mask, uint64_t now);
 /* Makes the slices of `mask` clean (reused or purged): out of the queue.  Returns how many were dirty. */
 unsigned mk__dirty_clear(mk_runs *x, mk_segment *seg, uint64_t mask);
+static inline mk_sref mk__bin_prev(mk_sref r) { return mk__sref_seg(r)->run_link[mk__sref_slice(r)].prev; }
 static inline mk_sref mk__dirty_next(mk_sref r) { return mk__sref_seg(r)->dirty_link[mk__sref_slice(r)].next; }
 static inline uint64_t mk__dirty_since(mk_sref r) { return mk__sref_seg(r)->dirty_since_ms[mk__sref_slice(r)]; }
 

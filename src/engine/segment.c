@@ -29,6 +29,7 @@
 
 #include "engine/engine.h"
 #include "engine/runs.h"
+#include "engine/stats.h"
 #include "os/os.h"
 
 #define SEG_MAGIC 0x6d656d6b69747367ull /* "memkitsg" */
@@ -37,6 +38,7 @@
 static pthread_mutex_t seg_lock = PTHREAD_MUTEX_INITIALIZER;
 static mk_segment *segments;      /* all mapped segments, for mk_check and the statistics */
 static size_t nsegments, free_segments, used_slices;
+static _Atomic uint64_t last_purge_ms;   /* the last purge round (read without the lock by large.c's cache) */
 static mk_runs runs;              /* free runs by length, dirty slices by age */
 /* The span freed last, while no span has been taken since: its run (by its first slice) and where the span
  * lay in it.  The next span that fits there goes exactly there: the freed block's first pages, the ones
@@ -119,6 +121,7 @@ static mk_segment *segment_new(void)
 	seg->free_slices = MK_SLICES - 1;
 	list_push_front(seg);
 	nsegments++;
+	mk__stat_segment(1);
 	__atomic_store_n(&mk__segmap[((uintptr_t)seg >> MK_SEG_SHIFT) & MK_SEGMAP_MASK], 1, __ATOMIC_RELEASE);
 	return seg;
 }
@@ -143,14 +146,29 @@ static bool segment_release(mk_segment *seg, uint64_t now)
 		return false;
 	}
 	nsegments--;
+	mk__stat_segment(-1);
 	return true;
 }
 
-/* Unmaps wholly free segments until `keep` are left; stops at a refusal (the system would refuse again). */
-static void release_free_segments(size_t keep, uint64_t now)
+/* How long a wholly free segment has been so: since its last slice was freed (slices never used hold 0). */
+static uint64_t wholly_free_for(mk_segment *seg, uint64_t now)
 {
-	while (free_segments > keep && segment_release(mk__sref_seg(runs.bin[MK_SLICES - 1]), now))
-		;
+	uint64_t last = 0;
+	for (unsigned k = 1; k < MK_SLICES; k++)
+		last = seg->dirty_since_ms[k] > last ? seg->dirty_since_ms[k] : last;
+	return now - last;
+}
+
+/* Unmaps wholly free segments until `keep` are left, those wholly free for the purge delay only unless
+ * `all`; the last bin lists them newest first, so its end is the one free the longest.  Stops at a
+ * refusal (the system would refuse again). */
+static void release_free_segments(size_t keep, uint64_t now, bool all)
+{
+	while (free_segments > keep) {
+		mk_segment *seg = mk__sref_seg(runs.bin_last[MK_SLICES - 1]);
+		if ((!all && wholly_free_for(seg, now) < (uint64_t)mk__opt.purge_delay_ms) || !segment_release(seg, now))
+			return;
+	}
 }
 
 /* Takes slices [at, at + n) of the free run of `len` slices at i (its start or its end), leaving the rest
@@ -158,6 +176,7 @@ static void release_free_segments(size_t keep, uint64_t now)
 static mk_span *take_run(mk_segment *seg, unsigned i, unsigned len, unsigned at, unsigned n)
 {
 	last_freed.seg = NULL;
+	bool zeroed = (seg->dirty_mask & mk__slice_bits(at, n)) == 0;   /* purged or never used: reads zero */
 	remove_run(seg, i, len);
 	mk__dirty_clear(&runs, seg, mk__slice_bits(at, n));
 	if (at > i)
@@ -168,6 +187,7 @@ static mk_span *take_run(mk_segment *seg, unsigned i, unsigned len, unsigned at,
 	}
 	mk_span *r = &seg->spans[at];
 	memset(r, 0, sizeof *r);
+	r->zeroed = zeroed;
 	point_to(seg, at, n);
 	used_slices += n;
 	r->slices = n;
@@ -236,6 +256,8 @@ static size_t purge_budget(size_t cached)
 static void purge_due(uint64_t now)
 {
 	uint64_t delay = (uint64_t)mk__opt.purge_delay_ms;
+	atomic_store_explicit(&last_purge_ms, now, memory_order_relaxed);
+	release_free_segments(1, now, false);
 	purge_queue(now >= delay ? now - delay : 0, 0, now);
 	size_t cached = mk__large_cached_bytes(), budget = purge_budget(cached);
 	if (dirty_bytes() + cached > budget)
@@ -264,7 +286,8 @@ mk_span *mk__span_alloc(unsigned slices, unsigned cls)
 		s = take_run(seg, i, seg->spans[i].slices, at, slices);
 		set_geometry(s, cls);
 	}
-	if (runs.dirty_first)   /* the clock only when there is something to purge */
+	mk__stat_span(s, 1);
+	if (runs.dirty_first || free_segments > 1)   /* the clock only when there is something to purge */
 		purge_due(mk__now_ms());   /* read under the lock: ages computed from it never go negative */
 	pthread_mutex_unlock(&seg_lock);
 	return s;
@@ -276,12 +299,20 @@ void mk__segments_purge(bool all)
 		mk__large_flush();
 	pthread_mutex_lock(&seg_lock);
 	uint64_t now = mk__now_ms();   /* read under the lock, as everywhere */
-	release_free_segments(all ? 0 : 1, now);
-	if (all)
+	if (all) {
+		release_free_segments(0, now, true);
 		purge_queue(UINT64_MAX, 0, now);
-	else
+	} else {
 		purge_due(now);
+	}
 	pthread_mutex_unlock(&seg_lock);
+}
+
+void mk__segments_maybe_purge(uint64_t now)
+{
+	uint64_t last = atomic_load_explicit(&last_purge_ms, memory_order_relaxed);
+	if (now - last >= (uint64_t)mk__opt.purge_delay_ms && now >= last)
+		mk__segments_purge(false);
 }
 
 void mk__span_free(mk_span *s) { mk__span_free_aged(s, UINT64_MAX); }
@@ -292,6 +323,7 @@ void mk__span_free_aged(mk_span *s, uint64_t freed_ms)
 	pthread_mutex_lock(&seg_lock);
 	uint64_t now = mk__now_ms();
 	unsigned i = index_of(seg, s), n = s->slices, freed_at = i, freed_n = n;
+	mk__stat_span(s, -1);
 	seg->free_slices += n;
 	used_slices -= n;
 	/* The span's slices become dirty as of when the block was freed, but never older than the newest
@@ -320,10 +352,9 @@ void mk__span_free_aged(mk_span *s, uint64_t freed_ms)
 	last_freed.at = freed_at;
 	last_freed.n = freed_n;
 	if (mk__opt.purge_delay_ms == 0) {
-		release_free_segments(0, now);
+		release_free_segments(0, now, true);
 		purge_queue(UINT64_MAX, 0, now);
 	} else {
-		release_free_segments(1, now);
 		purge_due(now);
 	}
 	pthread_mutex_unlock(&seg_lock);
@@ -351,6 +382,16 @@ void mk__span_carve(mk_span *s)
 	}
 	s->free = next;
 	MK_STORE(s->carved, s->carved + n);
+}
+
+void mk__segments_walk(void (*visit)(const mk_span *s, void *arg), void *arg)
+{
+	pthread_mutex_lock(&seg_lock);
+	for (mk_segment *seg = segments; seg; seg = seg->next)
+		for (unsigned i = 1; i < MK_SLICES; i += seg->spans[i].slices)
+			if (MK_LOAD(seg->spans[i].state) != MK_SPAN_FREE)
+				visit(&seg->spans[i], arg);
+	pthread_mutex_unlock(&seg_lock);
 }
 
 void mk__segments_info(size_t *mapped, size_t *in_use, size_t *free_dirty, size_t *count)

@@ -87,6 +87,9 @@ typedef struct mk_span {
 	uint8_t div_shift;
 	uint8_t cls;
 	uint8_t state;
+	/* Every slice of the span was purged or never touched when the span was taken (so it reads zero):
+	 * calloc of a large block then clears nothing.  Cleared when a large block is freed. */
+	uint8_t zeroed;
 	/* The owner's. */
 	mk_block *free __attribute__((aligned(64)));
 	uint32_t used;          /* blocks out (not on `free`), + 1 while the span is its class's current */
@@ -122,20 +125,35 @@ typedef struct mk_span_list {
 	mk_span *first, *last;
 } mk_span_list;
 
+#include "engine/stats_list.h"
+
+/* Heaps are 64-byte aligned and sized, and what other threads touch (xblocks, pushed onto; owned and
+ * generation, read by every remote free) has a line of its own at the end: a remote free into one heap
+ * never invalidates a line of the owner's direct[] table, nor of the next heap's. */
 typedef struct mk_heap {
 	/* Hot: the inlined malloc indexes direct by (size + 15) / 16. */
 	mk_span *direct[MK_DIRECT_COUNT];
 	mk_span *current[MK_NCLASSES];   /* where the next block of each class comes from */
 	mk_span_list active[MK_NCLASSES];
 	mk_span_list full;
-	_Atomic(mk_block *) xblocks;     /* remote frees into spans parked as full */
+	/* Classes that may have spans in this heap (bit cls % 64 of word cls / 64): a thread's exit walks
+	 * these, not all MK_NCLASSES. */
+	uint64_t classes[(MK_NCLASSES + 63) / 64];
+	/* Spans emptied lately, kept (in no list) for reuse by their class for up to the purge delay, so a
+	 * working set that hovers at a span's boundary does not map and retire spans continually (heap.c). */
+	mk_span *kept[4];
+	uint64_t kept_ms[4];
+	uint32_t nkept, kept_slices;
 	struct mk_heap *next_in_pool;    /* abandoned heaps waiting for a new thread */
 	struct mk_heap *next_all;        /* every heap ever made */
+	mk_heap_stats stats;             /* counted by the owner on slow paths, summed at report time (stats.c) */
+	/* Other threads'. */
+	_Atomic(mk_block *) xblocks __attribute__((aligned(64)));  /* remote frees into spans parked as full */
 	int owned;                       /* a live thread uses it (changes under the heaps lock) */
 	/* Changes (under the heaps lock) whenever the heap is adopted, parked, or collected while parked: a
 	 * remote freer that saw a value before publishing its block knows, finding it unchanged under the
 	 * lock, that no one can have retired the span since. */
 	unsigned long generation;
-} mk_heap;
+} __attribute__((aligned(64))) mk_heap;
 
 #endif

@@ -47,6 +47,23 @@ static int should_fail(injector *in, int err)
 	return 1;
 }
 
+/* System calls made, for the engine's statistics: relaxed counts, next to a system call they cost nothing. */
+static struct {
+	_Atomic unsigned long mmap, munmap, madvise, mremap, mprotect, purges, purged_bytes;
+} counts;
+#define COUNT(name, n) atomic_fetch_add_explicit(&counts.name, (n), memory_order_relaxed)
+
+void mk__os_counts(mk_os_counts *c)
+{
+	c->mmap = atomic_load(&counts.mmap);
+	c->munmap = atomic_load(&counts.munmap);
+	c->madvise = atomic_load(&counts.madvise);
+	c->mremap = atomic_load(&counts.mremap);
+	c->mprotect = atomic_load(&counts.mprotect);
+	c->purges = atomic_load(&counts.purges);
+	c->purged_bytes = atomic_load(&counts.purged_bytes);
+}
+
 /* Named points: tests install a hook that pauses, fails or reorders there (os.h). */
 static void (*_Atomic point_hook)(const char *);
 
@@ -65,6 +82,7 @@ void *mk__os_map(size_t size)
 {
 	if (should_fail(&grant, ENOMEM))
 		return NULL;
+	COUNT(mmap, 1);
 	void *p = mmap(NULL, page_round(size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
 		errno = ENOMEM;
@@ -83,17 +101,22 @@ static void *map_aligned(size_t size, size_t align, int prot)
 		return NULL;
 	}
 	int flags = MAP_PRIVATE | MAP_ANONYMOUS | (prot == PROT_NONE ? MAP_NORESERVE : 0);
+	COUNT(mmap, 1);
 	char *raw = mmap(NULL, span, prot, flags, -1, 0);
 	if (raw == MAP_FAILED) {
 		errno = ENOMEM;
 		return NULL;
 	}
 	char *start = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
-	if (start > raw)
+	if (start > raw) {
+		COUNT(munmap, 1);
 		munmap(raw, (size_t)(start - raw));
+	}
 	char *end = start + size;
-	if (raw + span > end)
+	if (raw + span > end) {
+		COUNT(munmap, 1);
 		munmap(end, (size_t)(raw + span - end));
+	}
 	return start;
 }
 
@@ -117,6 +140,7 @@ int mk__os_commit(void *p, size_t size)
 {
 	if (should_fail(&grant, ENOMEM))
 		return -1;
+	COUNT(mprotect, 1);
 	if (mprotect(p, page_round(size), PROT_READ | PROT_WRITE) != 0) {
 		errno = ENOMEM;
 		return -1;
@@ -129,7 +153,7 @@ int mk__os_unmap(void *p, size_t size)
 	if (!p || !size)
 		return 0;
 	int saved = errno;
-	if (should_fail(&give_back, ENOMEM) || munmap(p, page_round(size)) != 0)
+	if (should_fail(&give_back, ENOMEM) || (COUNT(munmap, 1), munmap(p, page_round(size))) != 0)
 		return -1;
 	errno = saved;
 	return 0;
@@ -140,8 +164,10 @@ int mk__os_purge(void *p, size_t size)
 	if (!size)
 		return 0;
 	int saved = errno;
-	if (should_fail(&give_back, EINVAL) || madvise(p, size, MADV_DONTNEED) != 0)
+	if (should_fail(&give_back, EINVAL) || (COUNT(madvise, 1), madvise(p, size, MADV_DONTNEED)) != 0)
 		return -1;
+	COUNT(purges, 1);
+	COUNT(purged_bytes, size);
 	errno = saved;
 	return 0;
 }
@@ -152,6 +178,7 @@ void *mk__os_remap(void *p, size_t old_size, size_t new_size, int may_move)
 		return NULL;
 	old_size = page_round(old_size);
 	new_size = page_round(new_size);
+	COUNT(mremap, 1);
 	void *q = mremap(p, old_size, new_size, may_move ? MREMAP_MAYMOVE : 0);
 	if (q == MAP_FAILED) {
 		errno = ENOMEM;
@@ -164,6 +191,7 @@ void *mk__os_map_fd(size_t size, int prot, int flags, int fd, off_t offset)
 {
 	if (should_fail(&grant, ENOMEM))
 		return NULL;
+	COUNT(mmap, 1);
 	void *p = mmap(NULL, page_round(size), prot, flags, fd, offset);
 	return p == MAP_FAILED ? NULL : p;
 }

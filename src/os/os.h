@@ -39,6 +39,12 @@ void *mk__os_map_fd(size_t size, int prot, int flags, int fd, off_t offset);
 /* sbrk(2); (void *)-1 with errno = ENOMEM on failure. */
 void *mk__os_sbrk(intptr_t increment);
 
+/* The system calls made so far (every caller of this layer counts), and the purges that succeeded. */
+typedef struct mk_os_counts {
+	unsigned long mmap, munmap, madvise, mremap, mprotect, purges, purged_bytes;
+} mk_os_counts;
+void  mk__os_counts(mk_os_counts *c);
+
 /* Fault injection for tests: after `skip` more successful calls, the next `count` calls fail. */
 void  mk__os_inject_fail(long skip, long count);
 void  mk__os_inject_release_fail(long skip, long count);

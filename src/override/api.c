@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "override/backend.h"
@@ -169,10 +170,14 @@ EXPORT struct mallinfo API(mallinfo)(void)
 	return mi;
 }
 
-/* The glibc tuning knobs describe glibc's arenas; memkit accepts and ignores them (success = 1) so that
- * programs that set them keep working, and refuses parameters glibc does not know. */
+/* mallopt: the engine maps the parameters that mean something to it onto its options and accepts the rest
+ * (docs/options.md has the table).  Another backend accepts and ignores glibc's parameters (success = 1), so
+ * that programs that set them keep working, and refuses parameters glibc does not know. */
 EXPORT int API(mallopt)(int param, int value)
 {
+#ifdef MK_BACKEND_MALLOPT
+	return BE(mallopt)(param, value);
+#else
 	(void)value;
 	switch (param) {
 	case M_MXFAST: case M_NLBLKS: case M_GRAIN: case M_KEEP:
@@ -182,10 +187,30 @@ EXPORT int API(mallopt)(int param, int value)
 	default:
 		return 0;
 	}
+#endif
 }
+
+#ifdef MK_BACKEND_MALLOC_INFO
+/* Exported by the static library too: a program that calls it must not pull in libc.a's malloc.o. */
+EXPORT int API(malloc_info)(int options, FILE *fp) { return BE(malloc_info)(options, fp); }
+#endif
 
 #ifdef MK_API_PREFIXED
 EXPORT int API(check)(void) { return BE(check)(); }
+#ifdef MK_BACKEND_MALLOC_INFO
+EXPORT void API(stats_print)(void (*write_cb)(void *, const char *), void *opaque, const char *options)
+{
+	BE(stats_print_to)(write_cb, opaque, options);
+}
+EXPORT int API(stats_get)(const char *name, uint64_t *value) { return BE(stats_get)(name, value); }
+#endif
+#endif
+
+#if defined(MK_API_OVERRIDE) && defined(MK_BACKEND_START)
+/* The drop-in starts with the process, not at its first malloc: a program that never allocates (true(1))
+ * still gets MEMKIT_HELP's table, MEMKIT_VERBOSE's line and the warnings about its MEMKIT_ variables.  (The
+ * mk_ build, linked beside another malloc, starts at its first call, so a program may setenv before it.) */
+__attribute__((constructor)) static void start_at_load(void) { BE(start)(); }
 #endif
 
 #ifdef MK_API_OVERRIDE

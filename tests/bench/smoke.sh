@@ -8,8 +8,8 @@
 set -u
 cd "$(dirname "$0")/../.."
 lib=$PWD/build/libmemkit.so
-# build-workloads, 13 workloads x (glibc, memkit), workload-rejects-bad-argument, 3 runner cases
-echo "PLAN 31"
+# build-workloads, 17 workloads x (glibc, memkit), workload-rejects-bad-argument, 3 runner cases
+echo "PLAN 39"
 fail=0
 pass() { echo "PASS $1"; }
 failed() { echo "FAIL $1${2:+: $2}"; fail=1; }
@@ -39,7 +39,7 @@ while read -r name same args; do
 	got=$(grep '^ok [0-9]' <<<"$out")
 	if [ "$rc" -ne 0 ] || [ -z "$got" ]; then
 		failed "workload-$name-memkit" "exit $rc: $(tail -2 <<<"$out" | tr '\n' ' ')"
-	elif ! grep -q '^memkit statistics$' <<<"$out" || ! grep -Eq '^  segments +[1-9][0-9]* \([1-9][0-9]* KiB mapped\)$' <<<"$out"; then
+	elif ! grep -Eq '^memkit\[[0-9]+\]: statistics' <<<"$out" || ! grep -Eq '^memkit\[[0-9]+\]: segments.current +[1-9][0-9]* segments$' <<<"$out"; then
 		failed "workload-$name-memkit" "no memkit statistics report with segments: memkit did not serve it"
 	elif [ "$same" = same ] && [ "$got" != "$ref" ]; then
 		failed "workload-$name-memkit" "'$got' under memkit, '$ref' under the C library"
@@ -56,6 +56,10 @@ realloc same 2 2
 large same 10 2
 frag any 4
 threadchurn same 1 2
+xthread same 20 2
+mstress any 20 4
+alloctest same 20 2
+larsonsrv same 50 2
 instr same 100
 heapscale same 16 1 200
 largepair same 1000
@@ -80,7 +84,7 @@ import xml.etree.ElementTree as ET
 d = sys.argv[1]
 res = json.load(open(os.path.join(d, "latest.json")))
 names = [w["name"] for w in res["workloads"]]
-assert len(names) >= 10, names
+assert len(names) >= 14, names
 for w in names:
     s = res["main"]["table"][w]["glibc"]
     assert s["status"] == "ok", (w, s)

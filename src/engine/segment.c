@@ -171,8 +171,8 @@ static void release_free_segments(size_t keep, uint64_t now, bool all)
 	}
 }
 
-/* Takes slices [at, at + n) of the free run of `len` slices at i (its start or its end), leaving the rest
- * as a free run. */
+/* Takes slices [at, at + n) of the free run of `len` slices at i, leaving what is before and after them as
+ * free runs. */
 static mk_span *take_run(mk_segment *seg, unsigned i, unsigned len, unsigned at, unsigned n)
 {
 	last_freed.seg = NULL;

@@ -42,6 +42,8 @@ include mk/engine.mk
 include $(sort $(filter-out mk/engine.mk,$(wildcard mk/*.mk)))
 
 build-all: $(ALL)
+# What needs the complete ALL, known only now that every fragment is read: mk/install.mk's optional files.
+install installable: $(addprefix $(BUILD)/,$(INSTALL_OPTIONAL))
 
 test: deps
 	$(MAKE) --no-print-directory run-tests

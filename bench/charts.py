@@ -1,5 +1,5 @@
 """SVG charts for the benchmark report, written by hand (no plotting library): grouped bars of ratios on a
-log scale around 1, and small multiples of thread-scaling curves.  Every chart carries the command that
+log scale with the line at 1 marked, and small multiples of thread-scaling curves.  Every chart carries the command that
 reproduces it."""
 import math
 from xml.sax.saxutils import escape
@@ -27,7 +27,9 @@ def _legend(series, x, y, width):
 
 def grouped_bars(title, groups, series, value, baseline, command):
     """One group of bars per workload, one bar per allocator: value(group, series) is a ratio to the
-    baseline (None when missing), drawn on a log2 axis from the line at 1 (below: better)."""
+    baseline (None when missing), on a log2 axis.  Bars rise from the bottom of the axis, so that a ratio
+    of 1 (the baseline itself, and anyone equal to it) has a length like any other; the dark line marks 1
+    and a bar ending below it is better."""
     vals = [value(g, s) for g in groups for s in series]
     present = [v for v in vals if v]
     lo = min([0.5] + present)
@@ -60,15 +62,18 @@ def grouped_bars(title, groups, series, value, baseline, command):
             if not v:
                 out.append(_text(x + bar_w / 2, y_of(1) - 3, "-", 9, "middle", 'fill="#999"'))
                 continue
-            y1, y0 = y_of(v), y_of(1)
+            y1, y0 = y_of(v), top + plot_h
             out.append('<rect x="%.1f" y="%.1f" width="%d" height="%.1f" fill="%s"><title>%s on %s: %.2fx</title></rect>'
-                       % (x, min(y0, y1), bar_w - 1, max(abs(y1 - y0), 1), PALETTE[si % len(PALETTE)],
+                       % (x, y1, bar_w - 1, max(y0 - y1, 1), PALETTE[si % len(PALETTE)],
                           escape(s), escape(g), v))
             if math.log2(v) > hi_e:
                 out.append(_text(x + bar_w / 2, top - 2, "%.0f" % v, 8, "middle"))
         out.append(_text(x0 + group_w / 2 - gap / 2, top + plot_h + 16, g, 11, "middle"))
-    out.append(_text(left, top + plot_h + 40, "ratio to %s per workload, log scale; below the dark line is better "
-                     "(lower)" % baseline, 10, extra='fill="#555"'))
+    # The line at 1 again, over the bars (they rise through it).
+    out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#333" stroke-width="1.2"/>' % (
+        left, width - 10, y_of(1), y_of(1)))
+    out.append(_text(left, top + plot_h + 40, "ratio to %s per workload, log scale; the dark line is 1x (%s); "
+                     "a bar ending below it is better" % (baseline, baseline), 10, extra='fill="#555"'))
     out.append(_text(left, top + plot_h + 56, "reproduce: " + command, 10, extra='fill="#555"'))
     out.append("</svg>")
     return "\n".join(out) + "\n"

@@ -38,7 +38,15 @@ static inline struct queue *queue_open(int argc, char **argv, mkr_heap **hp, uin
 		return NULL;
 	}
 	const char *name = argv[1];
-	*count = (uint32_t)strtoul(argv[2], NULL, 10);
+	/* A count is digits only, 1 to 2^32 - 1: strtoul alone would read "abc" as 0 and "-1" as a huge one. */
+	char *end;
+	errno = 0;
+	unsigned long n = strtoul(argv[2], &end, 10);
+	if (argv[2][0] < '0' || argv[2][0] > '9' || *end || errno || n == 0 || n > UINT32_MAX) {
+		fprintf(stderr, "%s: COUNT must be a number from 1 to %u, not '%s'\n", argv[0], UINT32_MAX, argv[2]);
+		return NULL;
+	}
+	*count = (uint32_t)n;
 	mkr_heap *h = mkr_open_shm(name, MKR_CREATE, QUEUE_HEAP_SIZE, 0600);
 	if (!h) {
 		fprintf(stderr, "%s: %s\n", name, mkr_last_error());

@@ -1,6 +1,8 @@
 # classic: the seed allocators.
-#  - lab (seed 001): build/lab/binarytrees-v0 .. -v4, one per LAB_VERSION; tests per version;
-#    `make lab-table` measures them (bench/results/lab-table.md).
+#  - lab (seed 001): build/lab/binarytrees-v0 .. -v4, one per LAB_VERSION; tests per version.
+#    `make lab` builds and runs each once at depth LAB_DEPTH (default 10) and prints a line each;
+#    `make lab-table` measures them into build/lab-table.md (a run of yours never touches the tree);
+#    `make lab-table-update` rewrites the committed bench/results/lab-table.md the same way.
 #  - slabfit (seed 002): build/libmem.so, build/mem-tester, tests.
 CLASSIC_LAB_SRC := src/classic/mmap.c src/classic/bump.c src/classic/cells.c src/classic/lab_ref.c
 CLASSIC_LAB_VERSIONS := 0 1 2 3 4
@@ -31,10 +33,14 @@ $(foreach v,$(CLASSIC_LAB_VERSIONS),$(eval $(call classic_lab_rules,$(v))))
 CLASSIC_LAB_BINS := $(CLASSIC_LAB_VERSIONS:%=$(BUILD)/lab/binarytrees-v%)
 CLASSIC_LAB_TESTS := $(CLASSIC_LAB_VERSIONS:%=$(BUILD)/tests/classic-lab-v%)
 
-.PHONY: lab lab-table
+.PHONY: lab lab-table lab-table-update
+LAB_DEPTH ?= 10
 lab: $(CLASSIC_LAB_BINS) $(BUILD)/bench/measure
+	@python3 bench/lab/table.py --once --depth $(LAB_DEPTH)
 lab-table: $(CLASSIC_LAB_BINS) $(BUILD)/bench/measure
-	python3 bench/lab/table.py --out bench/results/lab-table.md $(LAB_TABLE_ARGS)
+	python3 bench/lab/table.py --out $(BUILD)/lab-table.md $(LAB_TABLE_ARGS)
+lab-table-update: $(CLASSIC_LAB_BINS) $(BUILD)/bench/measure
+	python3 bench/lab/table.py --out bench/results/lab-table.md --target lab-table-update $(LAB_TABLE_ARGS)
 
 # slabfit: the P3A heap as a shared object, its tester and its unit test.
 CLASSIC_MEM_OBJ := $(BUILD)/obj/src/classic/slabfit.o $(BUILD)/obj/src/os/os.o

@@ -31,15 +31,15 @@ $(BUILD)/tests/cxx-static: tests/cxx/cxx.cpp tests/common/test.h tests/contract/
 # A C program that dlopens a C++ plugin: the runtime arrives late, in a local scope.
 $(BUILD)/tests/cxx-plugin.so: tests/cxx/plugin.cpp
 	@mkdir -p $(@D)
-	$(CXX) $(CXX_TESTS_FLAGS) -fPIC -shared $< $(LDFLAGS) -o $@
+	$(CXX) $(MK_CPPFLAGS) $(CPPFLAGS) $(CXX_TESTS_FLAGS) -fPIC -shared $< $(LDFLAGS) -o $@
 $(BUILD)/tests/cxx-dlopen-host: tests/cxx/dlopen_host.c
 	@mkdir -p $(@D)
-	$(CC) $(MK_CFLAGS) $(CFLAGS) $< $(LDFLAGS) -o $@ -ldl $(LDLIBS)
+	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $< $(LDFLAGS) -o $@ -ldl $(LDLIBS)
 tests/cxx/cxx-preload.sh: $(BUILD)/tests/cxx-plain $(BUILD)/libmemkit.so $(BUILD)/tests/cxx-plugin.so \
                           $(BUILD)/tests/cxx-dlopen-host
 $(BUILD)/tests/cxx-static-nostl: tests/cxx/static_nostl.cpp $(BUILD)/libmemkit.a
 	@mkdir -p $(@D)
-	$(CXX) $(CXX_TESTS_FLAGS) -static $< $(BUILD)/libmemkit.a $(LDFLAGS) -o $@ $(LDLIBS)
+	$(CXX) $(MK_CPPFLAGS) $(CPPFLAGS) $(CXX_TESTS_FLAGS) -static $< $(BUILD)/libmemkit.a $(LDFLAGS) -o $@ $(LDLIBS)
 TESTS += tests/cxx/cxx-preload.sh $(BUILD)/tests/cxx-static $(BUILD)/tests/cxx-static-nostl
 
 # Measurement only (not installed, not tested): instructions per new/delete pair under callgrind
@@ -50,7 +50,7 @@ $(BUILD)/libmemkit-nocxx.so: $(filter-out $(LIBMEMKIT_CXX_OBJ),$(LIBMEMKIT_OBJ))
 $(BUILD)/obj/tests/cxx/instr_sizes.o: MK_CPPFLAGS += -I.
 $(BUILD)/bench/instr-new: tests/cxx/instr_new.cpp $(BUILD)/obj/tests/cxx/instr_sizes.o
 	@mkdir -p $(@D)
-	$(CXX) $(CXX_TESTS_FLAGS) $^ $(LDFLAGS) -o $@
+	$(CXX) $(MK_CPPFLAGS) $(CPPFLAGS) $(CXX_TESTS_FLAGS) $^ $(LDFLAGS) -o $@
 bench-instr-cxx: $(BUILD)/bench/instr-new $(BUILD)/libmemkit.so $(BUILD)/libmemkit-nocxx.so
 	tests/cxx/instr.sh $(INSTR_ITERATIONS)
 .PHONY: bench-instr-cxx

@@ -30,9 +30,10 @@ $(BUILD)/libmemkit.a: $(LIBMEMKIT_OBJ:cxx-runtime.o=cxx-runtime-static.o)
 $(BUILD)/libmemkit-mk.a: $(ENGINE_OBJ) $(BUILD)/obj/api-mk.o
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/memkit: tools/memkit.in
+# The wrapper: no LIBDIR here, so it uses the libraries beside it (tools/memkit.in).
+$(BUILD)/memkit: tools/memkit.in include/memkit.h
 	@mkdir -p $(@D)
-	sed -e 's|@LIBDIR@|$(abspath $(BUILD))|' -e 's|@VERSION@|$(VERSION)|' $< >$@ && chmod +x $@
+	sed -e 's|@LIBDIR@||' -e 's|@PRELOADDIR@||' -e 's|@VERSION@|$(VERSION)|' -e 's|@VERSION_MAJOR@|$(VERSION_MAJOR)|' $< >$@ && chmod +x $@
 
 # The same library without the fast free's double-free and interior-pointer checks: only to measure
 # what they cost (make bench-instr reports both).  Not for use.
@@ -42,16 +43,3 @@ $(BUILD)/libmemkit-nochecks.so: $(NOCHECKS_SRC) $(wildcard src/engine/*.h)
 	    -shared $(LDFLAGS) -o $@ $(NOCHECKS_SRC) $(MK_LDLIBS) $(LDLIBS) -Wl,-z,now
 
 ALL += $(BUILD)/libmemkit.so $(BUILD)/libmemkit.a $(BUILD)/libmemkit-mk.a $(BUILD)/memkit
-
-install: $(BUILD)/libmemkit.so $(BUILD)/libmemkit.a $(BUILD)/libmemkit-sbrk.so \
-         $(BUILD)/libmemkit-region.so $(BUILD)/libmemkit-region.a
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
-	install -m 644 include/memkit.h include/memkit_region.h $(DESTDIR)$(PREFIX)/include/
-	install -m 755 $(BUILD)/libmemkit-sbrk.so $(DESTDIR)$(PREFIX)/lib/
-	cp -P $(BUILD)/libmemkit-region.so* $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 $(BUILD)/libmemkit-region.a $(DESTDIR)$(PREFIX)/lib/
-	cp -P $(BUILD)/libmemkit.so* $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 $(BUILD)/libmemkit.a $(DESTDIR)$(PREFIX)/lib/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' tools/memkit.pc.in >$(DESTDIR)$(PREFIX)/lib/pkgconfig/memkit.pc
-	sed -e 's|@LIBDIR@|$(PREFIX)/lib|' -e 's|@VERSION@|$(VERSION)|' tools/memkit.in >$(DESTDIR)$(PREFIX)/bin/memkit
-	chmod 755 $(DESTDIR)$(PREFIX)/bin/memkit

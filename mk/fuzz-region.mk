@@ -10,7 +10,7 @@ FUZZ_REGION_FLAGS := -std=gnu11 -g -O1 -Wall -Wextra $(MK_WERROR) -pthread \
 
 $(BUILD)/fuzz/region_fuzz: tests/fuzz/region_fuzz.c $(FUZZ_REGION_SRC) $(wildcard src/region/*.h) include/memkit_region.h
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(FUZZ_REGION_FLAGS) $(LDFLAGS) -o $@ tests/fuzz/region_fuzz.c $(FUZZ_REGION_SRC) $(MK_LDLIBS) $(LDLIBS)
+	$(FUZZ_CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(FUZZ_REGION_FLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/region_fuzz.c $(FUZZ_REGION_SRC) $(MK_LDLIBS) $(LDLIBS)
 
 $(BUILD)/fuzz/region_corpus: tests/fuzz/region_corpus.c $(BUILD)/libmemkit-region.a
 	@mkdir -p $(@D)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Measures binary-trees over every lab allocator version and prints a Markdown table.
 
-    python3 bench/lab/table.py [--depth D] [--v1-depth D] [--repeat N] [--out FILE]
+    python3 bench/lab/table.py [--depth D] [--v1-depth D] [--repeat N] [--out FILE] [--target NAME]
+    python3 bench/lab/table.py --once [--depth D]      (`make lab`: each version once, no strace)
 
 Wall, user and system time and peak RSS come from the child's rusage, read by the small wrapper
 build/bench/measure (bench/tools/measure.c, the benchmark runner's launcher), median of --repeat runs.  System calls are counted in a separate run under `strace -f -c -e trace=memory`
@@ -36,15 +37,29 @@ def allocations(depth):
     return total
 
 
-def run_once(binary, depth):
+def run_once(binary, depth, output=None):
     """Runs the binary under bench/tools/measure.c's launcher (no preload); returns (wall s, user s,
-    sys s, peak RSS KiB).  Raises on a non-zero exit."""
+    sys s, peak RSS KiB).  Raises on a non-zero exit.  output: a list that gets the program's stdout."""
     with tempfile.NamedTemporaryFile("r", suffix=".measure") as out:
-        subprocess.run([MEASURE, out.name, "-", binary, str(depth)], stdout=subprocess.DEVNULL, check=True)
+        run = subprocess.run([MEASURE, out.name, "-", binary, str(depth)], check=True,
+                             stdout=subprocess.PIPE if output is not None else subprocess.DEVNULL, text=True)
         wall, rss, status, user, system = out.read().split()
     if int(status) != 0:
         raise RuntimeError(f"{binary} {depth} exited with status {status}")
+    if output is not None:
+        output.append(run.stdout)
     return float(wall), float(user), float(system), int(rss)
+
+
+def once(bins, depth):
+    """`make lab`: each version once at one small depth; what it printed last, its time and peak RSS."""
+    print(f"binary-trees at depth {depth}, one run each (the measured table: make lab-table)")
+    print(f"{'version':8} {'allocator':24} {'wall s':>7} {'user s':>7} {'sys s':>7} {'RSS MiB':>8}  last line printed")
+    for v, b in sorted(bins.items()):
+        out = []
+        wall, user, system, rss = run_once(b, depth, out)
+        last = (out[0].strip().splitlines() or [""])[-1].expandtabs(1)
+        print(f"v{v:<7} {NAMES[v]:24} {wall:7.3f} {user:7.3f} {system:7.3f} {rss / 1024:8.1f}  {last}")
 
 
 def measure(binary, depth, repeat):
@@ -79,6 +94,17 @@ def pick_depth(binary, start, limit_s, upper):
     return best
 
 
+def command_args():
+    """The arguments as the table's Command line shows them (--target names the make target instead)."""
+    shown, skip = [], False
+    for a in sys.argv[1:]:
+        if skip or a.startswith("--target"):
+            skip = a == "--target"
+            continue
+        shown.append(a)
+    return "".join(" " + a for a in shown)
+
+
 def machine():
     m = bench_run.machine()
     return f"{m['cpu']}, {m['cores']} CPUs, Linux {m['kernel']}"
@@ -91,8 +117,10 @@ def main():
     ap.add_argument("--v1-depth", type=int)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out")
+    ap.add_argument("--target", default="lab-table", help="the make target the table's Command line names")
+    ap.add_argument("--once", action="store_true", help="each version once at --depth (default 10), no strace")
     args = ap.parse_args()
-    if not shutil.which("strace"):
+    if not args.once and not shutil.which("strace"):
         sys.exit("table.py: strace is needed to count system calls (apt-get install strace)")
     global MEASURE
     MEASURE = os.path.join(os.path.dirname(os.path.abspath(args.bindir)), "bench", "measure")
@@ -103,6 +131,9 @@ def main():
     if 0 not in bins:
         sys.exit("table.py: build/lab/binarytrees-v0 is missing (make lab)")
 
+    if args.once:
+        once(bins, max(args.depth or 10, 6))
+        return
     depth = args.depth
     if depth is None:
         depth = 16
@@ -140,7 +171,7 @@ def main():
         f"# binary-trees over the lab allocators",
         "",
         f"Machine: {machine()}.  Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
-        f"Command: `make lab-table` (`python3 bench/lab/table.py{' ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else ''}`).",
+        f"Command: `make {args.target}` (`python3 bench/lab/table.py{command_args()}`).",
         f"Times are the median of {args.repeat} runs (wall, user, system); peak RSS is the largest of them;",
         "system calls come from one more run under `strace -f -c -e trace=memory` (not timed).",
         "",

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
+#include "engine/zero.h"
 
 /* A free run's memory may be poisoned for AddressSanitizer (what blocks it held): reading a word of it to
  * tell what a bad pointer was is the allocator's business. */
@@ -62,6 +63,10 @@ size_t mk__engine_usable_size(const void *p)
 {
 	if (mk__is_ours(p))
 		return mk__valid_block(p, &usable_words)->block_size;
+	if (mk__zero_owns(p)) {
+		mk__zero_check(p, &usable_words);
+		return 0;
+	}
 	size_t n = mk__huge_usable(p);
 	if (!n)
 		mk__fatal("malloc_usable_size(): invalid pointer", p);
@@ -71,6 +76,13 @@ size_t mk__engine_usable_size(const void *p)
 void *mk__realloc_slow(void *p, size_t n)
 {
 	size_t old;
+	if (mk__zero_owns(p)) {   /* a zero-size block: nothing to copy */
+		mk__zero_check(p, &realloc_words);
+		void *q = mk__engine_alloc(n);
+		if (q)
+			mk__zero_free(p, &realloc_words);
+		return q;
+	}
 	if (mk__is_ours(p)) {
 		old = mk__valid_block(p, &realloc_words)->block_size;
 		if (n <= old && n >= old / 2)   /* fits, without holding on to more than twice the need */

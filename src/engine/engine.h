@@ -296,4 +296,6 @@ void     mk__huge_info(size_t *count, size_t *bytes, size_t *cached) MK_HIDDEN;
 int      mk__huge_check(void) MK_HIDDEN;
 bool     mk__huge_was_freed(const void *p) MK_HIDDEN;
 
+#include "engine/sized.h"   /* the checked sized free (C++ sized delete, free_sized) */
+
 #endif

@@ -15,6 +15,7 @@
 
 #include "engine/engine.h"
 #include "engine/stats.h"
+#include "engine/zero.h"
 #include "os/os.h"
 
 mk_span mk__empty_span;  /* free == NULL: every malloc through it takes the slow path */
@@ -424,6 +425,8 @@ static void *alloc_in(mk_heap *h, size_t n)
 
 void *mk__alloc_slow(size_t n)
 {
+	if (n == 0)   /* never the inlined path's: direct[0] is always the empty span */
+		return mk__zero_alloc();
 	mk_heap *h = heap_get();
 	if (mk_unlikely(!h))
 		return NULL;
@@ -552,14 +555,19 @@ void mk__free_slow(void *p)
 	if (!p)
 		return;
 	int saved = errno;
+	static const mk_bad_words words = { "free(): invalid pointer", "free(): interior pointer",
+	                                    "free(): double free of" };
+	if (mk_unlikely(mk__zero_owns(p))) {
+		mk__zero_free(p, &words);
+		errno = saved;
+		return;
+	}
 	if (!mk__is_ours(p)) {
 		if (!mk__huge_free(p))
 			mk__fatal(mk__huge_was_freed(p) ? "free(): double free of" : "free(): invalid pointer", p);
 		errno = saved;
 		return;
 	}
-	static const mk_bad_words words = { "free(): invalid pointer", "free(): interior pointer",
-	                                    "free(): double free of" };
 	mk_span *s = mk__valid_block(p, &words);
 	mk_block *b = p;
 	if (s->cls == MK_LARGE_CLS) {
@@ -731,7 +739,9 @@ int mk__heap_check(mk_heap *h)
 	if (h->nkept > KEEP_MAX || kept_slices != h->kept_slices || kept_slices > KEEP_SLICES)
 		HEAP_ERROR("memkit: check: heap %p keeps %u spans of %u slices (counted %u)\n", (void *)h,
 		           h->nkept, kept_slices, h->kept_slices);
-	for (unsigned d = 0; d < MK_DIRECT_COUNT; d++)
+	if (h->direct[0] != &mk__empty_span)
+		HEAP_ERROR("memkit: check: heap %p direct entry 0 is not the empty span\n", (void *)h);
+	for (unsigned d = 1; d < MK_DIRECT_COUNT; d++)
 		if (h->direct[d] != h->current[mk__direct_class[d]])
 			HEAP_ERROR("memkit: check: heap %p direct entry %u disagrees with its class\n", (void *)h, d);
 	return errors;

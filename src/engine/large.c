@@ -11,10 +11,13 @@
  * wrote: a second free of the block is caught as a double free, and the statistics count it as free and
  * unpurged; the segment's purge budget counts the calling thread's cache as dirty memory, so what a
  * thread's cache holds is bounded by the budget when the thread works, by LCACHE_SLOTS spans (at most
- * 4 MiB) when it stops. */
+ * 4 MiB) when it stops.  The reuse rule of reuse.c holds for the cache too: the block freed last (by any
+ * thread) is not what the next large malloc gets; with two spans cached, a loop that frees a block and
+ * allocates one of the same length alternates between them. */
 #include <pthread.h>
 
 #include "engine/engine.h"
+#include "engine/reuse.h"
 
 #define LCACHE_SLOTS 2
 
@@ -78,7 +81,7 @@ void *mk__large_alloc(size_t n)
 	unsigned slices = (unsigned)((n + MK_SLICE_SIZE - 1) >> MK_SLICE_SHIFT);
 	mk_span *s = NULL;
 	for (int k = LCACHE_SLOTS - 1; k >= 0; k--)   /* the newest first: the likeliest still in the caches */
-		if (lcache[k].span && lcache[k].span->slices == slices) {
+		if (lcache[k].span && lcache[k].span->slices == slices && !mk__reuse_is_last_freed(lcache[k].span->start)) {
 			s = lcache[k].span;
 			for (int j = k; j + 1 < LCACHE_SLOTS; j++)
 				lcache[j] = lcache[j + 1];
@@ -91,7 +94,7 @@ void *mk__large_alloc(size_t n)
 		/* A miss gives the cache back first: another length could not take its spans, but the
 		 * segments can, resident pages included (the same locking as with no cache at all). */
 		mk__large_flush();
-		s = mk__span_alloc(slices, MK_LARGE_CLS);
+		s = mk__reuse_avoid_large(mk__span_alloc(slices, MK_LARGE_CLS), slices);   /* reuse.c */
 	}
 	if (!s)
 		return NULL;
@@ -107,6 +110,7 @@ void mk__large_free(mk_span *s)
 {
 	MK_ASAN_FREE((void *)s->start, s->block_size);
 	((mk_block *)s->start)->cookie = mk__cookie((void *)s->start);
+	mk__reuse_freed_large(s);
 	if (!may_cache()) {
 		mk__large_flush();   /* what it kept before MEMKIT_M_PURGE_DELAY or M_TRIM_THRESHOLD changed */
 		mk__span_free(s);

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
+#include "engine/reuse.h"
 #include "engine/runs.h"
 #include "engine/stats.h"
 #include "os/os.h"
@@ -270,7 +271,9 @@ mk_span *mk__span_alloc(unsigned slices, unsigned cls)
 	pthread_mutex_lock(&seg_lock);
 	unsigned at = MK_SLICES - slices;
 	mk_sref r = 0;
-	if (last_freed.seg && slices <= last_freed.n) {
+	/* (Not for a large block that would start where the large block freed last did: reuse.c's rule.) */
+	if (last_freed.seg && slices <= last_freed.n &&
+	    !(cls == MK_LARGE_CLS && mk__reuse_is_last_freed(slice_addr(last_freed.seg, last_freed.at)))) {
 		r = mk__sref(last_freed.seg, last_freed.run);
 		at = last_freed.at;
 	} else {

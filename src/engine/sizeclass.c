@@ -51,6 +51,8 @@ void mk__classes_init(void)
 	for (unsigned d = 0; d < MK_DIRECT_COUNT; d++) {
 		unsigned c = mk__class_of(d * 16);  /* non-decreasing in d: each class owns one range */
 		mk__direct_class[d] = (uint8_t)c;
+		if (d == 0)   /* malloc(0) always takes the slow path, to the no-access area (zero.c) */
+			continue;
 		if (mk__classes[c].direct_hi == 0)
 			mk__classes[c].direct_lo = (uint8_t)d;
 		mk__classes[c].direct_hi = (uint8_t)(d + 1);

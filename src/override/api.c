@@ -131,17 +131,29 @@ EXPORT void *API(pvalloc)(size_t n)
 
 EXPORT size_t API(malloc_usable_size)(void *p) { return p ? BE(usable_size)(p) : 0; }
 
+/* A backend that checks kinds (the secure build, override/kind.h) checks the size and alignment too; the
+ * engine checks free_sized's size class (engine/sized.h). */
 EXPORT void API(free_sized)(void *p, size_t n)
 {
+#ifdef MK_BACKEND_KINDS
+	BE(free_kind)(p, n, 0, MK_KIND_MALLOC);
+#elif defined(MK_BACKEND_FREE_SIZED)   /* the engine: n's size class must be the block's */
+	BE(free_sized)(p, n);
+#else
 	(void)n;
 	BE(free)(p);
+#endif
 }
 
 EXPORT void API(free_aligned_sized)(void *p, size_t align, size_t n)
 {
+#ifdef MK_BACKEND_KINDS
+	BE(free_kind)(p, n, align, MK_KIND_MALLOC);
+#else
 	(void)align;
 	(void)n;
 	BE(free)(p);
+#endif
 }
 
 EXPORT int API(malloc_trim)(size_t pad) { return BE(trim)(pad); }

@@ -59,12 +59,20 @@ static inline __attribute__((always_inline)) void *mk__kind_alloc(size_t n, size
 }
 
 /* The engine finds everything free needs from the address (segment, span, owner, block test), and no
- * step of it is saved by knowing the size or alignment: sized and aligned delete are the plain free. */
+ * step of it is saved by knowing the size or alignment: aligned delete is the plain free.  A sized delete
+ * is checked when the backend can (MK_BACKEND_FREE_SIZED: engine/sized.h, a compare of size classes):
+ * n and align are constants at every call, so an unsized delete keeps the plain free's code. */
 static inline __attribute__((always_inline)) void mk__kind_free(void *p, size_t n, size_t align, mk_kind kind)
 {
+	(void)kind;
+#ifdef MK_BACKEND_FREE_SIZED
+	if (n != MK_NO_SIZE && align == 0) {
+		BE(free_sized)(p, n);
+		return;
+	}
+#endif
 	(void)n;
 	(void)align;
-	(void)kind;
 	BE(free)(p);
 }
 #endif

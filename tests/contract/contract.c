@@ -702,7 +702,12 @@ static void test_free_keeps_errno_when_munmap_fails(void)
 	char out[4096];
 	int st;
 #ifndef MK_TEST_SANITIZE /* a sanitizer runtime's own munmap calls would fail at the map-count limit too */
-	st = test_capture(free_with_failing_munmap, NULL, out, sizeof out);
+	/* The secure build's huge block starts 16 bytes into its mapping (the header): the child's neighbour
+	 * pages cannot be placed against it, so its free never splits a mapping (MK_TEST_SECURE=1). */
+	if (!getenv("MK_TEST_SECURE"))
+		st = test_capture(free_with_failing_munmap, NULL, out, sizeof out);
+	else
+		st = 0;
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		fprintf(stderr, "  child: status %#x (1: errno changed, 2: munmap did not fail, 3: no set-up) %s\n", st,
 		        out);

@@ -12,7 +12,7 @@
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BUILD:-$root/build}
-lib=$build/libmemkit.so
+lib=${MK_TEST_LIB:-$build/libmemkit.so}   # tests/misuse/secure-preload.sh: the secure build
 work=$(mktemp -d "${TMPDIR:-/tmp}/memkit-cxx.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 export LC_ALL=C
@@ -32,7 +32,7 @@ fi
 
 # 2. A C program under the preload maps memkit and no C++ runtime.
 maps=$(LD_PRELOAD=$lib cat /proc/self/maps)
-if grep -q 'libmemkit\.so' <<<"$maps" && ! grep -Eq 'libstdc\+\+|libgcc_s' <<<"$maps" &&
+if grep -Eq 'libmemkit(-secure)?\.so' <<<"$maps" && ! grep -Eq 'libstdc\+\+|libgcc_s' <<<"$maps" &&
 	[ "$(LD_PRELOAD=$lib ls -la "$root")" = "$(ls -la "$root")" ]; then
 	pass c-program-loads-no-cxx-runtime
 else

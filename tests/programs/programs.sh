@@ -5,7 +5,7 @@
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BUILD:-$root/build}
-lib=$build/libmemkit.so
+lib=${MK_TEST_LIB:-$build/libmemkit.so}   # tests/misuse/secure-preload.sh: the secure build
 python=/usr/bin/python3
 [ -x "$python" ] || python=$(command -v python3)
 work=$(mktemp -d "${TMPDIR:-/tmp}/memkit-programs.XXXXXX")

@@ -195,7 +195,10 @@ static int child_mallopt(void)
 	size_t keep = resident_after_freeing(8);
 	EXPECT(keep <= 1 * MiB);
 	EXPECT(mk_mallopt(M_TRIM_THRESHOLD, -1) == 1);           /* glibc: never trim; memkit: no budget */
-	EXPECT(resident_after_freeing(40) == 10 * MiB);          /* over the default 4 MiB, all kept */
+	/* over the default 4 MiB, all kept: the 40 runs, and the one run the next large malloc after a free
+	 * sets aside when it is the run of the block freed last (src/engine/reuse.c), if it was resident */
+	size_t kept = resident_after_freeing(40);
+	EXPECT(kept == 10 * MiB || kept == 10 * MiB + 256 * KiB);
 	mk_malloc_trim(0);
 	EXPECT(mk_mallopt(MEMKIT_M_PURGE_DELAY, 0) == 1);        /* purge at once */
 	EXPECT(resident_after_freeing(8) == 0);

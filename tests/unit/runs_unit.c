@@ -166,34 +166,42 @@ static void test_check_finds_broken_indexes(void)
 	CHECK(mk_check() == 0);
 }
 
-/* A freed large block comes back from its thread's cache: the same address, no lock taken. */
+/* Freed large blocks come back from their thread's cache, but never the one freed last (reuse.c's rule):
+ * a thread that frees two blocks of one length gets the older back first. */
 static void test_large_cache_reuses(void)
 {
-	void *p = mk_malloc(256 * KiB);
-	REQUIRE(p);
-	mk_free(p);
+	void *a = mk_malloc(256 * KiB), *b = mk_malloc(256 * KiB);
+	REQUIRE(a && b);
+	mk_free(a);
+	mk_free(b);
 	void *q = mk_malloc(256 * KiB);
-	CHECK(q == p);
+	CHECK(q == a);             /* from the cache, and not b, freed last */
 	memset(q, 1, 256 * KiB);
 	mk_free(q);
-	void *r = mk_malloc(600 * KiB);   /* another length: not from the cache */
-	CHECK(r != p);
+	void *r = mk_malloc(256 * KiB);
+	CHECK(r == b);             /* a was freed last now */
 	mk_free(r);
+	void *t = mk_malloc(600 * KiB);   /* another length: not from the cache */
+	CHECK(t != a && t != b);
+	mk_free(t);
 	CHECK(mk_check() == 0);
 }
 
 /* A span that fits where the span freed last lay goes exactly there (its first pages are the resident
- * ones): a 320 KiB block allocated after a 640 KiB one is freed (and leaves the cache) takes its place. */
+ * ones): spans of a multi-slice class, taken and given back as a heap does. */
 static void test_next_span_where_the_last_was_freed(void)
 {
-	char *keep = mk_malloc(640 * KiB), *p = mk_malloc(640 * KiB);
-	REQUIRE(keep && p);
-	memset(p, 3, 4096);
-	mk_free(p);
-	char *q = mk_malloc(320 * KiB);
-	CHECK(q == p);
-	mk_free(q);
-	mk_free(keep);
+	mk_free(mk_malloc(1));   /* the class table */
+	unsigned cls = mk__class_of(100000);
+	mk_span *keep = mk__span_alloc(10, cls), *s = mk__span_alloc(10, cls);
+	REQUIRE(keep && s);
+	uintptr_t start = s->start;
+	mk__span_free(s);
+	mk_span *t = mk__span_alloc(5, cls);
+	REQUIRE(t);
+	CHECK(t->start == start);
+	mk__span_free(t);
+	mk__span_free(keep);
 	CHECK(mk_check() == 0);
 }
 

@@ -1,0 +1,539 @@
+/* The secure build's blocks (docs/hardening.md): what libmemkit-secure.so adds around the engine.
+ *
+ * Layout of a block the program gets at p, inside an engine block that starts at base = p - 2^shift
+ * (shift 4, or log2 of the alignment asked for):
+ *
+ *     base ... [ header: info, seal ] p [ n bytes of the program ] [ 8-byte canary ] (slack)
+ *
+ *   info   n (48 bits) | shift << 48 | kind << 56 | FREED (bit 63)
+ *   seal   a keyed hash of info and p: a header the program wrote over (an underflow), or one read at an
+ *          address that is no block (an interior or foreign pointer), does not match it
+ *   canary 8 bytes derived from p and the secret, right after the n bytes: an overflow by even one byte
+ *          changes it; checked by free, realloc and the quarantine
+ *
+ * free(p) checks all three (and that the freeing function matches the allocating one), marks the header
+ * freed, zeroes the n bytes and puts the block in the calling thread's quarantine.  A block leaves the
+ * quarantine (back to the engine) only when 256 younger ones, or 2 MiB of them, are behind it, and then at
+ * random among the older half, so the next malloc never gets the block just freed; on the way out it must
+ * still be all zero (no write after free), with its header and canary intact.  A second free of a
+ * quarantined block finds the FREED bit; of one that left, finds the engine's own free-block cookie.
+ * Every finding is one line (mk__fatal's form) and an abort.  A correct program never writes where a check
+ * looks, so it is never stopped. */
+#ifndef MK_SECURE
+#define MK_SECURE 0
+#endif
+#if MK_SECURE   /* the file is in the engine's sources; only the secure build (mk/secure.mk) compiles it */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/secure.h"
+#include "engine/zero.h"
+#include "os/os.h"
+
+/* The C library's copies, called without going through the checked names that checked.c interposes. */
+extern void *__memset_chk(void *, int, size_t, size_t);
+extern void *__memcpy_chk(void *, const void *, size_t, size_t);
+#define raw_memset(d, c, n) __memset_chk((d), (c), (n), (size_t)-1)
+#define raw_memcpy(d, s, n) __memcpy_chk((d), (s), (n), (size_t)-1)
+
+typedef struct sec_header {
+	uint64_t info;
+	uint64_t seal;
+} sec_header;
+
+#define INFO_SIZE   (((uint64_t)1 << 48) - 1)
+#define INFO_FREED  ((uint64_t)1 << 63)
+#define CANARY      8
+#define MIN_SHIFT   4
+/* Blocks up to this many bytes are zeroed when freed and wholly checked when they leave the quarantine;
+ * bigger ones are zeroed too, and checked over their first and last 4 KiB. */
+#ifndef CHECK_ALL
+#define CHECK_ALL   ((size_t)64 << 10)
+#endif
+#ifndef CHECK_EDGE
+#define CHECK_EDGE  ((size_t)4 << 10)
+#endif
+/* The quarantine, per thread. */
+#ifndef Q_SLOTS
+#define Q_SLOTS     256
+#endif
+#ifndef Q_BYTES
+#define Q_BYTES     ((size_t)2 << 20)
+#endif
+#define Q_MAX_BLOCK ((size_t)1 << 20)   /* bigger blocks are zeroed and given back at once */
+
+static const char *const kind_names[] = { "malloc()", "operator new", "operator new[]", "?" };
+static const char *const free_names[] = { "free():", "operator delete():", "operator delete[]():", "?" };
+
+/* A full mixer, for seeds. */
+static uint64_t mix(uint64_t x)
+{
+	x ^= x >> 31;
+	x *= 0x7fb5d329728ea185ull;
+	x ^= x >> 27;
+	x *= 0x81dadef4bc2dd44dull;
+	return x ^ (x >> 33);
+}
+/* The seal and the canary are computed on every malloc and free: one multiply each.  What they must do
+ * is differ from what an overflow, an underflow or a stray header copy leaves there, which a keyed
+ * multiply of the address does (the secret is the process's random cookie secret); a program that wants
+ * to forge them must first read the secret out of memkit. */
+static uint64_t seal_of(uint64_t info, uintptr_t p) { return ((info ^ mk__secret) * 0x9e3779b97f4a7c15ull) ^ p; }
+static uint64_t canary_of(uintptr_t p) { return ((p ^ mk__secret) * 0xd6e8feb86659fd93ull) | 0x0101010101010101ull; }
+
+static sec_header *header_of(void *p) { return (sec_header *)p - 1; }
+static uint64_t load64(const void *a)
+{
+	uint64_t v;
+	__builtin_memcpy(&v, a, sizeof v);   /* one unaligned load (the file is compiled with -fno-builtin) */
+	return v;
+}
+static void store64(void *a, uint64_t v) { __builtin_memcpy(a, &v, sizeof v); }
+
+static void seal(void *p, size_t n, unsigned shift, mk_kind kind, uint64_t freed)
+{
+	uint64_t info = (uint64_t)n | (uint64_t)shift << 48 | (uint64_t)kind << 56 | freed;
+	sec_header *h = header_of(p);
+	h->info = info;
+	h->seal = seal_of(info, (uintptr_t)p);
+}
+
+static __attribute__((noreturn, cold, format(printf, 1, 2))) void report(const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	mk__message("memkit: %s\n", line);
+	abort();
+}
+
+/* ---- allocation ---- */
+
+static void *wrap(void *base, size_t n, unsigned shift, mk_kind kind)
+{
+	if (!base)
+		return NULL;
+	char *p = (char *)base + ((size_t)1 << shift);
+	seal(p, n, shift, kind, 0);
+	store64(p + n, canary_of((uintptr_t)p));
+	return p;
+}
+
+void *mk__secure_alloc_kind(size_t n, size_t align, mk_kind kind)
+{
+	if (n == 0 && kind == MK_KIND_MALLOC && align <= 16)
+		return mk__engine_alloc(0);   /* the no-access area: every access faults */
+	if (n > INFO_SIZE)
+		return NULL;
+	if (align <= 16)
+		return wrap(mk__engine_alloc(n + sizeof(sec_header) + CANARY), n, MIN_SHIFT, kind);
+	/* The header sits just before p = base + align, inside the engine block aligned to align. */
+	unsigned shift = (unsigned)__builtin_ctzl(align);
+	if (n > INFO_SIZE - align)
+		return NULL;
+	return wrap(mk__engine_alloc_aligned(align, n + align + CANARY), n, shift, kind);
+}
+
+void *mk__secure_alloc(size_t n) { return mk__secure_alloc_kind(n, 0, MK_KIND_MALLOC); }
+void *mk__secure_alloc_aligned(size_t align, size_t n) { return mk__secure_alloc_kind(n, align, MK_KIND_MALLOC); }
+
+void *mk__secure_alloc_zero(size_t n)
+{
+	void *p = mk__secure_alloc(n);
+	if (p)
+		raw_memset(p, 0, n);   /* reused engine blocks may hold old headers and canaries */
+	return p;
+}
+
+/* ---- finding and checking a block ---- */
+
+typedef struct blk {
+	char *p;
+	size_t n;
+	unsigned shift;
+	mk_kind kind;
+	bool freed;
+} blk;
+
+/* The engine block holding address a in one of our segments (its start and size), or false. */
+static bool engine_block(uintptr_t a, uintptr_t *start, size_t *size)
+{
+	mk_span *s = mk__span_of(mk__segment_of((void *)a), (void *)a);
+	uint8_t state = MK_LOAD(s->state);
+	if ((state != MK_SPAN_ACTIVE && state != MK_SPAN_FULL) || a < s->start)
+		return false;
+	uint64_t i = (a - s->start) / s->block_size;
+	if (i >= MK_LOAD(s->carved))
+		return false;
+	*start = s->start + i * s->block_size;
+	*size = s->block_size;
+	return true;
+}
+
+/* The header of p when it is one we sealed for p. */
+static bool read_header(const void *p, blk *b)
+{
+	const sec_header *h = (const sec_header *)p - 1;
+	uint64_t info = h->info;
+	if (h->seal != seal_of(info, (uintptr_t)p))
+		return false;
+	b->p = (char *)p;
+	b->n = info & INFO_SIZE;
+	b->shift = (info >> 48) & 63;
+	b->kind = (mk_kind)((info >> 56) & 3);
+	b->freed = (info & INFO_FREED) != 0;
+	return true;
+}
+
+/* A huge block (its own mapping) whose header would be just before p: the mapping starts 2^shift before
+ * p, shift 4 unless it was allocated aligned. */
+static bool huge_header(const void *p)
+{
+	for (unsigned shift = MIN_SHIFT; shift <= 40; shift++)
+		if ((uintptr_t)p > ((uintptr_t)1 << shift) && mk__huge_usable((const char *)p - ((size_t)1 << shift)))
+			return true;
+	return false;
+}
+
+/* A pointer whose header does not check: says what it is, in mk__fatal's words where the default build
+ * has them, and stops. */
+static __attribute__((noreturn, cold)) void bad_pointer(const void *p, const char *fn, bool ours)
+{
+	char what[96];
+	uintptr_t start;
+	size_t size;
+	if (!ours) {
+		snprintf(what, sizeof what, "%s %s", fn,
+		         mk__huge_was_freed((const char *)p - 16) ? "double free of" : "invalid pointer");
+		mk__fatal(what, p);
+	}
+	if (((uintptr_t)p & 15) == 0 && engine_block((uintptr_t)p - 16, &start, &size) && start + 16 == (uintptr_t)p) {
+		if (((const mk_block *)start)->cookie == mk__cookie((void *)start)) {
+			snprintf(what, sizeof what, "%s double free of", fn);
+			mk__fatal(what, p);
+		}
+		report("%s heap underflow before %p (its header at -16 was written over)", fn, p);
+	}
+	bool inside = engine_block((uintptr_t)p, &start, &size) && start != (uintptr_t)p;
+	snprintf(what, sizeof what, "%s %s", fn, inside ? "interior pointer" : "invalid pointer");
+	mk__fatal(what, p);
+}
+
+/* The checks every call that takes a block makes: header, canary, and (want != 0) the allocating kind. */
+static void validate(const void *p, blk *b, const char *fn, int want)
+{
+	bool ours = mk__is_ours(p);
+	/* The header is read only where memory is known to be ours: in a segment past its header slice, or
+	 * just past the start of a huge mapping. */
+	if (ours && ((uintptr_t)p & MK_SEG_MASK) < MK_SLICE_SIZE) {
+		char what[96];
+		snprintf(what, sizeof what, "%s invalid pointer", fn);
+		mk__fatal(what, p);
+	}
+	if (!ours && !huge_header(p))
+		bad_pointer(p, fn, false);
+	if (!read_header(p, b))
+		bad_pointer(p, fn, ours);
+	if (b->freed) {
+		char what[96];
+		snprintf(what, sizeof what, "%s double free of", fn);
+		mk__fatal(what, p);
+	}
+	if (load64(b->p + b->n) != canary_of((uintptr_t)p))
+		report("%s heap overflow after %p (%zu-byte block, canary at +%zu)", fn, p, b->n, b->n);
+	if (want >= 0 && b->kind != (mk_kind)want)
+		report("%s mismatched free of %p (a %zu-byte block from %s)", fn, p, b->n, kind_names[b->kind]);
+}
+
+/* ---- the quarantine ---- */
+
+typedef struct q_entry {
+	char *p;
+	size_t n;
+} q_entry;
+typedef struct quarantine {
+	q_entry e[Q_SLOTS];
+	unsigned head, count;
+	size_t bytes;
+	uint64_t rng;
+} quarantine;
+
+static __thread quarantine *tq;
+static __thread int tq_failed;   /* its mapping was refused: this thread frees at once */
+static pthread_key_t q_key;
+static pthread_once_t q_once = PTHREAD_ONCE_INIT;
+static int q_key_ok;
+
+static void release(char *p, unsigned shift) { mk__engine_free(p - ((size_t)1 << shift)); }
+
+/* Whether [p, p + n) is all zero; if not, where the first other byte is.  Words at a time, four per
+ * step, or'ed together: the usual answer (zero) costs a load and an or per word. */
+static bool all_zero(const char *p, size_t n, size_t *at)
+{
+	size_t i = 0;
+	for (; i + 32 <= n; i += 32)
+		if (load64(p + i) | load64(p + i + 8) | load64(p + i + 16) | load64(p + i + 24))
+			break;
+	for (; i + 8 <= n; i += 8)
+		if (load64(p + i))
+			break;
+	if (i + 8 > n && n >= 8 && !load64(p + n - 8))   /* the last partial word: one overlapping load */
+		return true;
+	for (; i < n; i++)
+		if (p[i]) {
+			*at = i;
+			return false;
+		}
+	return true;
+}
+
+/* A block leaving the quarantine: still zero, header and canary as free left them; then the engine's. */
+static void evict(q_entry e)
+{
+	blk b;
+	if (!read_header(e.p, &b) || !b.freed)
+		report("free(): heap underflow or write after free before %p (the freed block's header was written "
+		       "over while it was in the quarantine)", (void *)e.p);
+	size_t at;
+	bool clean = e.n <= CHECK_ALL ? all_zero(e.p, e.n, &at)
+	                              : all_zero(e.p, CHECK_EDGE, &at) &&
+	                                    (all_zero(e.p + e.n - CHECK_EDGE, CHECK_EDGE, &at) ? true
+	                                                                                       : (at += e.n - CHECK_EDGE, false));
+	if (!clean)
+		report("free(): write after free of %p (%zu-byte block, written at +%zu while in the quarantine)",
+		       (void *)e.p, e.n, at);
+	if (load64(e.p + e.n) != canary_of((uintptr_t)e.p))
+		report("free(): heap overflow after %p (%zu-byte block, canary at +%zu, written while freed)",
+		       (void *)e.p, e.n, e.n);
+	release(e.p, b.shift);
+}
+
+static void flush(quarantine *q)
+{
+	while (q->count) {
+		q_entry e = q->e[q->head];
+		q->head = (q->head + 1) % Q_SLOTS;
+		q->count--;
+		q->bytes -= e.n;
+		evict(e);
+	}
+}
+
+static void thread_done(void *arg)
+{
+	quarantine *q = arg;
+	if (q != tq)
+		return;
+	tq = NULL;
+	tq_failed = 1;   /* later frees on this thread (other destructors) go to the engine at once */
+	flush(q);
+	mk__os_unmap(q, sizeof *q);
+}
+
+static void make_key(void) { q_key_ok = pthread_key_create(&q_key, thread_done) == 0; }
+
+static quarantine *my_quarantine(void)
+{
+	if (mk_likely(tq != NULL) || tq_failed)
+		return tq;
+	int saved = errno;
+	quarantine *q = mk__os_map(sizeof *q);
+	pthread_once(&q_once, make_key);
+	if (!q || !q_key_ok) {
+		tq_failed = 1;
+		if (q)
+			mk__os_unmap(q, sizeof *q);
+		errno = saved;
+		return NULL;
+	}
+	q->rng = mix((uintptr_t)q ^ mk__secret) | 1;
+	tq = q;
+	pthread_setspecific(q_key, q);   /* may allocate: the quarantine is in place already */
+	errno = saved;
+	return q;
+}
+
+static uint64_t next_random(quarantine *q)
+{
+	q->rng ^= q->rng << 13;
+	q->rng ^= q->rng >> 7;
+	q->rng ^= q->rng << 17;
+	return q->rng;
+}
+
+static void quarantine_put(char *p, size_t n, unsigned shift)
+{
+	quarantine *q = n <= Q_MAX_BLOCK ? my_quarantine() : NULL;
+	if (!q) {
+		release(p, shift);
+		return;
+	}
+	while (q->count == Q_SLOTS || (q->count && q->bytes + n > Q_BYTES)) {
+		/* The oldest half is eligible, at random: reuse order is not the program's to predict. */
+		unsigned k = (unsigned)(((next_random(q) >> 32) * (q->count / 2 + 1)) >> 32);
+		unsigned i = (q->head + k) % Q_SLOTS;
+		q_entry e = q->e[i];
+		q->e[i] = q->e[q->head];
+		q->head = (q->head + 1) % Q_SLOTS;
+		q->count--;
+		q->bytes -= e.n;
+		evict(e);
+	}
+	q->e[(q->head + q->count) % Q_SLOTS] = (q_entry){ p, n };
+	q->count++;
+	q->bytes += n;
+}
+
+/* ---- freeing ---- */
+
+/* Zeroes what the program had; a huge block's whole pages go back to the system instead (they read as
+ * zero afterwards), which is also what makes it cheap. */
+static void scrub(char *p, size_t n)
+{
+	if (n <= 256 && n >= 8) {   /* small: a few stores beat a call into the C library */
+		for (size_t i = 0; i + 8 <= n; i += 8)
+			store64(p + i, 0);
+		store64(p + n - 8, 0);
+		return;
+	}
+	if (n <= Q_MAX_BLOCK) {
+		raw_memset(p, 0, n);
+		return;
+	}
+	char *lo = (char *)(((uintptr_t)p + MK_PAGE_SIZE - 1) & ~(uintptr_t)(MK_PAGE_SIZE - 1));
+	char *hi = (char *)(((uintptr_t)p + n) & ~(uintptr_t)(MK_PAGE_SIZE - 1));
+	int saved = errno;   /* a refused purge sets it; free must not */
+	bool purged = hi > lo && mk__os_purge(lo, (size_t)(hi - lo)) == 0;
+	errno = saved;
+	if (!purged) {
+		raw_memset(p, 0, n);
+		return;
+	}
+	raw_memset(p, 0, (size_t)(lo - p));
+	raw_memset(hi, 0, (size_t)(p + n - hi));
+}
+
+/* errno: nothing here sets it but the engine's free, which keeps it, and my_quarantine, which restores it. */
+static void free_checked(void *p, size_t size, size_t align, mk_kind kind, const char *fn)
+{
+	if (mk_unlikely(!mk__is_ours(p)) && mk__zero_owns(p)) {
+		mk__engine_free(p);   /* its own checks: a zero-size block has no header */
+		return;
+	}
+	blk b;
+	validate(p, &b, "free():", -1);   /* a bad pointer gets the default build's words, whoever frees it */
+	if (b.kind != kind)
+		report("%s mismatched free of %p (a %zu-byte block from %s)", fn, p, b.n, kind_names[b.kind]);
+	if (size != MK_NO_SIZE && size != b.n)
+		report("%s wrong size %zu for %p (a %zu-byte block)", fn, size, p, b.n);
+	if (align > 16 && align != (size_t)1 << b.shift)
+		report("%s wrong alignment %zu for %p (a block aligned to %zu)", fn, align, p,
+		       b.shift > MIN_SHIFT ? (size_t)1 << b.shift : (size_t)16);
+	seal(b.p, b.n, b.shift, b.kind, INFO_FREED);
+	scrub(b.p, b.n);
+	quarantine_put(b.p, b.n, b.shift);
+}
+
+void mk__secure_free(void *p)
+{
+	if (p)
+		free_checked(p, MK_NO_SIZE, 0, MK_KIND_MALLOC, "free():");
+}
+
+void mk__secure_free_kind(void *p, size_t n, size_t align, mk_kind kind)
+{
+	if (p)
+		free_checked(p, n, align, kind, free_names[kind & 3]);   /* bad pointers: "free():", as the default build */
+}
+
+/* ---- the rest of the backend ---- */
+
+void *mk__secure_realloc(void *p, size_t n)
+{
+	if (mk__zero_owns(p)) {
+		void *q = mk__secure_alloc(n);
+		if (q)
+			mk__engine_free(p);
+		return q;
+	}
+	blk b;
+	validate(p, &b, "realloc():", MK_KIND_MALLOC);
+	char *base = b.p - ((size_t)1 << b.shift);
+	size_t room = SIZE_MAX;   /* what the engine block holds for n and the canary; unknown if aligned */
+	if (b.shift == MIN_SHIFT)
+		room = (mk__is_ours(base) ? mk__engine_usable_size(base) : mk__huge_usable(base)) - sizeof(sec_header);
+	if (n + CANARY <= room && n >= room / 2) {   /* it fits, without holding on to more than twice the need */
+		if (n < b.n)
+			raw_memset(b.p + n, 0, b.n - n + CANARY);
+		else
+			raw_memset(b.p + b.n, 0, n - b.n + CANARY);   /* the old canary is no data of the program's */
+		seal(b.p, n, b.shift, b.kind, 0);
+		store64(b.p + n, canary_of((uintptr_t)b.p));
+		return p;
+	}
+	if (b.shift == MIN_SHIFT && !mk__is_ours(base) && n + sizeof(sec_header) + CANARY > MK_LARGE_MAX) {
+		/* huge to huge: the engine moves the pages with mremap; the header moves with them */
+		char *nb = mk__huge_realloc(base, n + sizeof(sec_header) + CANARY);
+		if (!nb)
+			return NULL;
+		return wrap(nb, n, MIN_SHIFT, b.kind);
+	}
+	/* A block that grows usually goes on growing: room for half again its size saves copies (as the
+	 * engine's realloc does). */
+	size_t cap = n;
+	if (n > b.n && n < b.n + b.n / 2 && b.n + b.n / 2 <= MK_LARGE_MAX && b.shift == MIN_SHIFT)
+		cap = b.n + b.n / 2;
+	void *q = b.shift == MIN_SHIFT
+	              ? wrap(mk__engine_alloc(cap + sizeof(sec_header) + CANARY), n, MIN_SHIFT, MK_KIND_MALLOC)
+	              : mk__secure_alloc_kind(n, (size_t)1 << b.shift, MK_KIND_MALLOC);
+	if (!q)
+		return NULL;
+	raw_memcpy(q, p, n < b.n ? n : b.n);
+	free_checked(p, MK_NO_SIZE, 0, MK_KIND_MALLOC, "realloc():");
+	return q;
+}
+
+size_t mk__secure_usable_size(const void *p)
+{
+	if (mk__zero_owns(p))
+		return mk__engine_usable_size(p);
+	blk b;
+	validate(p, &b, "malloc_usable_size():", -1);
+	return b.n;
+}
+
+int mk__secure_trim(size_t pad)
+{
+	if (tq)
+		flush(tq);
+	return mk__engine_trim(pad);
+}
+
+/* ---- checked.c's question ---- */
+
+void mk__secure_check_write(const void *dst, size_t len, const char *fn)
+{
+	uintptr_t d = (uintptr_t)dst, start;
+	size_t size;
+	if (!mk__is_ours(dst) || (d & MK_SEG_MASK) < MK_SLICE_SIZE || !engine_block(d, &start, &size))
+		return;
+	/* Only the common layout is looked up (header at the engine block's start): an aligned block, or a
+	 * header that does not check, is not ours to judge here; free will. */
+	blk b;
+	if (!read_header((void *)(start + 16), &b))
+		return;
+	if (b.freed)
+		report("%s write into freed block %p (%zu bytes at +%td)", fn, (void *)b.p, len, (char *)dst - b.p);
+	if (d < (uintptr_t)b.p)
+		report("%s heap underflow before %p (%zu bytes written at %td)", fn, (void *)b.p, len, (char *)dst - b.p);
+	if (d - (uintptr_t)b.p > b.n || len > b.n - (d - (uintptr_t)b.p))
+		report("%s heap overflow of %p (%zu-byte block, %zu bytes written at +%td)", fn, (void *)b.p, b.n, len,
+		       (char *)dst - b.p);
+}
+#endif

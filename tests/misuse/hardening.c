@@ -1,0 +1,257 @@
+/* The hardening measures one by one, under LD_PRELOAD of either build (tests/misuse/hardening.sh runs it
+ * under both; MK_TEST_SECURE=1 says it is the secure build): what a correct program sees (malloc(0),
+ * realloc and calloc through the secure layer, malloc_trim emptying the quarantine) and the exact line of
+ * each detection.  The misuse suite says which misuse each build catches; this says how. */
+#include <dlfcn.h>
+#include <malloc.h>
+#include <stdint.h>
+
+#include "tests/common/test.h"
+#include "tests/contract/abort.h"
+
+static int secure;
+
+/* Reads through p in a child: 1 when that faults (SIGSEGV). */
+static void read_byte(void *p) { (void)*(volatile char *)p; }
+static int faults(void *p)
+{
+	char out[256];
+	int st = test_capture(read_byte, p, out, sizeof out);
+	return WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV;
+}
+
+/* malloc(0): unique, 16-byte aligned, usable size 0, no access, realloc-able, a second free detected. */
+static void test_zero_size_blocks(void)
+{
+	enum { N = 5000 };
+	static char *p[N];
+	for (int i = 0; i < N; i++) {
+		p[i] = malloc(0);
+		REQUIRE(p[i] != NULL);
+		CHECK(((uintptr_t)p[i] & 15) == 0);
+		CHECK(malloc_usable_size(p[i]) == 0);
+		if (i)
+			CHECK(p[i] != p[i - 1]);
+	}
+	CHECK(faults(p[0]) && faults(p[N - 1]));
+	for (int i = 0; i < N; i += 2)
+		free(p[i]);
+	CHECK(faults(p[0]));   /* freed: still no access */
+	char *q = realloc(p[1], 100);
+	REQUIRE(q != NULL);
+	memset(q, 7, 100);
+	CHECK(malloc_usable_size(q) >= 100);
+	free(q);
+	for (int i = 3; i < N; i += 2)
+		free(p[i]);
+	/* slots come back: a million more, 1000 live at a time, fit in the area */
+	for (int k = 0; k < 1000; k++) {
+		for (int i = 0; i < 1000; i++)
+			REQUIRE((p[i] = malloc(0)) != NULL);
+		for (int i = 0; i < 1000; i++)
+			free(p[i]);
+	}
+}
+
+static void free_zero_twice(void *arg)
+{
+	(void)arg;
+	char *p = malloc(0);
+	fprintf(stderr, "block %p\n", (void *)p);
+	free(p);
+	free(p);
+}
+static void free_zero_interior(void *arg)
+{
+	(void)arg;
+	char *p = malloc(0);
+	fprintf(stderr, "block %p\n", (void *)(p + 4));
+	free(p + 4);
+}
+static void test_zero_size_bad_frees(void)
+{
+	CHECK(test_expect_bad_free(free_zero_twice, NULL, NULL, "free(): double free of"));
+	CHECK(test_expect_bad_free(free_zero_interior, NULL, NULL, "free(): interior pointer"));
+}
+
+/* The next large malloc never gets the large block freed last; a second free of it is still detected. */
+static void large_freed_twice(void *arg)
+{
+	(void)arg;
+	char *p = malloc(300000);
+	free(p);
+	char *q = malloc(300000);
+	fprintf(stderr, "block %p\n", (void *)p);
+	(void)q;
+	free(p);
+}
+static void test_large_not_reused_at_once(void)
+{
+	for (int i = 0; i < 20; i++) {
+		char *p = malloc(300000), *keep = malloc(300000);
+		REQUIRE(p && keep);
+		memset(p, 1, 300000);
+		free(p);
+		char *q = malloc(300000);
+		CHECK(q != p);
+		free(q);
+		free(keep);
+	}
+	CHECK(test_expect_bad_free(large_freed_twice, NULL, NULL, "free(): double free of"));
+}
+
+/* C++ sized delete, through free_sized (C23; glibc 2.36 has none, so it is looked up: memkit's). */
+static void (*free_sized_fn)(void *, size_t);
+static void wrong_size(void *arg)
+{
+	(void)arg;
+	char *p = malloc(4096);
+	free_sized_fn(p, 100);
+}
+static void test_free_sized(void)
+{
+	free_sized_fn = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "free_sized");
+	REQUIRE(free_sized_fn != NULL);
+	char *p = malloc(100);
+	REQUIRE(p);
+	free_sized_fn(p, 100);   /* right: no report */
+	char out[512];
+	int st = test_capture(wrong_size, NULL, out, sizeof out);
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(out, "wrong size 100 for 0x"));
+	if (!(WIFSIGNALED(st) && strstr(out, "wrong size 100")))
+		fprintf(stderr, "  status %#x: %s\n", st, out);
+}
+
+/* ---- the secure build ---- */
+
+static int aborts_with(void (*fn)(void *), const char *line_start)
+{
+	char out[1024];
+	int st = test_capture(fn, NULL, out, sizeof out);
+	int ok = WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(out, line_start) == out;
+	if (!ok)
+		fprintf(stderr, "  want an abort with \"%s...\"; status %#x, stderr: %s\n", line_start, st, out);
+	return ok;
+}
+static void overflow_one(void *a) { (void)a; char *p = malloc(48); p[48] = 1; free(p); }
+static void underflow_one(void *a) { (void)a; char *p = malloc(48); p[-1] = 1; free(p); }
+static void write_after_free(void *a)
+{
+	(void)a;
+	char *p = malloc(64);
+	free(p);
+	p[10] = 1;
+	for (int i = 0; i < 1000; i++)
+		free(malloc(64));
+}
+static void memcpy_over(void *a)
+{
+	(void)a;
+	static char src[64];
+	char *p = malloc(40);
+	void *(*volatile copy)(void *, const void *, size_t) = memcpy;
+	copy(p, src, 41);
+}
+static void memset_freed(void *a)
+{
+	(void)a;
+	char *p = malloc(40);
+	void *(*volatile set)(void *, int, size_t) = memset;
+	free(p);
+	set(p, 0, 8);
+}
+static void strcpy_over(void *a)
+{
+	(void)a;
+	char *p = malloc(8);
+	char *(*volatile cpy)(char *, const char *) = strcpy;
+	cpy(p, "12345678");   /* 9 bytes with its terminator */
+}
+static void realloc_overflowed(void *a) { (void)a; char *p = malloc(24); p[24] = 1; p = realloc(p, 4000); }
+
+static void test_secure_detections(void)
+{
+	CHECK(aborts_with(overflow_one, "memkit: free(): heap overflow after 0x"));
+	CHECK(aborts_with(underflow_one, "memkit: free(): heap underflow before 0x"));
+	CHECK(aborts_with(write_after_free, "memkit: free(): write after free of 0x"));
+	CHECK(aborts_with(memcpy_over, "memkit: memcpy(): heap overflow of 0x"));
+	CHECK(aborts_with(memset_freed, "memkit: memset(): write into freed block 0x"));
+	CHECK(aborts_with(strcpy_over, "memkit: strcpy(): heap overflow of 0x"));
+	CHECK(aborts_with(realloc_overflowed, "memkit: realloc(): heap overflow after 0x"));
+}
+
+/* What a correct program sees: the bytes it asked for, zeroed calloc, realloc keeping its data in place
+ * and moved, in-bounds copies, and the quarantine emptied by malloc_trim. */
+static void test_secure_correct_programs(void)
+{
+	for (size_t n = 1; n < 5000; n += 37) {
+		char *p = malloc(n);
+		REQUIRE(p);
+		CHECK(malloc_usable_size(p) == n);
+		memset(p, 'a', n);
+		char *q = realloc(p, n + n / 4 + 1);   /* grows, in place or not */
+		REQUIRE(q);
+		for (size_t i = 0; i < n; i++)
+			if (q[i] != 'a') {
+				CHECK(q[i] == 'a');
+				break;
+			}
+		memmove(q + 1, q, n);                   /* in bounds: never stopped */
+		q = realloc(q, n / 2 + 1);              /* shrinks */
+		REQUIRE(q);
+		free(q);
+		char *z = calloc(1, n);
+		REQUIRE(z);
+		for (size_t i = 0; i < n; i++)
+			if (z[i]) {
+				CHECK(z[i] == 0);
+				break;
+			}
+		free(z);
+	}
+	/* Freed blocks wait: 100 frees later, none is handed out again; after malloc_trim they can be. */
+	enum { N = 100 };
+	char *b[N];
+	for (int i = 0; i < N; i++)
+		b[i] = malloc(32);
+	for (int i = 0; i < N; i++)
+		free(b[i]);
+	int reused = 0;
+	char *c[N];
+	for (int i = 0; i < N; i++) {
+		c[i] = malloc(32);
+		for (int k = 0; k < N; k++)
+			reused += c[i] == b[k];
+	}
+	CHECK(reused == 0);
+	malloc_trim(0);   /* the b blocks leave the quarantine (the c blocks stay live) */
+	char *d[N];
+	for (int i = 0; i < N; i++) {
+		d[i] = malloc(32);
+		for (int k = 0; k < N; k++)
+			reused += d[i] == b[k];
+	}
+	CHECK(reused > 0);
+	for (int i = 0; i < N; i++) {
+		free(c[i]);
+		free(d[i]);
+	}
+}
+
+static void cases(void)
+{
+	RUN(test_zero_size_blocks);
+	RUN(test_zero_size_bad_frees);
+	RUN(test_large_not_reused_at_once);
+	RUN(test_free_sized);
+	if (secure) {
+		RUN(test_secure_detections);
+		RUN(test_secure_correct_programs);
+	}
+}
+
+int main(void)
+{
+	secure = getenv("MK_TEST_SECURE") != NULL;
+	return test_main(cases);
+}

@@ -47,7 +47,7 @@ mk_sref mk__bin_find(const mk_runs *x, unsigned n, unsigned *at)
 		uint64_t head = mk__slice_bits(i, n), tail = mk__slice_bits(i + len - n, n);
 		if (!best) {
 			best = r;
-			*at = i + len - n;
+			*at = i;
 		}
 		if ((dirty & head) == head || (dirty & tail) == tail) {
 			*at = (dirty & head) == head ? i : i + len - n;

@@ -269,7 +269,7 @@ mk_span *mk__span_alloc(unsigned slices, unsigned cls)
 {
 	mk_span *s = NULL;
 	pthread_mutex_lock(&seg_lock);
-	unsigned at = MK_SLICES - slices;
+	unsigned at = 1;
 	mk_sref r = 0;
 	/* (Not for a large block that would start where the large block freed last did: reuse.c's rule.) */
 	if (last_freed.seg && slices <= last_freed.n &&

@@ -80,20 +80,29 @@ void *mk__large_alloc(size_t n)
 {
 	unsigned slices = (unsigned)((n + MK_SLICE_SIZE - 1) >> MK_SLICE_SHIFT);
 	mk_span *s = NULL;
-	for (int k = LCACHE_SLOTS - 1; k >= 0; k--)   /* the newest first: the likeliest still in the caches */
-		if (lcache[k].span && lcache[k].span->slices == slices && !mk__reuse_is_last_freed(lcache[k].span->start)) {
-			s = lcache[k].span;
-			for (int j = k; j + 1 < LCACHE_SLOTS; j++)
-				lcache[j] = lcache[j + 1];
-			lcache[LCACHE_SLOTS - 1].span = NULL;
-			lcache_bytes -= s->block_size;
-			s->used = 1;
-			break;
+	bool kept = false;   /* one of this length is cached, but it is the block freed last */
+	for (int k = LCACHE_SLOTS - 1; k >= 0; k--) {   /* the newest first: the likeliest still in the caches */
+		if (!lcache[k].span || lcache[k].span->slices != slices)
+			continue;
+		if (mk__reuse_is_last_freed(lcache[k].span->start)) {
+			kept = true;
+			continue;
 		}
+		s = lcache[k].span;
+		for (int j = k; j + 1 < LCACHE_SLOTS; j++)
+			lcache[j] = lcache[j + 1];
+		lcache[LCACHE_SLOTS - 1].span = NULL;
+		lcache_bytes -= s->block_size;
+		s->used = 1;
+		break;
+	}
 	if (!s) {
 		/* A miss gives the cache back first: another length could not take its spans, but the
-		 * segments can, resident pages included (the same locking as with no cache at all). */
-		mk__large_flush();
+		 * segments can, resident pages included (the same locking as with no cache at all).  Not when
+		 * it holds this length: the next malloc of it may take that block, and the one allocated now
+		 * joins it, so a loop that frees and allocates alternates between two cached blocks. */
+		if (!kept)
+			mk__large_flush();
 		s = mk__reuse_avoid_large(mk__span_alloc(slices, MK_LARGE_CLS), slices);   /* reuse.c */
 	}
 	if (!s)

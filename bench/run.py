@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """memkit's benchmark runner: every allocator on every workload, interleaved, with a table as it goes.
 
-    python3 bench/run.py [--profile quick|full] [--only main,scaling,instr,classic]
+    python3 bench/run.py [--profile quick|full] [--only main,scaling,instr,classic,heapscale]
                          [--allocators a,b] [--workloads w,x] [--reps N] [--no-install]
 
 Allocators are compared by preloading them (LD_PRELOAD) under the same workload binaries; glibc is the
@@ -28,6 +28,7 @@ RESULTS = os.path.join(ROOT, "bench", "results")
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import charts  # noqa: E402  (bench/charts.py: the SVG writer)
 import sqlwork  # noqa: E402  (bench/sqlwork.py: the generated SQL script and its expected output)
+import heapscale  # noqa: E402  (bench/heapscale.py: the heap-size scaling section)
 
 # name, Debian package, library file the package ships (what is preloaded); None = the C library itself.
 PEERS = [
@@ -64,6 +65,7 @@ WORKLOADS = [
     ("prodcons", "prodcons", (10, 2000, 6000), 2, True, "producer/consumer pairs: one thread allocates, one frees"),
     ("realloc", "realloc", (2, 40, 120), 1, False, "strings and arrays grown by realloc, interleaved"),
     ("large", "large", (20, 300, 1200), 1, False, "large blocks 64 KiB-32 MiB, touched page by page"),
+    ("huge", "huge", (20, 500, 2000), 1, False, "huge blocks 5-25 MiB, 20 live, replaced at random, zeroed whole"),
     ("frag", "frag", (8, 128, 512), 1, False, "allocate, free 90% at random, keep the newest 10% (time of that phase)"),
     ("xthread", "xthread", (20, 3000, 10000), 2, True, "cross-thread: 8 B-16 KiB blocks freed by the next thread in batches"),
     ("mstress", "mstress", (20, 6000, 20000), 4, True, "threads churn mostly small blocks, random lifetimes, some migrate"),
@@ -641,6 +643,8 @@ def markdown(res):
             p("|---|---:|")
             for n, s in ins.items():
                 p("| %s | %s |" % (n, "%.1f" % s["per_pair"] if s["status"] == "ok" else s["status"]))
+    if "heapscale" in res:
+        L += heapscale.markdown(res["heapscale"], chart_name("heapscale", res["profile"]))
     if "classic" in res:
         c = res["classic"]
         p("")
@@ -685,6 +689,8 @@ def write_results(res, outdir, docs):
         svgs["scaling"] = charts.scaling_lines(
             "Speed-up over 1 thread, same total work (%d cores)" % res["machine"]["cores"], res["scaling"],
             res["command"], res["machine"]["cores"])
+    if "heapscale" in res:
+        svgs["heapscale"] = heapscale.chart_svg(res["heapscale"], res["command"])
     # bench/results/bench-<kind>-<profile>.svg; the full profile's also as docs/img/bench-<kind>.svg
     for kind, text in svgs.items():
         with open(os.path.join(outdir, chart_name(kind, prof)), "w") as f:
@@ -719,8 +725,8 @@ def load_results(path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", choices=sorted(PROFILES), default="quick")
-    ap.add_argument("--only", default="main,scaling,instr,classic",
-                    help="comma-separated sections: main, scaling, instr, classic")
+    ap.add_argument("--only", default="main,scaling,instr,classic,heapscale",
+                    help="comma-separated sections: main, scaling, instr, classic, heapscale")
     ap.add_argument("--allocators", default="", help="comma-separated names (default: all found)")
     ap.add_argument("--workloads", default="", help="comma-separated names (default: all)")
     ap.add_argument("--reps", type=int, default=0, help="repetitions (default: the profile's)")
@@ -773,7 +779,8 @@ def main():
     for sec, fn in (("main", lambda: main_matrix(allocs, workloads, prof, reps)),
                     ("scaling", lambda: scaling(allocs, workloads, prof, args.reps or prof["scaling_reps"])),
                     ("instr", lambda: instructions(allocs, prof)),
-                    ("classic", lambda: classic(allocs, prof, reps))):
+                    ("classic", lambda: classic(allocs, prof, reps)),
+                    ("heapscale", lambda: heapscale.section(allocs, prof["index"], reps, BIN, run_once, say, progress))):
         if sec in sections:
             t0 = time.time()
             res[sec] = fn()

@@ -4,3 +4,9 @@ $(BUILD)/tests/engine-unit: $(BUILD)/obj/tests/unit/engine_unit.o $(BUILD)/libme
 	@mkdir -p $(@D)
 	$(CC) $(MK_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MK_LDLIBS) $(LDLIBS)
 TESTS += $(UNIT_TESTS)
+
+# segment.c's indexes (src/engine/runs.h) and the large-block cache.
+$(BUILD)/tests/runs-unit: $(BUILD)/obj/tests/unit/runs_unit.o $(BUILD)/libmemkit-mk.a
+	@mkdir -p $(@D)
+	$(CC) $(MK_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(MK_LDLIBS) $(LDLIBS)
+TESTS += $(BUILD)/tests/runs-unit

@@ -64,6 +64,14 @@ static inline double wl_now(void)
 	return (double)t.tv_sec + t.tv_nsec * 1e-9;
 }
 
+/* The process's CPU time (all threads, user + system), in seconds. */
+static inline double wl_cpu(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+	return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
 /* Resident set size in bytes, from /proc/self/statm (read with a stack buffer: no allocation). */
 static inline size_t wl_rss(void)
 {

@@ -252,7 +252,12 @@ void     mk__unlock_all(void) MK_HIDDEN;
  * segment lock so that no walker (check, a fork's child) sees it half made.  NULL when the OS refuses. */
 mk_span *mk__span_alloc(unsigned slices, unsigned cls) MK_HIDDEN;
 void     mk__span_free(mk_span *s) MK_HIDDEN;
+/* mk__span_free of a span whose block was freed at freed_ms (a large block's, out of its thread's cache). */
+void     mk__span_free_aged(mk_span *s, uint64_t freed_ms) MK_HIDDEN;
 void     mk__segments_purge(bool all) MK_HIDDEN;
+/* A purge round (mk__segments_purge(false)) if none ran for the purge delay: for large.c's cache, whose
+ * frees take no lock otherwise. */
+void     mk__segments_maybe_purge(uint64_t now) MK_HIDDEN;
 bool     mk__segments_check(int *errors) MK_HIDDEN;
 void     mk__segments_lock(void) MK_HIDDEN;
 void     mk__segments_unlock(void) MK_HIDDEN;
@@ -275,6 +280,8 @@ void     mk__heaps_walk(void (*visit)(const mk_heap *h, void *arg), void *arg) M
 /* large.c: blocks over MK_MEDIUM_MAX up to MK_LARGE_MAX, one span each */
 void    *mk__large_alloc(size_t n) MK_HIDDEN;
 void     mk__large_free(mk_span *s) MK_HIDDEN;
+void     mk__large_flush(void) MK_HIDDEN;             /* this thread's cached large spans to their segments */
+size_t   mk__large_cached_bytes(void) MK_HIDDEN;      /* what this thread's cache holds */
 
 /* huge.c: blocks over MK_LARGE_MAX */
 void    *mk__huge_alloc(size_t n, size_t align, bool zero) MK_HIDDEN;

@@ -1,11 +1,13 @@
-/* Huge blocks: requests over MK_MEDIUM_MAX, each in a mapping of its own.
+/* Huge blocks: requests over MK_LARGE_MAX (2 MiB), each in a mapping of its own.
  *
  * The block starts at its mapping (page-aligned, or aligned further when asked), so nothing precedes it.
  * A registry (open addressing on the block address) says which addresses are huge blocks and how big;
  * free() consults it under a lock, which is cheap next to the system calls a huge block costs anyway.
  * Freed mappings wait in a small cache, so a program that frees and allocates large buffers in a loop
- * does not map, fault in and unmap them each time; the cache is purged after the purge delay and emptied
- * after a longer one, or at once by malloc_trim(0).
+ * does not map, fault in and unmap them each time: a request takes the smallest cached range that fits
+ * (splitting it) or grows the largest resident one with mremap, and a freed block is joined to the
+ * cached parts of its mapping beside it.  The cache is purged after the purge delay and emptied after a
+ * longer one, or at once by malloc_trim(0).
  *
  * Invariants: every registry entry is a live mapping of `size` bytes at `addr`; no cache entry is in the
  * registry; cached bytes never exceed CACHE_MAX_BYTES; an entry marked purged reads as zero (a purge the
@@ -25,8 +27,10 @@
 #define CACHE_KEEP_MS    1000     /* a cached mapping unused this long is unmapped */
 #define CACHE_PURGE_MS   100      /* at least this long resident: huge blocks are costly to fault in */
 
-typedef struct { uintptr_t addr; size_t size; } entry;
-typedef struct { uintptr_t addr; size_t size; uint64_t since; bool purged; } cached;
+/* origin: the address the mapping a block was cut from was mapped (or moved by mremap) at.  Only cached
+ * ranges of one origin are joined: they are then parts of one kernel mapping, which mremap can grow. */
+typedef struct { uintptr_t addr; size_t size; uintptr_t origin; } entry;
+typedef struct { uintptr_t addr; size_t size; uint64_t since; bool purged; uintptr_t origin; } cached;
 
 static pthread_mutex_t huge_lock = PTHREAD_MUTEX_INITIALIZER;
 static entry *table;              /* capacity a power of two; addr 0 = empty */
@@ -79,11 +83,11 @@ static bool grow(void)
 	return true;
 }
 
-static bool insert(uintptr_t a, size_t size)
+static bool insert(uintptr_t a, size_t size, uintptr_t origin)
 {
 	if ((count + 1) * 2 > capacity && !grow())
 		return false;
-	put((entry){ a, size });
+	put((entry){ a, size, origin });
 	count++;
 	live_bytes += size;
 	return true;
@@ -117,12 +121,28 @@ static void release(uintptr_t addr, size_t size)
 }
 
 /* Adds a free mapping to the cache, unmapping the oldest entries to make room (or this one, if it is too
- * big to keep). Called with the lock held. */
+ * big to keep).  A cached neighbour (the other part of a mapping that was split, mostly) in the same state
+ * (both purged, or both not: a joined range that is mostly purged would be taken for a resident one) is
+ * joined to it, while the whole stays cacheable: free address space comes back together as it would in one heap, and a
+ * later request larger than any single freed block finds resident pages instead of growing a mapping
+ * into new ones (the page faults are what huge blocks cost).  Called with the lock held. */
 static void cache_put(cached c)
 {
 	if (mk__opt.purge_delay_ms == 0 || c.size > CACHE_MAX_BYTES / 4) {
 		release(c.addr, c.size);
 		return;
+	}
+	for (size_t k = 0; k < cache_count; k++) {
+		cached *o = &cache[k];
+		if ((o->addr + o->size != c.addr && c.addr + c.size != o->addr) || o->origin != c.origin || o->purged != c.purged ||
+		    c.size + o->size > CACHE_MAX_BYTES / 4)
+			continue;
+		c.addr = o->addr < c.addr ? o->addr : c.addr;
+		c.size += o->size;
+		c.since = o->since > c.since ? o->since : c.since;   /* the newest part's age */
+		cache_bytes -= o->size;
+		*o = cache[--cache_count];
+		k = (size_t)-1;   /* the joined range may now touch another entry */
 	}
 	while (cache_count == CACHE_SLOTS || cache_bytes + c.size > CACHE_MAX_BYTES) {
 		size_t oldest = 0;
@@ -143,8 +163,9 @@ static void cache_drop(size_t k)
 }
 
 /* Unmaps what waited too long, purges what waited past the purge delay (at least CACHE_PURGE_MS), and
- * purges the oldest until the resident part of the cache is within 1/4 of the live huge bytes (at least
- * 32 MiB). */
+ * purges the oldest until the resident part of the cache is within the live huge bytes (at least 32 MiB):
+ * a program replacing huge blocks at random reuses about as much as it keeps, and a page faulted in
+ * again costs more than the memset of a resident one. */
 static void cache_age(bool all, uint64_t now)
 {
 	size_t resident = 0;
@@ -161,7 +182,7 @@ static void cache_age(bool all, uint64_t now)
 			resident += cache[k].size;
 		k++;
 	}
-	size_t budget = live_bytes / 4 > ((size_t)32 << 20) ? live_bytes / 4 : (size_t)32 << 20;
+	size_t budget = live_bytes > ((size_t)32 << 20) ? live_bytes : (size_t)32 << 20;
 	while (resident > budget) {
 		size_t oldest = CACHE_SLOTS;
 		for (size_t k = 0; k < cache_count; k++)
@@ -214,6 +235,8 @@ void *mk__huge_alloc(size_t n, size_t align, bool zero)
 		void *q = mk__os_remap((void *)c.addr, c.size, size, 1);
 		pthread_mutex_lock(&huge_lock);
 		if (q) {
+			if ((uintptr_t)q != c.addr)
+				c.origin = (uintptr_t)q;   /* moved: a mapping of its own now */
 			c.addr = (uintptr_t)q;
 			c.size = size;
 		} else {
@@ -226,7 +249,7 @@ void *mk__huge_alloc(size_t n, size_t align, bool zero)
 		/* A bigger mapping is split: its tail stays cached with its resident pages (mapping afresh would
 		 * cost a fault per page). */
 		if (c.size - size >= MK_LARGE_MAX)
-			cache_put((cached){ c.addr + size, c.size - size, c.since, c.purged });
+			cache_put((cached){ c.addr + size, c.size - size, c.since, c.purged, c.origin });
 		else
 			size = c.size;
 	}
@@ -241,9 +264,10 @@ void *mk__huge_alloc(size_t n, size_t align, bool zero)
 		p = align > MK_PAGE_SIZE ? mk__os_map_aligned(size, align) : mk__os_map(size);
 		if (!p)
 			return NULL;
+		c.origin = (uintptr_t)p;
 	}
 	pthread_mutex_lock(&huge_lock);
-	bool ok = insert((uintptr_t)p, size);
+	bool ok = insert((uintptr_t)p, size, c.origin);
 	pthread_mutex_unlock(&huge_lock);
 	if (!ok) {
 		release((uintptr_t)p, size);
@@ -263,21 +287,24 @@ bool mk__huge_free(void *p)
 		return false;
 	}
 	size_t size = e->size;
+	uintptr_t origin = e->origin;
 	erase(e);
 	mk__stat_huge(size, -1);
 	MK_ASAN_FREE(p, size);
-	cache_put((cached){ (uintptr_t)p, size, now, false });
+	cache_put((cached){ (uintptr_t)p, size, now, false, origin });
 	cache_age(false, now);
 	pthread_mutex_unlock(&huge_lock);
 	return true;
 }
 
+/* p is page-aligned and in a cached mapping (freed blocks are joined there, so p may lie inside one). */
 bool mk__huge_was_freed(const void *p)
 {
 	bool found = false;
+	uintptr_t a = (uintptr_t)p;
 	pthread_mutex_lock(&huge_lock);
 	for (size_t k = 0; k < cache_count; k++)
-		found |= cache[k].addr == (uintptr_t)p;
+		found |= (a & (MK_PAGE_SIZE - 1)) == 0 && a - cache[k].addr < cache[k].size;
 	pthread_mutex_unlock(&huge_lock);
 	return found;
 }
@@ -313,11 +340,17 @@ void *mk__huge_realloc(void *p, size_t n)
 	if (q) {
 		mk__stat_huge_realloc(size, want);
 		MK_ASAN_LIVE(q, want);
+		uintptr_t origin = q == p ? e->origin : (uintptr_t)q;
 		/* erase() made room for one entry, so this insert needs no growth and cannot fail. */
 		erase(e);
-		insert((uintptr_t)q, want);
+		insert((uintptr_t)q, want, origin);
 	}
 	pthread_mutex_unlock(&huge_lock);
+	if (!q && (q = mk__huge_alloc(n, 0, false)) != NULL) {
+		/* mremap refused (the block spans two kernel mappings, or the system is short): copy */
+		memcpy(q, p, n < size ? n : size);
+		mk__huge_free(p);
+	}
 	return q;
 }
 
@@ -353,7 +386,7 @@ static int check_overlaps(void)
 		if (table[i].addr)
 			all[k++] = table[i];
 	for (size_t i = 0; i < cache_count && k < n; i++)
-		all[k++] = (entry){ cache[i].addr, cache[i].size };
+		all[k++] = (entry){ cache[i].addr, cache[i].size, cache[i].origin };
 	for (size_t gap = k / 2; gap > 0; gap /= 2)
 		for (size_t i = gap; i < k; i++)
 			for (size_t j = i; j >= gap && all[j - gap].addr > all[j].addr; j -= gap) {

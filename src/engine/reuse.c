@@ -21,9 +21,14 @@ void mk__reuse_freed_large(const mk_span *s)
 	atomic_store_explicit(&last_freed, s->start, memory_order_relaxed);
 }
 
+bool mk__reuse_is_last_freed(uintptr_t start)
+{
+	return start == atomic_load_explicit(&last_freed, memory_order_relaxed);
+}
+
 mk_span *mk__reuse_avoid_large(mk_span *s, unsigned slices)
 {
-	if (!s || s->start != atomic_load_explicit(&last_freed, memory_order_relaxed))
+	if (!s || !mk__reuse_is_last_freed(s->start))
 		return s;
 	mk_span *t = mk__span_alloc(slices, MK_LARGE_CLS);
 	if (!t)

@@ -8,5 +8,7 @@
 void     mk__reuse_freed_large(const mk_span *s) MK_HIDDEN;
 /* From mk__large_alloc, on the span it got: another one if s holds the block freed last. */
 mk_span *mk__reuse_avoid_large(mk_span *s, unsigned slices) MK_HIDDEN;
+/* Whether a large block starting at `start` is the one freed last (large.c's cache, segment.c's placement). */
+bool     mk__reuse_is_last_freed(uintptr_t start) MK_HIDDEN;
 
 #endif

@@ -3,22 +3,33 @@
  * Invariants (mk__segments_check verifies them):
  *  - slice 0 of every segment is its header; spans[0] is a sentinel whose heap is NULL, so a free() of a
  *    pointer into the header always reaches the slow path and is refused.
- *  - slices 1..63 are covered exactly by runs (spans in use, or free runs); span_at[i] locates the
- *    descriptor of the run covering slice i (the run's first slice's); two free runs are never adjacent (freeing coalesces).
+ *  - slices 1..63 are covered exactly by runs (spans in use, or free runs); two free runs are never
+ *    adjacent (freeing coalesces); every free run is in the bin of its length (runs.h).
+ *  - span_at[k] locates a descriptor: for a slice of a span, the span's (its first slice's); for a slice
+ *    of a free run, a free descriptor at or before it in the run, the run's own for its first and last
+ *    slices.  So any pointer into free memory finds a free descriptor (and is refused), merging finds the
+ *    run before a span from one load, and merging never rewrites a run's slices, nor does cutting a
+ *    span from a run's end (the rest keeps pointing where it did); only what follows a cut is repointed.
  *  - a segment's dirty_mask marks the free slices that may hold pages (not purged since they were freed),
- *    dirty_since_ms when each was freed; only free slices are dirty.  Tracking this per slice, not per
- *    run, keeps both right when runs merge: a purged neighbour stays clean, an old one stays old.
- *  - dirty_bytes is the size of all dirty slices; after every span free it is within the purge budget
- *    (MK_PURGE_BUDGET_MIN or 1/8 of the memory in spans, whichever is more) unless the system refused a
- *    purge, so free memory goes back promptly even when the program then stops calling the allocator.
- *    Going over the budget purges the oldest down to half of it, so that purges come in batches.
- *  - used_slices counts the slices of all spans in use.
+ *    dirty_since_ms when each was freed; only free slices are dirty, and every dirty slice is in the
+ *    dirty queue, oldest first (runs.h).  Tracking this per slice, not per run, keeps both right when
+ *    runs merge: a purged neighbour stays clean, an old one stays old.
+ *  - the dirty total is within the purge budget (MK_PURGE_BUDGET_MIN or 1/8 of the memory in spans,
+ *    whichever is more) after every span free, unless the system refused a purge, so free memory goes
+ *    back promptly even when the program then stops calling the allocator.  Going over the budget
+ *    purges the oldest down to half of it, so that purges come in batches.
+ *  - used_slices counts the slices of all spans in use; free_segments the wholly free segments (each one
+ *    run of 63 slices, in the last bin); at most one of them stays mapped after a span free.
  *  - mk__segmap[seg >> 22] == 1 exactly while seg is mapped.
- * Everything here runs under seg_lock, on the slow path only (once per span, i.e. per 64 KiB or more). */
+ * Everything here runs under seg_lock, on the slow path only (once per span, i.e. per 64 KiB or more),
+ * and costs the same whatever the number of segments: the bins find a run, the queue says what to purge;
+ * only mk_check and the statistics walk the segments. */
 #include <pthread.h>
 #include <string.h>
 
 #include "engine/engine.h"
+#include "engine/reuse.h"
+#include "engine/runs.h"
 #include "engine/stats.h"
 #include "os/os.h"
 
@@ -26,15 +37,20 @@
 #define MK_SPAN_HEADER 3                /* state of spans[0] */
 
 static pthread_mutex_t seg_lock = PTHREAD_MUTEX_INITIALIZER;
-static mk_segment *segments;      /* all mapped segments; those with free slices first */
-static size_t nsegments, dirty_bytes, free_segments, used_slices;
-static uint64_t last_purge_ms;
-
+static mk_segment *segments;      /* all mapped segments, for mk_check and the statistics */
+static size_t nsegments, free_segments, used_slices;
+static _Atomic uint64_t last_purge_ms;   /* the last purge round (read without the lock by large.c's cache) */
+static mk_runs runs;              /* free runs by length, dirty slices by age */
+/* The span freed last, while no span has been taken since: its run (by its first slice) and where the span
+ * lay in it.  The next span that fits there goes exactly there: the freed block's first pages, the ones
+ * programs touch first, are the likeliest resident (a run's dirty slices need not have been touched). */
+static struct { mk_segment *seg; unsigned run, at, n; } last_freed;
 
 void mk__segments_lock(void) { pthread_mutex_lock(&seg_lock); }
 void mk__segments_unlock(void) { pthread_mutex_unlock(&seg_lock); }
 void mk__segments_reset_lock(void) { pthread_mutex_init(&seg_lock, NULL); }
 
+static size_t dirty_bytes(void) { return runs.ndirty * MK_SLICE_SIZE; }
 static uintptr_t slice_addr(mk_segment *seg, unsigned i) { return (uintptr_t)seg + (uintptr_t)i * MK_SLICE_SIZE; }
 static unsigned index_of(mk_segment *seg, mk_span *s) { return (unsigned)(s - seg->spans); }
 static uint16_t offset_of_span(unsigned i) { return (uint16_t)(offsetof(mk_segment, spans) + i * sizeof(mk_span)); }
@@ -64,22 +80,32 @@ static void list_push_front(mk_segment *seg)
 	segments = seg;
 }
 
-/* Slices [i, i + n) as a bit mask (i >= 1, so n < 64). */
-static uint64_t slice_bits(unsigned i, unsigned n) { return (((uint64_t)1 << n) - 1) << i; }
-static size_t dirty_in(mk_segment *seg, unsigned i, unsigned n)
+/* Slices [i, i + n) point to the descriptor at i. */
+static void point_to(mk_segment *seg, unsigned i, unsigned n)
 {
-	return (size_t)__builtin_popcountll(seg->dirty_mask & slice_bits(i, n)) * MK_SLICE_SIZE;
+	for (unsigned k = i; k < i + n; k++)
+		seg->span_at[k] = offset_of_span(i);
 }
 
-/* Makes slices [i, i + n) one free run (their dirtiness is the caller's business). */
-static void set_run(mk_segment *seg, unsigned i, unsigned n)
+/* Makes slices [i, i + n) one free run, in its bin (their dirtiness is the caller's business); their
+ * span_at already name free descriptors in the run (see the top). */
+static void add_run(mk_segment *seg, unsigned i, unsigned n)
 {
 	mk_span *r = &seg->spans[i];
 	memset(r, 0, sizeof *r);
 	MK_STORE(r->state, MK_SPAN_FREE);
 	r->slices = n;
-	for (unsigned k = i; k < i + n; k++)
-		seg->span_at[k] = offset_of_span(i);
+	seg->span_at[i] = seg->span_at[i + n - 1] = offset_of_span(i);
+	mk__bin_insert(&runs, seg, i, n);
+	if (n == MK_SLICES - 1)
+		free_segments++;
+}
+
+static void remove_run(mk_segment *seg, unsigned i, unsigned n)
+{
+	mk__bin_remove(&runs, seg, i, n);
+	if (n == MK_SLICES - 1)
+		free_segments--;
 }
 
 static mk_segment *segment_new(void)
@@ -91,75 +117,86 @@ static mk_segment *segment_new(void)
 	seg->spans[0].state = MK_SPAN_HEADER;
 	seg->spans[0].slices = 1;
 	seg->span_at[0] = offset_of_span(0);
-	set_run(seg, 1, MK_SLICES - 1);
+	point_to(seg, 1, MK_SLICES - 1);
+	add_run(seg, 1, MK_SLICES - 1);
 	seg->free_slices = MK_SLICES - 1;
 	list_push_front(seg);
 	nsegments++;
 	mk__stat_segment(1);
-	free_segments++;
 	__atomic_store_n(&mk__segmap[((uintptr_t)seg >> MK_SEG_SHIFT) & MK_SEGMAP_MASK], 1, __ATOMIC_RELEASE);
 	return seg;
 }
 
-/* Unmaps a wholly free segment; false (and the segment stays, as it was) when the system refuses. */
-static bool segment_release(mk_segment *seg)
+/* Unmaps a wholly free segment; false (and the segment stays, its dirty slices dirty as of now) when the
+ * system refuses. */
+static bool segment_release(mk_segment *seg, uint64_t now)
 {
 	uint8_t *map = &mk__segmap[((uintptr_t)seg >> MK_SEG_SHIFT) & MK_SEGMAP_MASK];
-	size_t dirty = (size_t)__builtin_popcountll(seg->dirty_mask) * MK_SLICE_SIZE;
-	mk_segment *prev = seg->prev;
+	uint64_t dirty = seg->dirty_mask;
+	last_freed.seg = NULL;   /* it may be this segment's run */
+	remove_run(seg, 1, MK_SLICES - 1);
+	mk__dirty_clear(&runs, seg, dirty);   /* its links must leave the queue before the header goes */
 	list_remove(seg);
 	__atomic_store_n(map, 0, __ATOMIC_RELEASE);
 	MK_ASAN_LIVE(seg, MK_SEG_SIZE);   /* whoever maps this range next finds it unpoisoned */
 	if (mk__os_unmap(seg, MK_SEG_SIZE) != 0) {
 		__atomic_store_n(map, 1, __ATOMIC_RELEASE);
-		if (prev) {   /* back where it was, so the caller's walk goes on from it */
-			seg->prev = prev;
-			seg->next = prev->next;
-			if (prev->next)
-				prev->next->prev = seg;
-			prev->next = seg;
-		} else {
-			list_push_front(seg);
-		}
+		list_push_front(seg);
+		add_run(seg, 1, MK_SLICES - 1);
+		mk__dirty_add(&runs, seg, dirty, now);
 		return false;
 	}
 	nsegments--;
 	mk__stat_segment(-1);
-	free_segments--;
-	dirty_bytes -= dirty;
 	return true;
 }
 
-/* Takes n slices from the first free run that is long enough (splitting it); with only_dirty, from a run
- * whose first n slices are still resident (reusing them costs no page faults). */
-static mk_span *take_run(mk_segment *seg, unsigned n, bool only_dirty)
+/* How long a wholly free segment has been so: since its last slice was freed (slices never used hold 0). */
+static uint64_t wholly_free_for(mk_segment *seg, uint64_t now)
 {
-	for (unsigned i = 1; i < MK_SLICES; i += seg->spans[i].slices) {
-		mk_span *r = &seg->spans[i];
-		if (MK_LOAD(r->state) != MK_SPAN_FREE || r->slices < n ||
-		    (only_dirty && (seg->dirty_mask & slice_bits(i, n)) != slice_bits(i, n)))
-			continue;
-		if (seg->free_slices == MK_SLICES - 1)
-			free_segments--;
-		unsigned len = r->slices;
-		bool zeroed = (seg->dirty_mask & slice_bits(i, n)) == 0;   /* purged or never used: reads zero */
-		dirty_bytes -= dirty_in(seg, i, n);
-		seg->dirty_mask &= ~slice_bits(i, n);
-		if (len > n)
-			set_run(seg, i + n, len - n);
-		memset(r, 0, sizeof *r);
-		r->zeroed = zeroed;
-		used_slices += n;
-		r->slices = n;
-		MK_STORE(r->state, MK_SPAN_ACTIVE);
-		r->start = slice_addr(seg, i);
-		seg->free_slices -= n;
-		return r;
-	}
-	return NULL;
+	uint64_t last = 0;
+	for (unsigned k = 1; k < MK_SLICES; k++)
+		last = seg->dirty_since_ms[k] > last ? seg->dirty_since_ms[k] : last;
+	return now - last;
 }
 
-static void purge_locked(bool all, uint64_t now);
+/* Unmaps wholly free segments until `keep` are left, those wholly free for the purge delay only unless
+ * `all`; the last bin lists them newest first, so its end is the one free the longest.  Stops at a
+ * refusal (the system would refuse again). */
+static void release_free_segments(size_t keep, uint64_t now, bool all)
+{
+	while (free_segments > keep) {
+		mk_segment *seg = mk__sref_seg(runs.bin_last[MK_SLICES - 1]);
+		if ((!all && wholly_free_for(seg, now) < (uint64_t)mk__opt.purge_delay_ms) || !segment_release(seg, now))
+			return;
+	}
+}
+
+/* Takes slices [at, at + n) of the free run of `len` slices at i, leaving what is before and after them as
+ * free runs. */
+static mk_span *take_run(mk_segment *seg, unsigned i, unsigned len, unsigned at, unsigned n)
+{
+	last_freed.seg = NULL;
+	bool zeroed = (seg->dirty_mask & mk__slice_bits(at, n)) == 0;   /* purged or never used: reads zero */
+	remove_run(seg, i, len);
+	mk__dirty_clear(&runs, seg, mk__slice_bits(at, n));
+	if (at > i)
+		add_run(seg, i, at - i);
+	if (at + n < i + len) {   /* the rest after it may point to a descriptor that is becoming a span's */
+		point_to(seg, at + n, i + len - at - n);
+		add_run(seg, at + n, i + len - at - n);
+	}
+	mk_span *r = &seg->spans[at];
+	memset(r, 0, sizeof *r);
+	r->zeroed = zeroed;
+	point_to(seg, at, n);
+	used_slices += n;
+	r->slices = n;
+	MK_STORE(r->state, MK_SPAN_ACTIVE);
+	r->start = slice_addr(seg, at);
+	seg->free_slices -= n;
+	return r;
+}
 
 static void set_geometry(mk_span *s, unsigned cls)
 {
@@ -179,158 +216,150 @@ static void set_geometry(mk_span *s, unsigned cls)
 	s->capacity = (uint32_t)(((size_t)s->slices * MK_SLICE_SIZE) / ci->size);
 }
 
-mk_span *mk__span_alloc(unsigned slices, unsigned cls)
+/* Purges dirty slices from the front of the queue while they were freed at or before `older` and more
+ * than `keep` bytes are dirty, a run of neighbouring slices per call.  A run the system refuses to purge
+ * stays dirty and counted, goes to the back of the queue as if freed now (so the others get their turn
+ * first), and ends the round: the system would refuse again. */
+static void purge_queue(uint64_t older, size_t keep, uint64_t now)
 {
-	mk_span *s = NULL;
-	pthread_mutex_lock(&seg_lock);
-	uint64_t now = mk__now_ms();   /* under the lock: ages computed from it never go negative */
-	for (int pass = 0; pass < 2 && !s; pass++)
-		for (mk_segment *seg = segments; seg && !s; seg = seg->next)
-			if (seg->free_slices >= slices)
-				s = take_run(seg, slices, pass == 0);
-	if (!s) {
-		mk_segment *seg = segment_new();
-		if (seg)
-			s = take_run(seg, slices, false);
-	}
-	if (s)
-		set_geometry(s, cls);
-	mk__stat_span(s, 1);
-	if (dirty_bytes && now - last_purge_ms >= (uint64_t)mk__opt.purge_delay_ms)
-		purge_locked(false, now);
-	pthread_mutex_unlock(&seg_lock);
-	return s;
-}
-
-/* Purges the dirty slices of [i, i + n) freed at or before `older` (UINT64_MAX: all), in as few calls as
- * contiguity allows, until `enough` bytes are purged.  A slice the system refused to purge stays dirty (and
- * counted); false then. */
-static bool purge_slices(mk_segment *seg, unsigned i, unsigned n, uint64_t older, size_t enough)
-{
-	bool ok = true;
-	size_t done = 0;
-	unsigned k = i, end = i + n;
-	while (k < end && done < enough) {
-		if (!((seg->dirty_mask >> k) & 1) || seg->dirty_since_ms[k] > older) {
-			k++;
-			continue;
+	while (runs.dirty_first && mk__dirty_since(runs.dirty_first) <= older && dirty_bytes() > keep) {
+		mk_sref first = runs.dirty_first;
+		mk_segment *seg = mk__sref_seg(first);
+		unsigned i = mk__sref_slice(first), n = 1;
+		size_t want = (dirty_bytes() - keep + MK_SLICE_SIZE - 1) / MK_SLICE_SIZE;
+		for (mk_sref r = mk__dirty_next(first); n < want && r == mk__sref(seg, i + n) && mk__dirty_since(r) <= older;
+		     r = mk__dirty_next(r))
+			n++;
+		uint64_t mask = mk__slice_bits(i, n);
+		mk__dirty_clear(&runs, seg, mask);
+		if (mk__os_purge((void *)slice_addr(seg, i), (size_t)n * MK_SLICE_SIZE) != 0) {
+			mk__dirty_add(&runs, seg, mask, now);
+			return;
 		}
-		unsigned first = k;
-		while (k < end && ((seg->dirty_mask >> k) & 1) && seg->dirty_since_ms[k] <= older &&
-		       done + (size_t)(k - first) * MK_SLICE_SIZE < enough)
-			k++;
-		if (mk__os_purge((void *)slice_addr(seg, first), (size_t)(k - first) * MK_SLICE_SIZE) != 0) {
-			ok = false;
-			continue;
-		}
-		seg->dirty_mask &= ~slice_bits(first, k - first);
-		dirty_bytes -= (size_t)(k - first) * MK_SLICE_SIZE;
-		done += (size_t)(k - first) * MK_SLICE_SIZE;
 	}
-	return ok;
 }
 
 /* How much free memory may stay resident whatever its age: MEMKIT_PURGE_LIMIT when set, else 1/8 of the
  * memory in spans, at least MK_PURGE_BUDGET_MIN (the purge delay deals with the rest while the program runs;
  * the budget bounds what stays when it stops calling the allocator). */
-static size_t purge_budget(void)
+static size_t purge_budget(size_t cached)
 {
 	if (mk__opt.purge_limit > 0)
 		return (size_t)mk__opt.purge_limit;
-	size_t b = used_slices * MK_SLICE_SIZE / 8;
+	size_t b = (used_slices * MK_SLICE_SIZE - cached) / 8;
 	return b > MK_PURGE_BUDGET_MIN ? b : MK_PURGE_BUDGET_MIN;
 }
 
-/* Over the budget, purges the oldest dirty slices until the unpurged total is half the budget: the newest
- * are the likeliest to be reused soon.  Stops at the first refusal (the system would refuse again). */
-static void purge_over_budget(void)
+/* What every span operation does about purging: the slices freed at least the purge delay ago go back,
+ * and over the budget the oldest go back until half of it is left (the newest are the likeliest to be
+ * reused soon).  Both look at the front of the queue only.  The calling thread's cached large blocks
+ * (large.c) count as dirty memory, not as memory in spans. */
+static void purge_due(uint64_t now)
 {
-	size_t budget = purge_budget();
-	if (dirty_bytes <= budget)
-		return;
-	while (dirty_bytes > budget / 2) {
-		mk_segment *oldest_seg = NULL;
-		uint64_t oldest = UINT64_MAX;
-		for (mk_segment *seg = segments; seg; seg = seg->next)
-			for (uint64_t m = seg->dirty_mask; m; m &= m - 1) {
-				unsigned k = (unsigned)__builtin_ctzll(m);
-				if (seg->dirty_since_ms[k] < oldest || !oldest_seg) {
-					oldest = seg->dirty_since_ms[k];
-					oldest_seg = seg;
-				}
-			}
-		if (!oldest_seg || !purge_slices(oldest_seg, 1, MK_SLICES - 1, oldest, dirty_bytes - budget / 2))
-			break;
-	}
-}
-
-/* How long a wholly free segment has been so: since its last slice was freed (slices never used hold 0). */
-static uint64_t wholly_free_for(mk_segment *seg, uint64_t now)
-{
-	uint64_t last = 0;
-	for (unsigned k = 1; k < MK_SLICES; k++)
-		last = seg->dirty_since_ms[k] > last ? seg->dirty_since_ms[k] : last;
-	return now - last;
-}
-
-/* Purges free slices freed at least the purge delay ago (all of them when `all`), and unmaps wholly free
- * segments beyond the one kept for reuse once they have been so for the purge delay. */
-static void purge_locked(bool all, uint64_t now)
-{
-	last_purge_ms = now;
 	uint64_t delay = (uint64_t)mk__opt.purge_delay_ms;
-	uint64_t older = all ? UINT64_MAX : (now >= delay ? now - delay : 0);
-	mk_segment *next;
-	for (mk_segment *seg = segments; seg; seg = next) {
-		next = seg->next;
-		if (seg->free_slices == MK_SLICES - 1 && (all || (free_segments > 1 && wholly_free_for(seg, now) >= delay)) &&
-		    segment_release(seg))
-			continue;
-		if (seg->dirty_mask)
-			purge_slices(seg, 1, MK_SLICES - 1, older, SIZE_MAX);
+	atomic_store_explicit(&last_purge_ms, now, memory_order_relaxed);
+	release_free_segments(1, now, false);
+	purge_queue(now >= delay ? now - delay : 0, 0, now);
+	size_t cached = mk__large_cached_bytes(), budget = purge_budget(cached);
+	if (dirty_bytes() + cached > budget)
+		purge_queue(UINT64_MAX, budget / 2 > cached ? budget / 2 - cached : 0, now);
+}
+
+mk_span *mk__span_alloc(unsigned slices, unsigned cls)
+{
+	mk_span *s = NULL;
+	pthread_mutex_lock(&seg_lock);
+	unsigned at = 1;
+	mk_sref r = 0;
+	/* (Not for a large block that would start where the large block freed last did: reuse.c's rule.) */
+	if (last_freed.seg && slices <= last_freed.n &&
+	    !(cls == MK_LARGE_CLS && mk__reuse_is_last_freed(slice_addr(last_freed.seg, last_freed.at)))) {
+		r = mk__sref(last_freed.seg, last_freed.run);
+		at = last_freed.at;
+	} else {
+		r = mk__bin_find(&runs, slices, &at);
 	}
+	if (!r) {
+		mk_segment *seg = segment_new();
+		r = seg ? mk__sref(seg, 1) : 0;
+	}
+	if (r) {
+		mk_segment *seg = mk__sref_seg(r);
+		unsigned i = mk__sref_slice(r);
+		s = take_run(seg, i, seg->spans[i].slices, at, slices);
+		set_geometry(s, cls);
+	}
+	mk__stat_span(s, 1);
+	if (runs.dirty_first || free_segments > 1)   /* the clock only when there is something to purge */
+		purge_due(mk__now_ms());   /* read under the lock: ages computed from it never go negative */
+	pthread_mutex_unlock(&seg_lock);
+	return s;
 }
 
 void mk__segments_purge(bool all)
 {
+	if (all)
+		mk__large_flush();
 	pthread_mutex_lock(&seg_lock);
-	purge_locked(all, mk__now_ms());   /* read under the lock, as everywhere */
+	uint64_t now = mk__now_ms();   /* read under the lock, as everywhere */
+	if (all) {
+		release_free_segments(0, now, true);
+		purge_queue(UINT64_MAX, 0, now);
+	} else {
+		purge_due(now);
+	}
 	pthread_mutex_unlock(&seg_lock);
 }
 
-void mk__span_free(mk_span *s)
+void mk__segments_maybe_purge(uint64_t now)
+{
+	uint64_t last = atomic_load_explicit(&last_purge_ms, memory_order_relaxed);
+	if (now - last >= (uint64_t)mk__opt.purge_delay_ms && now >= last)
+		mk__segments_purge(false);
+}
+
+void mk__span_free(mk_span *s) { mk__span_free_aged(s, UINT64_MAX); }
+
+void mk__span_free_aged(mk_span *s, uint64_t freed_ms)
 {
 	mk_segment *seg = mk__segment_of((void *)s);
 	pthread_mutex_lock(&seg_lock);
 	uint64_t now = mk__now_ms();
-	unsigned i = index_of(seg, s), n = s->slices;
+	unsigned i = index_of(seg, s), n = s->slices, freed_at = i, freed_n = n;
 	mk__stat_span(s, -1);
 	seg->free_slices += n;
 	used_slices -= n;
-	/* The span's slices become dirty, now; the neighbours' slices keep their own state and age. */
-	seg->dirty_mask |= slice_bits(i, n);
-	for (unsigned k = i; k < i + n; k++)
-		seg->dirty_since_ms[k] = now;
-	dirty_bytes += (size_t)n * MK_SLICE_SIZE;
+	/* The span's slices become dirty as of when the block was freed, but never older than the newest
+	 * dirty slice: the queue stays in order at the cost of a cached block's age being understated by how
+	 * long it waited in its cache at most.  The neighbours' slices keep their own state and age. */
+	uint64_t stamp = freed_ms < now ? freed_ms : now;
+	if (runs.dirty_last && mk__dirty_since(runs.dirty_last) > stamp)
+		stamp = mk__dirty_since(runs.dirty_last);
+	mk__dirty_add(&runs, seg, mk__slice_bits(i, n), stamp);
 	/* Merge with the free runs on either side. */
 	unsigned after = i + n;
-	if (after < MK_SLICES && MK_LOAD(seg->spans[after].state) == MK_SPAN_FREE)
+	if (after < MK_SLICES && MK_LOAD(seg->spans[after].state) == MK_SPAN_FREE) {
+		remove_run(seg, after, seg->spans[after].slices);
 		n += seg->spans[after].slices;
+	}
 	unsigned before = head_of(seg, i - 1);
 	if (i > 1 && MK_LOAD(seg->spans[before].state) == MK_SPAN_FREE) {
+		remove_run(seg, before, i - before);
 		n += i - before;
 		i = before;
 	}
-	set_run(seg, i, n);
-	if (seg->free_slices == MK_SLICES - 1)
-		free_segments++;
-	if (seg != segments) {     /* segments with room first, so allocation finds them early */
-		list_remove(seg);
-		list_push_front(seg);
+	MK_STORE(s->state, MK_SPAN_FREE);   /* the descriptor some of the run's slices still name */
+	add_run(seg, i, n);
+	last_freed.seg = seg;
+	last_freed.run = i;
+	last_freed.at = freed_at;
+	last_freed.n = freed_n;
+	if (mk__opt.purge_delay_ms == 0) {
+		release_free_segments(0, now, true);
+		purge_queue(UINT64_MAX, 0, now);
+	} else {
+		purge_due(now);
 	}
-	if (mk__opt.purge_delay_ms == 0 || now - last_purge_ms >= (uint64_t)mk__opt.purge_delay_ms)
-		purge_locked(mk__opt.purge_delay_ms == 0, now);
-	purge_over_budget();
 	pthread_mutex_unlock(&seg_lock);
 }
 
@@ -380,7 +409,7 @@ void mk__segments_info(size_t *mapped, size_t *in_use, size_t *free_dirty, size_
 		}
 	*mapped = nsegments * MK_SEG_SIZE;
 	*in_use = used;
-	*free_dirty = dirty_bytes;
+	*free_dirty = dirty_bytes() + mk__large_cached_bytes();   /* cached large blocks: free, resident */
 	*count = nsegments;
 	pthread_mutex_unlock(&seg_lock);
 }
@@ -410,15 +439,19 @@ bool mk__segments_check(int *errors)
 				SEG_ERROR("memkit: check: segment %p slice %u has a bad length %u\n", (void *)seg, i, s->slices);
 				break;
 			}
-			for (unsigned k = i; k < i + s->slices; k++)
-				if (head_of(seg, k) != i)
-					SEG_ERROR("memkit: check: segment %p slice %u points to %u, not %u\n", (void *)seg, k,
-					          head_of(seg, k), i);
-			if (MK_LOAD(s->state) == MK_SPAN_FREE) {
+			bool is_free = MK_LOAD(s->state) == MK_SPAN_FREE;
+			for (unsigned k = i; k < i + s->slices; k++) {
+				unsigned h = head_of(seg, k);
+				bool edge = k == i || k == i + s->slices - 1;
+				if (is_free && !edge ? h < i || h > k || MK_LOAD(seg->spans[h].state) != MK_SPAN_FREE : h != i)
+					SEG_ERROR("memkit: check: segment %p slice %u points to %u, not %s %u\n", (void *)seg, k, h,
+					          is_free && !edge ? "a free descriptor from" : "", i);
+			}
+			if (is_free) {
 				if (prev_free)
 					SEG_ERROR("memkit: check: segment %p has adjacent free runs at %u\n", (void *)seg, i);
 				free_slices += s->slices;
-				free_mask |= slice_bits(i, s->slices);
+				free_mask |= mk__slice_bits(i, s->slices);
 			} else if (MK_LOAD(s->state) == MK_SPAN_ACTIVE || MK_LOAD(s->state) == MK_SPAN_FULL) {
 				if (s->start != slice_addr(seg, i) || s->block_size == 0 || s->capacity == 0 ||
 				    s->carved > s->capacity || (size_t)s->capacity * s->block_size > (size_t)s->slices * MK_SLICE_SIZE)
@@ -446,10 +479,12 @@ bool mk__segments_check(int *errors)
 		SEG_ERROR("memkit: check: %zu slices in spans, %zu counted\n", in_spans, used_slices);
 	if (count != nsegments)
 		SEG_ERROR("memkit: check: %zu segments listed, %zu counted\n", count, nsegments);
-	if (dirty != dirty_bytes)
-		SEG_ERROR("memkit: check: %zu dirty bytes found, %zu counted\n", dirty, dirty_bytes);
+	if (dirty != dirty_bytes())
+		SEG_ERROR("memkit: check: %zu dirty bytes found, %zu counted\n", dirty, dirty_bytes());
 	if (wholly_free != free_segments)
 		SEG_ERROR("memkit: check: %zu free segments found, %zu counted\n", wholly_free, free_segments);
+	if (*errors == 0)   /* the runs' indexes, over segments whose structure is sound */
+		mk__runs_check(&runs, segments, errors);
 	pthread_mutex_unlock(&seg_lock);
 	return *errors == 0;
 }

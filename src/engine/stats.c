@@ -165,8 +165,10 @@ static void visit_span(const mk_span *sp, void *arg)
 {
 	mk_stats_snapshot *s = arg;
 	if (sp->cls == MK_LARGE_CLS) {
-		s->large_blocks++;
-		s->large_bytes += sp->block_size;
+		if (LOAD(sp->used)) {   /* 0: freed, waiting in its thread's cache (large.c) */
+			s->large_blocks++;
+			s->large_bytes += sp->block_size;
+		}
 		return;
 	}
 	mk_class_snapshot *c = &s->cls[sp->cls];

@@ -98,6 +98,12 @@ typedef struct mk_span {
 	_Atomic uintptr_t xfree __attribute__((aligned(64))); /* head | count << 48 | MK_XFULL */
 } __attribute__((aligned(64))) mk_span;
 
+/* A link of segment.c's lists of slices (src/engine/runs.h): each end names a slice as its segment's
+ * address | its index (segments are 4 MiB-aligned), 0 for none. */
+typedef struct mk_slice_link {
+	uintptr_t prev, next;
+} mk_slice_link;
+
 typedef struct mk_segment {
 	uint64_t magic;
 	struct mk_segment *next, *prev; /* all segments */
@@ -110,6 +116,9 @@ typedef struct mk_segment {
 	 * free() from an address to its span. */
 	uint16_t span_at[MK_SLICES];
 	mk_span spans[MK_SLICES];      /* descriptors; only a run's first slice's is meaningful */
+	/* ---- segment.c's indexes (src/engine/runs.h), under the segment lock ---- */
+	mk_slice_link run_link[MK_SLICES];   /* a free run (by its first slice) in the bin of its length */
+	mk_slice_link dirty_link[MK_SLICES]; /* a dirty slice in the queue of dirty slices, oldest first */
 } mk_segment;
 
 typedef struct mk_span_list {

@@ -8,8 +8,8 @@
 set -u
 cd "$(dirname "$0")/../.."
 lib=$PWD/build/libmemkit.so
-# build-workloads, 14 workloads x (glibc, memkit), workload-rejects-bad-argument, 3 runner cases
-echo "PLAN 33"
+# build-workloads, 17 workloads x (glibc, memkit), workload-rejects-bad-argument, 3 runner cases
+echo "PLAN 39"
 fail=0
 pass() { echo "PASS $1"; }
 failed() { echo "FAIL $1${2:+: $2}"; fail=1; }
@@ -61,6 +61,9 @@ mstress any 20 4
 alloctest same 20 2
 larsonsrv same 50 2
 instr same 100
+heapscale same 16 1 200
+largepair same 1000
+huge same 10
 LIST
 
 # The self-check must be able to fail: a workload given impossible work reports FAIL, not ok.
@@ -89,7 +92,9 @@ for w in names:
 for w, rows in res["scaling"].items():
     assert all(p["status"] == "ok" for p in rows["glibc"].values()), (w, rows)
 assert "## Time" in open(os.path.join(d, "latest.md")).read()
-for svg in ("bench-time-tiny.svg", "bench-rss-tiny.svg", "bench-scaling-tiny.svg"):
+hs = res["heapscale"]
+assert all(hs["ns"]["glibc"][str(h)] > 0 for h in hs["heaps"]) and hs["pair_ns"]["glibc"] > 0, hs
+for svg in ("bench-time-tiny.svg", "bench-rss-tiny.svg", "bench-scaling-tiny.svg", "bench-heapscale-tiny.svg"):
     ET.parse(os.path.join(d, svg))  # well-formed
 PY
 then pass runner-reports; else failed runner-reports; fi

@@ -1,0 +1,245 @@
+/* Unit tests of segment.c's indexes (src/engine/runs.h): the bins of free runs by length and the queue of
+ * dirty slices by age, first on an index of their own over segment headers mapped for the test, then in
+ * the engine, where mk_check() must find a corrupted index, and where a span goes after a free; and the
+ * per-thread cache of large blocks. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "memkit.h"
+#include "engine/engine.h"
+#include "engine/runs.h"
+#include "os/os.h"
+#include "../common/test.h"
+
+#define KiB ((size_t)1 << 10)
+
+/* Segment headers for an index of the test's own: 4 MiB-aligned mappings (only their headers are touched). */
+static mk_segment *fake_segment(void)
+{
+	mk_segment *seg = mk__os_map_aligned(MK_SEG_SIZE, MK_SEG_SIZE);
+	if (seg)
+		memset(seg, 0, sizeof *seg);
+	return seg;
+}
+
+static void test_bins_best_fit_and_bitmap(void)
+{
+	mk_runs x = { 0 };
+	mk_segment *a = fake_segment(), *b = fake_segment();
+	REQUIRE(a && b);
+	unsigned at = 0;
+	CHECK(mk__bin_find(&x, 1, &at) == 0);          /* nothing free */
+	mk__bin_insert(&x, a, 1, 10);
+	mk__bin_insert(&x, a, 20, 3);
+	mk__bin_insert(&x, b, 5, 40);
+	CHECK(x.bin_mask == ((1ull << 10) | (1ull << 3) | (1ull << 40)));
+	CHECK(mk__bin_find(&x, 2, &at) == mk__sref(a, 20) && at == 20);   /* shortest that fits, its start */
+	CHECK(mk__bin_find(&x, 3, &at) == mk__sref(a, 20) && at == 20);
+	CHECK(mk__bin_find(&x, 4, &at) == mk__sref(a, 1) && at == 1);
+	CHECK(mk__bin_find(&x, 11, &at) == mk__sref(b, 5) && at == 5);
+	CHECK(mk__bin_find(&x, 41, &at) == 0);
+	mk__bin_remove(&x, a, 20, 3);
+	CHECK(x.bin_mask == ((1ull << 10) | (1ull << 40)) && x.bin[3] == 0);
+	CHECK(mk__bin_find(&x, 2, &at) == mk__sref(a, 1));
+	/* Same length: the last one inserted comes first; removing from the middle keeps the rest linked. */
+	mk__bin_insert(&x, b, 50, 10);
+	mk__bin_insert(&x, a, 40, 10);
+	CHECK(mk__bin_find(&x, 10, &at) == mk__sref(a, 40));
+	mk__bin_remove(&x, b, 50, 10);
+	CHECK(x.bin[10] == mk__sref(a, 40) && a->run_link[40].next == mk__sref(a, 1) && a->run_link[1].prev == mk__sref(a, 40));
+	mk__bin_remove(&x, a, 40, 10);
+	mk__bin_remove(&x, a, 1, 10);
+	mk__bin_remove(&x, b, 5, 40);
+	CHECK(x.bin_mask == 0);
+	mk__os_unmap(a, MK_SEG_SIZE);
+	mk__os_unmap(b, MK_SEG_SIZE);
+}
+
+static void test_bins_prefer_resident_runs(void)
+{
+	mk_runs x = { 0 };
+	mk_segment *a = fake_segment();
+	REQUIRE(a);
+	unsigned at = 0;
+	mk__bin_insert(&x, a, 1, 4);     /* the best fit for 4, clean */
+	mk__bin_insert(&x, a, 10, 8);    /* dirty at its end */
+	mk__bin_insert(&x, a, 30, 12);   /* dirty at its start */
+	a->dirty_mask = mk__slice_bits(14, 4) | mk__slice_bits(30, 4);
+	CHECK(mk__bin_find(&x, 4, &at) == mk__sref(a, 10) && at == 14);   /* a dirty end beats the best fit */
+	CHECK(mk__bin_find(&x, 5, &at) == mk__sref(a, 10) && at == 10);   /* 13..17 not all dirty: the best fit */
+	a->dirty_mask = mk__slice_bits(30, 4);
+	CHECK(mk__bin_find(&x, 4, &at) == mk__sref(a, 30) && at == 30);   /* only its start is dirty */
+	a->dirty_mask = 0;
+	CHECK(mk__bin_find(&x, 4, &at) == mk__sref(a, 1) && at == 1);
+	/* Only the first MK_BIN_LOOK non-empty bins are looked into: a dirty run further on is not taken. */
+	mk_runs y = { 0 };
+	for (unsigned len = 2; len < 2 + MK_BIN_LOOK; len++)
+		mk__bin_insert(&y, a, len, len);   /* MK_BIN_LOOK clean bins, of 2.. slices */
+	unsigned far = 2 + MK_BIN_LOOK;
+	mk__bin_insert(&y, a, 40, far);
+	a->dirty_mask = mk__slice_bits(40, far);
+	CHECK(mk__bin_find(&y, 2, &at) == mk__sref(a, 2) && at == 2);
+	mk__os_unmap(a, MK_SEG_SIZE);
+}
+
+static void test_dirty_queue_order(void)
+{
+	mk_runs x = { 0 };
+	mk_segment *a = fake_segment(), *b = fake_segment();
+	REQUIRE(a && b);
+	mk__dirty_add(&x, a, mk__slice_bits(3, 2), 100);   /* a3 a4 */
+	mk__dirty_add(&x, b, mk__slice_bits(7, 1), 105);   /* b7 */
+	mk__dirty_add(&x, a, mk__slice_bits(9, 2), 110);   /* a9 a10 */
+	CHECK(x.ndirty == 5 && a->dirty_mask == (mk__slice_bits(3, 2) | mk__slice_bits(9, 2)) && b->dirty_mask == 1u << 7);
+	mk_sref want[] = { mk__sref(a, 3), mk__sref(a, 4), mk__sref(b, 7), mk__sref(a, 9), mk__sref(a, 10) };
+	uint64_t since[] = { 100, 100, 105, 110, 110 };
+	mk_sref r = x.dirty_first;
+	for (int i = 0; i < 5; i++, r = mk__dirty_next(r)) {
+		CHECK(r == want[i]);
+		if (r != want[i])
+			return;
+		CHECK(mk__dirty_since(r) == since[i]);
+	}
+	CHECK(r == 0 && x.dirty_last == mk__sref(a, 10));
+	/* Clearing: only the slices that are dirty count, the rest stay linked in order. */
+	CHECK(mk__dirty_clear(&x, a, mk__slice_bits(2, 3)) == 2);   /* a2 was never dirty */
+	CHECK(x.ndirty == 3 && x.dirty_first == mk__sref(b, 7) && a->dirty_link[9].prev == mk__sref(b, 7));
+	CHECK(mk__dirty_clear(&x, a, mk__slice_bits(10, 1)) == 1 && x.dirty_last == mk__sref(a, 9));
+	CHECK(mk__dirty_clear(&x, b, ~(uint64_t)1) == 1 && mk__dirty_clear(&x, a, ~(uint64_t)1) == 1);
+	CHECK(x.ndirty == 0 && x.dirty_first == 0 && x.dirty_last == 0 && a->dirty_mask == 0 && b->dirty_mask == 0);
+	mk__os_unmap(a, MK_SEG_SIZE);
+	mk__os_unmap(b, MK_SEG_SIZE);
+}
+
+/* In the engine: after random large-block traffic every index is consistent (mk_check), and a corrupted
+ * bin link or an out-of-order dirty slice is found. */
+static void test_check_finds_broken_indexes(void)
+{
+	enum { N = 200 };
+	static void *p[N];
+	unsigned seed = 7;
+	for (int step = 0; step < 4000; step++) {
+		int k = (int)(rand_r(&seed) % N);
+		mk_free(p[k]);
+		p[k] = mk_malloc(130 * KiB + (size_t)(rand_r(&seed) % (1900 * KiB)));
+		REQUIRE(p[k]);
+		if (step % 500 == 0)
+			CHECK(mk_check() == 0);
+	}
+	CHECK(mk_check() == 0);
+	/* Two large blocks with a live one between them, freed and past the thread's cache: two free runs. */
+	char *a = mk_malloc(300 * KiB), *keep = mk_malloc(300 * KiB), *b = mk_malloc(300 * KiB);
+	REQUIRE(a && keep && b);
+	mk_free(a);
+	mk_malloc_trim(0);          /* a's run: free, clean, in its bin */
+	mk_free(b);
+	mk_free(mk_malloc(1900 * KiB));   /* b out of the cache to make room: its run is dirty */
+	mk_free(mk_malloc(1850 * KiB));
+	CHECK(mk_check() == 0);
+	mk_segment *seg = mk__segment_of(a);
+	unsigned i = 1;   /* a free run of a's segment (there is a's, at least), by the walk mk_check makes */
+	while (i < MK_SLICES && MK_LOAD(seg->spans[i].state) != MK_SPAN_FREE)
+		i += seg->spans[i].slices;
+	REQUIRE(i < MK_SLICES);
+	mk_slice_link saved = seg->run_link[i];
+	seg->run_link[i].prev = mk__sref(seg, i);   /* a run that names itself as its predecessor */
+	CHECK(mk_check() > 0);
+	seg->run_link[i] = saved;
+	CHECK(mk_check() == 0);
+	mk_segment *bseg = mk__segment_of(b);
+	unsigned bi = (unsigned)(((uintptr_t)b - (uintptr_t)bseg) >> MK_SLICE_SHIFT);
+	REQUIRE((bseg->dirty_mask >> bi) & 1);
+	uint64_t when = bseg->dirty_since_ms[bi];
+	bool has_next = bseg->dirty_link[bi].next != 0, has_prev = bseg->dirty_link[bi].prev != 0;
+	REQUIRE(has_next || has_prev);
+	bseg->dirty_since_ms[bi] = has_next ? UINT64_MAX : 0;   /* newer than the next one, or older than the last */
+	CHECK(mk_check() > 0);
+	bseg->dirty_since_ms[bi] = when;
+	CHECK(mk_check() == 0);
+	mk_free(keep);
+	for (int k = 0; k < N; k++)
+		mk_free(p[k]);
+	CHECK(mk_check() == 0);
+}
+
+/* Freed large blocks come back from their thread's cache, but never the one freed last (reuse.c's rule):
+ * a thread that frees two blocks of one length gets the older back first. */
+static void test_large_cache_reuses(void)
+{
+	void *a = mk_malloc(256 * KiB), *b = mk_malloc(256 * KiB);
+	REQUIRE(a && b);
+	mk_free(a);
+	mk_free(b);
+	void *q = mk_malloc(256 * KiB);
+	CHECK(q == a);             /* from the cache, and not b, freed last */
+	memset(q, 1, 256 * KiB);
+	mk_free(q);
+	void *r = mk_malloc(256 * KiB);
+	CHECK(r == b);             /* a was freed last now */
+	mk_free(r);
+	void *t = mk_malloc(600 * KiB);   /* another length: the cache goes back to the segments first */
+	CHECK(t != NULL && mk__large_cached_bytes() == 0);
+	mk_free(t);
+	CHECK(mk_check() == 0);
+}
+
+/* A span that fits where the span freed last lay goes exactly there (its first pages are the resident
+ * ones): spans of a multi-slice class, taken and given back as a heap does. */
+static void test_next_span_where_the_last_was_freed(void)
+{
+	mk_free(mk_malloc(1));   /* the class table */
+	unsigned cls = mk__class_of(100000);
+	mk_span *keep = mk__span_alloc(10, cls), *s = mk__span_alloc(10, cls);
+	REQUIRE(keep && s);
+	uintptr_t start = s->start;
+	mk__span_free(s);
+	mk_span *t = mk__span_alloc(5, cls);
+	REQUIRE(t);
+	CHECK(t->start == start);
+	mk__span_free(t);
+	mk__span_free(keep);
+	CHECK(mk_check() == 0);
+}
+
+static void *cache_and_exit(void *arg)
+{
+	void **out = arg;
+	*out = mk_malloc(512 * KiB);
+	mk_free(*out);   /* cached in this thread: at its exit, back to the segment */
+	return NULL;
+}
+
+/* A thread's cached large blocks go back to their segments when it exits: the cached block's run is then
+ * free memory of its segment (a free of it is refused as a double free either way). */
+static void test_large_cache_flushed_at_exit(void)
+{
+	void *p = NULL;
+	pthread_t t;
+	REQUIRE(pthread_create(&t, NULL, cache_and_exit, &p) == 0);
+	pthread_join(t, NULL);
+	REQUIRE(p);
+	if (mk__is_ours(p))   /* else its segment was wholly free and is unmapped: flushed as well */
+		CHECK(MK_LOAD(mk__span_of(mk__segment_of(p), p)->state) == MK_SPAN_FREE);
+	CHECK(mk_check() == 0);
+}
+
+static void cases(void)
+{
+	RUN(test_bins_best_fit_and_bitmap);
+	RUN(test_bins_prefer_resident_runs);
+	RUN(test_dirty_queue_order);
+	RUN(test_check_finds_broken_indexes);
+	RUN(test_large_cache_reuses);
+	RUN(test_next_span_where_the_last_was_freed);
+	RUN(test_large_cache_flushed_at_exit);
+}
+
+int main(void)
+{
+	setenv("MEMKIT_PURGE_DELAY", "100000", 1);   /* nothing purged behind the tests' backs */
+	return test_main(cases);
+}

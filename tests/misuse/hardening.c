@@ -115,6 +115,21 @@ static void test_free_sized(void)
 	char *p = malloc(100);
 	REQUIRE(p);
 	free_sized_fn(p, 100);   /* right: no report */
+	/* The size last given to realloc is right too, though realloc kept the block in place (a smaller
+	 * size of another class) or moved it to half again its old size (a bigger class than n's). */
+	size_t sizes[] = { 1, 16, 17, 24, 100, 150, 1000, 1500, 4096, 6000, 100000, 140000, 300000, 450000, 1500000 };
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+		for (size_t j = 0; j < sizeof sizes / sizeof sizes[0]; j++)
+			for (size_t d = 0; d < 3; d++) {
+				size_t n = sizes[j] + d * 7;
+				char *q = malloc(sizes[i]);
+				REQUIRE(q);
+				q = realloc(q, n);
+				REQUIRE(q);
+				q = realloc(q, n * 2 / 3 + 1);   /* in place or moved */
+				REQUIRE(q);
+				free_sized_fn(q, n * 2 / 3 + 1);
+			}
 	char out[512];
 	int st = test_capture(wrong_size, NULL, out, sizeof out);
 	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(out, "wrong size 100 for 0x"));

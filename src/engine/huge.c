@@ -239,8 +239,16 @@ void *mk__huge_alloc(size_t n, size_t align, bool zero)
 			memset(p, 0, n);
 	} else {
 		p = align > MK_PAGE_SIZE ? mk__os_map_aligned(size, align) : mk__os_map(size);
-		if (!p)
-			return NULL;
+		if (!p) {
+			/* Refused (RLIMIT_AS, the map count): wholly free segments and cached mappings waiting for
+			 * their purge delay hold address space that this block may have; give them back and ask
+			 * once more. */
+			mk__segments_purge(true);
+			mk__huge_purge(true);
+			p = align > MK_PAGE_SIZE ? mk__os_map_aligned(size, align) : mk__os_map(size);
+			if (!p)
+				return NULL;
+		}
 	}
 	pthread_mutex_lock(&huge_lock);
 	bool ok = insert((uintptr_t)p, size);

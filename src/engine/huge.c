@@ -229,6 +229,10 @@ void *mk__huge_alloc(size_t n, size_t align, bool zero)
 			cache_put((cached){ c.addr + size, c.size - size, c.since, c.purged });
 		else
 			size = c.size;
+	} else if ((count + 1) * 2 > capacity) {
+		/* The registry grows before the block is mapped: its table mapped after the block, and refused,
+		 * would cost the block (below, a refused block gets the segments' free memory back first). */
+		(void)grow();
 	}
 	pthread_mutex_unlock(&huge_lock);
 	void *p;

@@ -426,8 +426,15 @@ static void *alloc_in(mk_heap *h, size_t n)
 
 void *mk__alloc_slow(size_t n)
 {
-	if (n == 0)   /* never the inlined path's: direct[0] is always the empty span */
-		return mk__zero_alloc();
+	if (n == 0) {   /* never the inlined path's: direct[0] is always the empty span */
+		void *z = mk__zero_alloc();
+		if (z)
+			return z;
+		/* No zero-size area (its 1 GiB reservation refused: RLIMIT_AS, the map count; or 2^26 of them
+		 * live): an ordinary smallest block, as glibc gives, rather than NULL for a request that needs
+		 * no memory. */
+		n = 1;
+	}
 	mk_heap *h = heap_get();
 	if (mk_unlikely(!h))
 		return NULL;

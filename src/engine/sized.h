@@ -12,6 +12,8 @@
 #define MK_BACKEND_FREE_SIZED 1
 
 void mk__engine_free_sized_slow(void *p, size_t n) MK_HIDDEN;
+/* free_sized's check: looser, since realloc may keep or grow a block to another class (sized.c). */
+void mk__engine_free_sized_c(void *p, size_t n) MK_HIDDEN;
 
 /* Inlined: n up to 1 KiB must map, through the inlined malloc's table, to the block's class (the table is
  * how malloc chose it); anything else is settled exactly on the slow side. */

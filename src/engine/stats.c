@@ -380,17 +380,33 @@ static void fd_write(void *opaque, const char *text)
 static int err_copy = -1;
 static dev_t err_dev;
 static ino_t err_ino;
+/* What mk__stats_init found: 0 nothing looked at (statistics off, or to a file), 1 stderr recorded,
+ * 2 no stderr at start (fd 2 closed: the program's first open then gets 2, and a report there would go
+ * into the program's own file). */
+static int err_known;
 
-static int stderr_fd(void)
+static bool is_err(int fd)
 {
 	struct stat st;
-	if (err_copy >= 0 && fstat(err_copy, &st) == 0 && st.st_dev == err_dev && st.st_ino == err_ino)
+	return fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == err_dev && st.st_ino == err_ino;
+}
+
+/* -1: no stderr of the program's start to write to. */
+static int stderr_fd(void)
+{
+	if (err_known == 2)
+		return -1;
+	if (err_known == 0)
+		return 2;
+	if (is_err(err_copy))
 		return err_copy;
-	return 2;
+	return is_err(2) ? 2 : -1;
 }
 
 static void print_snapshot(const mk_stats_snapshot *s, int fd, bool json)
 {
+	if (fd < 0)
+		return;
 	fd_out o = { .fd = fd, .n = 0 };
 	if (json)
 		report_json(s, fd_write, &o);
@@ -418,8 +434,15 @@ void mk__stats_init(void)
 			err_copy = fd;
 			err_dev = st.st_dev;
 			err_ino = st.st_ino;
+			err_known = 1;
 		} else if (fd >= 0) {
 			close(fd);
+		} else if (errno == EBADF) {
+			err_known = 2;
+		} else if (fstat(2, &st) == 0) {   /* no fd to spare (EMFILE): fd 2 itself, while it is the same */
+			err_dev = st.st_dev;
+			err_ino = st.st_ino;
+			err_known = 1;
 		}
 		errno = saved;
 	}

@@ -31,16 +31,23 @@ static _Atomic size_t zero_high;         /* words below this have been used: for
 
 /* The bitmap and the area, one reservation made once: by whichever thread publishes it first (a loser
  * unmaps its own).  One pointer says both where the bitmap and where the area is. */
+static _Atomic int zero_refused;   /* the reservation was refused once: malloc(0) takes ordinary blocks (heap.c) */
+
 static uint64_t *zero_setup(void)
 {
 	uintptr_t at = atomic_load_explicit(&zero_map_at, memory_order_acquire);
 	if (at)
 		return (uint64_t *)at;
+	if (atomic_load_explicit(&zero_refused, memory_order_relaxed))
+		return NULL;   /* not a refused 1 GiB mmap at every malloc(0) */
 	char *mine = mk__os_reserve(ZERO_MAP_BYTES + ZERO_AREA, MK_PAGE_SIZE);
-	if (!mine)
+	if (!mine) {
+		atomic_store_explicit(&zero_refused, 1, memory_order_relaxed);
 		return NULL;
+	}
 	if (mk__os_commit(mine, ZERO_MAP_BYTES) != 0) {
 		mk__os_unmap(mine, ZERO_MAP_BYTES + ZERO_AREA);
+		atomic_store_explicit(&zero_refused, 1, memory_order_relaxed);
 		return NULL;
 	}
 	if (!atomic_compare_exchange_strong(&zero_map_at, &at, (uintptr_t)mine)) {
@@ -54,9 +61,9 @@ void *mk__zero_alloc(void)
 {
 	int saved = errno;
 	uint64_t *map = zero_setup();
+	errno = saved;   /* a refusal is no failure of malloc(0): heap.c falls back to an ordinary block */
 	if (!map)
 		return NULL;
-	errno = saved;
 	uintptr_t base = (uintptr_t)map + ZERO_MAP_BYTES;
 	size_t start = atomic_load_explicit(&zero_cursor, memory_order_relaxed);
 	for (size_t k = 0; k < ZERO_WORDS; k++) {

@@ -137,8 +137,8 @@ EXPORT void API(free_sized)(void *p, size_t n)
 {
 #ifdef MK_BACKEND_KINDS
 	BE(free_kind)(p, n, 0, MK_KIND_MALLOC);
-#elif defined(MK_BACKEND_FREE_SIZED)   /* the engine: n's size class must be the block's */
-	BE(free_sized)(p, n);
+#elif defined(MK_BACKEND_FREE_SIZED)   /* the engine: n must fit the block as realloc leaves it */
+	BE(free_sized_c)(p, n);
 #else
 	(void)n;
 	BE(free)(p);

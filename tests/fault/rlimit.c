@@ -103,10 +103,53 @@ static void test_rlimit_as_exhaustion(void)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* malloc(0) needs no memory: under a cap too small for memkit's 1 GiB zero-size area it must still give a
+ * unique, freeable, realloc-able pointer (it gave NULL, ENOMEM, while malloc(100) worked).  First of the
+ * cases, so that no earlier malloc(0) has set the area up before the fork. */
+static int zero_child(void)
+{
+	void *warm = malloc(100);
+	free(warm);
+	struct rlimit rl = {.rlim_cur = vm_size() + ROOM, .rlim_max = RLIM_INFINITY};
+	if (setrlimit(RLIMIT_AS, &rl) != 0)
+		return 1;
+	void *p = malloc(0), *q = malloc(0);
+	if (!p || !q)
+		return 2;
+	if (p == q)
+		return 3;
+	free(q);
+	void *c = calloc(0, 8);
+	if (!c)
+		return 4;
+	free(c);
+	p = realloc(p, 10);
+	if (!p)
+		return 5;
+	memset(p, 1, 10);
+	free(p);
+	return test_heap_check() == 0 ? 0 : 6;
+}
+
+static void test_zero_size_under_cap(void)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(zero_child());
+	REQUIRE(pid > 0);
+	int status = 0;
+	waitpid(pid, &status, 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fprintf(stderr, "  capped child: status %#x (exit code = failing step)\n", status);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 static void test_memkit_loaded(void) { CHECK(test_under_memkit()); }
 
 static void cases(void)
 {
+	RUN(test_zero_size_under_cap);
 	const char *expect = getenv("MK_EXPECT_MEMKIT");
 	if (expect && strcmp(expect, "1") == 0)
 		RUN(test_memkit_loaded);

@@ -115,6 +115,21 @@ static void test_free_sized(void)
 	char *p = malloc(100);
 	REQUIRE(p);
 	free_sized_fn(p, 100);   /* right: no report */
+	/* The size last given to realloc is right too, though realloc kept the block in place (a smaller
+	 * size of another class) or moved it to half again its old size (a bigger class than n's). */
+	size_t sizes[] = { 1, 16, 17, 24, 100, 150, 1000, 1500, 4096, 6000, 100000, 140000, 300000, 450000, 1500000 };
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+		for (size_t j = 0; j < sizeof sizes / sizeof sizes[0]; j++)
+			for (size_t d = 0; d < 3; d++) {
+				size_t n = sizes[j] + d * 7;
+				char *q = malloc(sizes[i]);
+				REQUIRE(q);
+				q = realloc(q, n);
+				REQUIRE(q);
+				q = realloc(q, n * 2 / 3 + 1);   /* in place or moved */
+				REQUIRE(q);
+				free_sized_fn(q, n * 2 / 3 + 1);
+			}
 	char out[512];
 	int st = test_capture(wrong_size, NULL, out, sizeof out);
 	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(out, "wrong size 100 for 0x"));
@@ -123,6 +138,18 @@ static void test_free_sized(void)
 }
 
 /* ---- the secure build ---- */
+
+static long resident_kib(void)
+{
+	long size = 0, pages = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (f) {
+		if (fscanf(f, "%ld %ld", &size, &pages) != 2)
+			pages = 0;
+		fclose(f);
+	}
+	return pages * (sysconf(_SC_PAGESIZE) / 1024);
+}
 
 static int aborts_with(void (*fn)(void *), const char *line_start)
 {
@@ -209,6 +236,17 @@ static void test_secure_correct_programs(void)
 			}
 		free(z);
 	}
+	/* calloc of a big array faults in no page it does not touch (the engine's calloc knows a fresh mapping
+	 * reads zero): 256 MiB, two bytes written, the resident size grows by far less than that. */
+	long before = resident_kib();
+	char *big = calloc(1, (size_t)256 << 20);
+	REQUIRE(big);
+	big[0] = big[((size_t)256 << 20) - 1] = 1;
+	long grew = resident_kib() - before;
+	CHECK(grew < 16 * 1024);
+	if (grew >= 16 * 1024)
+		fprintf(stderr, "  calloc(1, 256 MiB): resident size grew by %ld KiB\n", grew);
+	free(big);
 	/* Freed blocks wait: 100 frees later, none is handed out again; after malloc_trim they can be. */
 	enum { N = 100 };
 	char *b[N];

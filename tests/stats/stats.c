@@ -221,6 +221,22 @@ static int child_exit_report(void)
 	return 0;
 }
 
+/* Started with no stderr (fd 2 closed, as under `2>&-` or a daemon's start; memkit starts with it closed:
+ * the drop-in at load, the mk_ build at its first call): the program's first open then gets fd 2, and the
+ * report at exit must not go into that file. */
+static int child_no_stderr(void)
+{
+	close(2);
+	void *p = mk_malloc(100);
+	int fd = open(getenv("DATA_FILE"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd != 2)
+		return 3;
+	if (!p || write(fd, "data\n", 5) != 5)
+		return 4;
+	mk_free(p);
+	return 0;
+}
+
 /* ---- the cases ---- */
 
 static char out[1 << 20];
@@ -382,6 +398,25 @@ static void test_exit_report_after_stderr_closed(void)
 	CHECK(strncmp(out, "{\"memkit\":{\"pid\":", 17) == 0);
 }
 
+static void test_exit_report_not_into_fd2_opened_later(void)
+{
+	char dir[] = "/tmp/memkit-stats-XXXXXX", env[128], path[100];
+	REQUIRE(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof path, "%s/data", dir);
+	snprintf(env, sizeof env, "DATA_FILE=%s", path);
+	CHECK(CHILD("no_stderr", "MEMKIT_STATS=1", env));
+	FILE *f = fopen(path, "r");
+	REQUIRE(f != NULL);
+	size_t got = fread(text, 1, sizeof text - 1, f);
+	text[got] = 0;
+	fclose(f);
+	CHECK(strcmp(text, "data\n") == 0);
+	if (strcmp(text, "data\n") != 0)
+		fprintf(stderr, "  the program's file holds %zu bytes: %.200s\n", got, text);
+	unlink(path);
+	rmdir(dir);
+}
+
 static void cases(void)
 {
 	RUN(test_small_counts);
@@ -396,6 +431,7 @@ static void cases(void)
 	RUN(test_malloc_info_xml);
 	RUN(test_exit_report_to_file);
 	RUN(test_exit_report_after_stderr_closed);
+	RUN(test_exit_report_not_into_fd2_opened_later);
 }
 
 int main(int argc, char **argv)
@@ -405,7 +441,7 @@ int main(int argc, char **argv)
 			{ "small", child_small }, { "large_huge", child_large_huge }, { "os", child_os },
 			{ "threads", child_threads }, { "segment_delay", child_segment_delay },
 			{ "segment_now", child_segment_now }, { "mallopt", child_mallopt },
-			{ "exit_report", child_exit_report },
+			{ "exit_report", child_exit_report }, { "no_stderr", child_no_stderr },
 		};
 		for (size_t i = 0; i < sizeof children / sizeof *children; i++)
 			if (strcmp(argv[2], children[i].name) == 0)

@@ -70,6 +70,15 @@ int mk__map_walk(map_walk *w)
 					if (dirty)
 						w->free_dirty += MK_SLICE_SIZE;
 				}
+			} else if (s->cls == MK_LARGE_CLS && __atomic_load_n(&s->used, __ATOMIC_RELAXED) == 0) {
+				/* A freed large block waiting in its thread's cache (large.c): free and resident, as
+				 * mallinfo2's keepcost counts it, not a large block in use. */
+				map_span *f = &w->spans[w->nspans++];
+				*f = (map_span){ .segment = (uint32_t)nseg, .slice = (uint8_t)i, .slices = (uint8_t)n,
+				                 .kind = MAP_FREE_RESIDENT };
+				f->resident = (uint32_t)resident_pages(a + i * MK_SLICE_SIZE, n * MK_SLICE_SIZE, vec);
+				w->resident += (size_t)f->resident * MK_PAGE_SIZE_HINT;
+				w->free_dirty += (size_t)n * MK_SLICE_SIZE;
 			} else {
 				map_span *m = &w->spans[w->nspans++];
 				uint32_t used = __atomic_load_n(&s->used, __ATOMIC_RELAXED);

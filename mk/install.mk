@@ -5,7 +5,7 @@
 #   PRELOADDIR  the libraries only for LD_PRELOAD (no versioned soname: nothing links them):
 #               libmemkit-sbrk.so and, when its build rule exists (mk/secure.mk), libmemkit-secure.so
 #   PKGCONFIGDIR memkit.pc, memkit-region.pc        CMAKEDIR  the CMake package (find_package(memkit))
-#   INCLUDEDIR  memkit.h, memkit_region.h           BINDIR    the wrapper memkit
+#   INCLUDEDIR  memkit.h, memkit_region.h           BINDIR    the wrapper memkit, the profile reader mkprof
 #   MANDIR      man1/memkit.1, man3/memkit.3, man3/memkit_region.3
 # `make uninstall` (same variables) removes exactly these files and the package's own CMAKEDIR (and
 # PRELOADDIR when it is not LIBDIR, if empty); the standard directories (LIBDIR, MANDIR/man3, ...) are
@@ -38,7 +38,7 @@ INSTALL_MAN3   := memkit.3 memkit_region.3
 INSTALL_FILES = $(foreach l,$(INSTALL_SHARED),$(LIBDIR)/$(l).so.$(VERSION) $(LIBDIR)/$(l).so.$(VERSION_MAJOR) $(LIBDIR)/$(l).so) \
                 $(addprefix $(LIBDIR)/,$(INSTALL_LIBS)) $(addprefix $(PRELOADDIR)/,$(INSTALL_PRELOAD) $(INSTALL_OPTIONAL)) \
                 $(addprefix $(INCLUDEDIR)/,$(INSTALL_HEADERS)) $(addprefix $(PKGCONFIGDIR)/,$(INSTALL_PC)) \
-                $(addprefix $(CMAKEDIR)/,$(INSTALL_CMAKE)) $(BINDIR)/memkit \
+                $(addprefix $(CMAKEDIR)/,$(INSTALL_CMAKE)) $(BINDIR)/memkit $(BINDIR)/mkprof \
                 $(addprefix $(MANDIR)/man1/,$(INSTALL_MAN1)) $(addprefix $(MANDIR)/man3/,$(INSTALL_MAN3))
 
 # Substitutions for the installed .pc files, wrapper and CMake package.  The CMake package finds the
@@ -50,7 +50,7 @@ INSTALL_SED = -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@PRE
               -e "s|@CMAKE_TO_INCLUDEDIR@|$$(realpath -m --relative-to='$(CMAKEDIR)' '$(INCLUDEDIR)')|g"
 
 INSTALL_PREREQS := $(foreach l,$(INSTALL_SHARED),$(BUILD)/$(l).so) $(addprefix $(BUILD)/,$(INSTALL_LIBS) $(INSTALL_PRELOAD)) \
-                   $(addprefix $(BUILD)/man/,$(INSTALL_MAN1) $(INSTALL_MAN3))
+                   $(addprefix $(BUILD)/man/,$(INSTALL_MAN1) $(INSTALL_MAN3)) $(BUILD)/mkprof
 # What install installs, built (for packagers who build and install in two steps: debian/rules).
 .PHONY: installable
 installable: $(INSTALL_PREREQS)
@@ -68,6 +68,7 @@ install: $(INSTALL_PREREQS)
 	for f in $(INSTALL_PC:.pc=); do sed $(INSTALL_SED) tools/$$f.pc.in >'$(DESTDIR)$(PKGCONFIGDIR)/'$$f.pc || exit 1; done
 	for f in $(INSTALL_CMAKE); do sed $(INSTALL_SED) cmake/$$f.in >'$(DESTDIR)$(CMAKEDIR)/'$$f || exit 1; done
 	sed $(INSTALL_SED) tools/memkit.in >'$(DESTDIR)$(BINDIR)/memkit' && chmod 755 '$(DESTDIR)$(BINDIR)/memkit'
+	$(INSTALL) -m 755 $(BUILD)/mkprof '$(DESTDIR)$(BINDIR)/'
 	$(INSTALL) -m 644 $(addprefix $(BUILD)/man/,$(INSTALL_MAN1)) '$(DESTDIR)$(MANDIR)/man1/'
 	$(INSTALL) -m 644 $(addprefix $(BUILD)/man/,$(INSTALL_MAN3)) '$(DESTDIR)$(MANDIR)/man3/'
 

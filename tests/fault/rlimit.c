@@ -55,13 +55,19 @@ static void free_blocks(long count)
 		free(blocks[i]);
 }
 
+/* Caps the address space at its current size + ROOM, the allocator initialised first; 0 on success. */
+static int cap_address_space(void)
+{
+	void *warm = malloc(100);
+	free(warm);
+	struct rlimit rl = {.rlim_cur = vm_size() + ROOM, .rlim_max = RLIM_INFINITY};
+	return setrlimit(RLIMIT_AS, &rl);
+}
+
 /* Exit status: 0 when every step behaved; otherwise the number of the step that did not. */
 static int limited_child(void)
 {
-	void *warm = malloc(100); /* the allocator is initialised before the cap */
-	free(warm);
-	struct rlimit rl = {.rlim_cur = vm_size() + ROOM, .rlim_max = RLIM_INFINITY};
-	if (setrlimit(RLIMIT_AS, &rl) != 0)
+	if (cap_address_space() != 0)
 		return 1;
 	const size_t sizes[] = {MiB, 100000, 1000, 256};
 	for (int round = 0; round < 2; round++) {
@@ -89,12 +95,13 @@ static int limited_child(void)
 	return test_heap_check() == 0 ? 0 : 50;
 }
 
-static void test_rlimit_as_exhaustion(void)
+/* Runs child() in a forked child and checks that it exited 0 (its exit code names the failing step). */
+static void run_capped(int (*child)(void))
 {
 	fflush(stdout);
 	pid_t pid = fork();
 	if (pid == 0)
-		_exit(limited_child());
+		_exit(child());
 	REQUIRE(pid > 0);
 	int status = 0;
 	waitpid(pid, &status, 0);
@@ -103,15 +110,14 @@ static void test_rlimit_as_exhaustion(void)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+static void test_rlimit_as_exhaustion(void) { run_capped(limited_child); }
+
 /* malloc(0) needs no memory: under a cap too small for memkit's 1 GiB zero-size area it must still give a
  * unique, freeable, realloc-able pointer (it gave NULL, ENOMEM, while malloc(100) worked).  First of the
  * cases, so that no earlier malloc(0) has set the area up before the fork. */
 static int zero_child(void)
 {
-	void *warm = malloc(100);
-	free(warm);
-	struct rlimit rl = {.rlim_cur = vm_size() + ROOM, .rlim_max = RLIM_INFINITY};
-	if (setrlimit(RLIMIT_AS, &rl) != 0)
+	if (cap_address_space() != 0)
 		return 1;
 	void *p = malloc(0), *q = malloc(0);
 	if (!p || !q)
@@ -131,19 +137,7 @@ static int zero_child(void)
 	return test_heap_check() == 0 ? 0 : 6;
 }
 
-static void test_zero_size_under_cap(void)
-{
-	fflush(stdout);
-	pid_t pid = fork();
-	if (pid == 0)
-		_exit(zero_child());
-	REQUIRE(pid > 0);
-	int status = 0;
-	waitpid(pid, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		fprintf(stderr, "  capped child: status %#x (exit code = failing step)\n", status);
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-}
+static void test_zero_size_under_cap(void) { run_capped(zero_child); }
 
 static void test_memkit_loaded(void) { CHECK(test_under_memkit()); }
 

@@ -266,18 +266,14 @@ void *mk__huge_alloc(size_t n, size_t align, bool zero)
 			memset(p, 0, n);
 	} else {
 		p = align > MK_PAGE_SIZE ? mk__os_map_aligned(size, align) : mk__os_map(size);
-		if (!p) {
-			/* Refused (RLIMIT_AS, the map count): what malloc_trim(0) gives back (empty spans of this
-			 * thread's and of abandoned heaps, this thread's large-block cache, wholly free segments and
-			 * cached mappings waiting out the purge delay) holds address space that this block may have;
-			 * give it back and ask once more.  No lock is held here. */
-			mk__heaps_collect_abandoned();
-			mk__segments_purge(true);
-			mk__huge_purge(true);
+		/* Refused (RLIMIT_AS, the map count): what malloc_trim(0) gives back (empty spans of this
+		 * thread's and of abandoned heaps, this thread's large-block cache, wholly free segments and
+		 * cached mappings waiting out the purge delay) holds address space that this block may have;
+		 * give it back and, if something went, ask once more.  No lock is held here. */
+		if (!p && mk__engine_trim(0))
 			p = align > MK_PAGE_SIZE ? mk__os_map_aligned(size, align) : mk__os_map(size);
-			if (!p)
-				return NULL;
-		}
+		if (!p)
+			return NULL;
 		c.origin = (uintptr_t)p;
 	}
 	pthread_mutex_lock(&huge_lock);

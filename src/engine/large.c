@@ -1,33 +1,36 @@
 /* Large blocks: over MK_MEDIUM_MAX (128 KiB) and up to MK_LARGE_MAX (2 MiB), one block per span.
  *
  * A large span belongs to no heap (its heap field is NULL, so every free of it leaves the inlined path).
- * Freed, it waits in a cache of its thread (LCACHE_SLOTS spans, whoever allocated them), from which a
- * malloc of the same number of slices on that thread takes it back with no lock and no clock read; a
- * malloc of another length gives the whole cache back to the segments first (where any length can reuse
- * its pages), a free into a full cache gives the cache's oldest span back, each stamped with the time it
- * was freed, as are the others when the thread exits and when it calls malloc_trim; with no purge delay
- * there is no cache.  The segment's purge delay and budget then decide when the pages go back
+ * Freed, it waits in a cache of its thread (up to LCACHE_SLOTS spans and LCACHE_BYTES bytes, whoever
+ * allocated them), from which a malloc on that thread takes one back with no lock and no clock read: one
+ * of the same number of slices, or failing that one of up to 1/8 more (the waste a size class allows; the
+ * block's usable size is then the span's).  A miss leaves the cache as it is and takes a span from the
+ * segments; a free that makes the cache hold too much gives its oldest spans back, each stamped with the
+ * time it was freed, as are all of them when the thread exits and when it calls malloc_trim; with no
+ * purge delay there is no cache.  The segment's purge delay and budget then decide when the pages go back
  * to the system.  While cached, a span stays a live one-block span with `used` 0 and the cookie its free
  * wrote: a second free of the block is caught as a double free, and the statistics count it as free and
  * unpurged; the segment's purge budget counts the calling thread's cache as dirty memory, so what a
- * thread's cache holds is bounded by the budget when the thread works, by LCACHE_SLOTS spans (at most
- * 4 MiB) when it stops.  The reuse rule of reuse.c holds for the cache too: the block freed last (by any
- * thread) is not what the next large malloc gets; with two spans cached, a loop that frees a block and
+ * thread's cache holds is bounded by the budget when the thread works, by LCACHE_BYTES (4 MiB) when it
+ * stops.  The reuse rule of reuse.c holds for the cache too: the block freed last (by any thread) is not
+ * what the next large malloc gets; with two spans of a length cached, a loop that frees a block and
  * allocates one of the same length alternates between them. */
 #include <pthread.h>
 
 #include "engine/engine.h"
 #include "engine/reuse.h"
 
-#define LCACHE_SLOTS 2
+#define LCACHE_SLOTS 8
+#define LCACHE_BYTES (2 * MK_LARGE_MAX)
 
 typedef struct lslot {
 	mk_span *span;
 	uint64_t freed_ms;
 } lslot;
 
-/* Slot 0 is the older. */
+/* Slot 0 is the oldest; slots [0, lcache_count) are in use. */
 static __thread lslot lcache[LCACHE_SLOTS];
+static __thread unsigned lcache_count;
 static __thread size_t lcache_bytes;
 /* 0: the exit key is not set for this thread yet; 1: it is (the cache may be used); 2: the thread is
  * exiting, or the key could not be had: no cache. */
@@ -40,15 +43,23 @@ static void make_key(void);
 
 size_t mk__large_cached_bytes(void) { return lcache_bytes; }
 
+/* Takes slot k out of the cache (the younger ones move down one). */
+static lslot take_slot(unsigned k)
+{
+	lslot out = lcache[k];
+	for (unsigned j = k; j + 1 < lcache_count; j++)
+		lcache[j] = lcache[j + 1];
+	lcache[--lcache_count].span = NULL;
+	lcache_bytes -= out.span->block_size;
+	return out;
+}
+
 void mk__large_flush(void)
 {
-	for (int k = 0; k < LCACHE_SLOTS; k++)
-		if (lcache[k].span) {
-			mk_span *s = lcache[k].span;
-			lcache[k].span = NULL;
-			lcache_bytes -= s->block_size;
-			mk__span_free_aged(s, lcache[k].freed_ms);
-		}
+	while (lcache_count) {
+		lslot o = take_slot(0);
+		mk__span_free_aged(o.span, o.freed_ms);
+	}
 }
 
 static void thread_exit(void *arg)
@@ -65,8 +76,7 @@ static bool may_cache(void)
 {
 	/* Not with no purge delay, nor with a purge limit under what the cache may hold (M_TRIM_THRESHOLD):
 	 * then freed memory must go back at once, or nearly. */
-	bool allowed = mk__opt.purge_delay_ms != 0 &&
-	               (mk__opt.purge_limit == 0 || mk__opt.purge_limit >= (long)(LCACHE_SLOTS * MK_LARGE_MAX));
+	bool allowed = mk__opt.purge_delay_ms != 0 && (mk__opt.purge_limit == 0 || mk__opt.purge_limit >= (long)LCACHE_BYTES);
 	if (mk_likely(lcache_state == 1))
 		return allowed;
 	if (lcache_state == 2)
@@ -76,33 +86,33 @@ static bool may_cache(void)
 	return lcache_state == 1 && allowed;
 }
 
+/* The cached span to serve `slices` from: the newest of exactly that length (the likeliest still in the
+ * CPU's caches), else the shortest of up to `most`; never the block freed last.  -1: none. */
+static int cache_find(unsigned slices, unsigned most)
+{
+	int best = -1;
+	for (int k = (int)lcache_count - 1; k >= 0; k--) {
+		unsigned len = lcache[k].span->slices;
+		if (len < slices || len > most || mk__reuse_is_last_freed(lcache[k].span->start))
+			continue;
+		if (len == slices)
+			return k;
+		if (best < 0 || len < lcache[best].span->slices)
+			best = k;
+	}
+	return best;
+}
+
 void *mk__large_alloc(size_t n)
 {
 	unsigned slices = (unsigned)((n + MK_SLICE_SIZE - 1) >> MK_SLICE_SHIFT);
-	mk_span *s = NULL;
-	bool kept = false;   /* one of this length is cached, but it is the block freed last */
-	for (int k = LCACHE_SLOTS - 1; k >= 0; k--) {   /* the newest first: the likeliest still in the caches */
-		if (!lcache[k].span || lcache[k].span->slices != slices)
-			continue;
-		if (mk__reuse_is_last_freed(lcache[k].span->start)) {
-			kept = true;
-			continue;
-		}
-		s = lcache[k].span;
-		for (int j = k; j + 1 < LCACHE_SLOTS; j++)
-			lcache[j] = lcache[j + 1];
-		lcache[LCACHE_SLOTS - 1].span = NULL;
-		lcache_bytes -= s->block_size;
+	mk_span *s;
+	unsigned most = slices + slices / 8;
+	int k = cache_find(slices, most);
+	if (k >= 0) {
+		s = take_slot((unsigned)k).span;
 		s->used = 1;
-		break;
-	}
-	if (!s) {
-		/* A miss gives the cache back first: another length could not take its spans, but the
-		 * segments can, resident pages included (the same locking as with no cache at all).  Not when
-		 * it holds this length: the next malloc of it may take that block, and the one allocated now
-		 * joins it, so a loop that frees and allocates alternates between two cached blocks. */
-		if (!kept)
-			mk__large_flush();
+	} else {
 		s = mk__reuse_avoid_large(mk__span_alloc(slices, MK_LARGE_CLS), slices);   /* reuse.c */
 	}
 	if (!s)
@@ -125,23 +135,18 @@ void mk__large_free(mk_span *s)
 		mk__span_free(s);
 		return;
 	}
-	lslot out = { NULL, 0 };
-	if (lcache[LCACHE_SLOTS - 1].span) {   /* full: the oldest goes back */
-		out = lcache[0];
-		for (int j = 0; j + 1 < LCACHE_SLOTS; j++)
-			lcache[j] = lcache[j + 1];
-		lcache[LCACHE_SLOTS - 1].span = NULL;
-		lcache_bytes -= out.span->block_size;
-	}
-	int k = 0;
-	while (lcache[k].span)
-		k++;
 	s->used = 0;
 	uint64_t now = mk__now_ms();
-	lcache[k] = (lslot){ s, now };
+	/* Room first, oldest out: the span comes in after, so that the segments' budget counts the cache
+	 * as it will be. */
+	lslot out[LCACHE_SLOTS];
+	unsigned nout = 0;
+	while (lcache_count && (lcache_count == LCACHE_SLOTS || lcache_bytes + s->block_size > LCACHE_BYTES))
+		out[nout++] = take_slot(0);
+	lcache[lcache_count++] = (lslot){ s, now };
 	lcache_bytes += s->block_size;
-	if (out.span)   /* after s is in: the segment's budget counts the cache as it is now */
-		mk__span_free_aged(out.span, out.freed_ms);
-	else
+	for (unsigned j = 0; j < nout; j++)
+		mk__span_free_aged(out[j].span, out[j].freed_ms);
+	if (!nout)
 		mk__segments_maybe_purge(now);   /* the segments' purge round still comes after the delay */
 }

@@ -39,20 +39,22 @@ mk_sref mk__bin_find(const mk_runs *x, unsigned n, unsigned *at)
 {
 	uint64_t m = x->bin_mask & ~(((uint64_t)1 << n) - 1);
 	mk_sref best = 0;
+	unsigned best_dirty = 0;
 	for (int look = 0; m && look < MK_BIN_LOOK; m &= m - 1, look++) {
 		unsigned len = (unsigned)__builtin_ctzll(m);
 		mk_sref r = x->bin[len];
 		uint64_t dirty = mk__sref_seg(r)->dirty_mask;
 		unsigned i = mk__sref_slice(r);
-		uint64_t head = mk__slice_bits(i, n), tail = mk__slice_bits(i + len - n, n);
-		if (!best) {
+		unsigned head = (unsigned)__builtin_popcountll(dirty & mk__slice_bits(i, n));
+		unsigned tail = (unsigned)__builtin_popcountll(dirty & mk__slice_bits(i + len - n, n));
+		unsigned d = head >= tail ? head : tail;
+		if (!best || d > best_dirty) {   /* a tie keeps the shorter run: the better fit */
 			best = r;
-			*at = i;
+			best_dirty = d;
+			*at = tail > head ? i + len - n : i;
 		}
-		if ((dirty & head) == head || (dirty & tail) == tail) {
-			*at = (dirty & head) == head ? i : i + len - n;
-			return r;
-		}
+		if (d == n)
+			break;   /* no page of it faults: as good as it gets */
 	}
 	return best;
 }

@@ -271,9 +271,12 @@ mk_span *mk__span_alloc(unsigned slices, unsigned cls)
 	pthread_mutex_lock(&seg_lock);
 	unsigned at = 1;
 	mk_sref r = 0;
-	/* (Not for a large block that would start where the large block freed last did: reuse.c's rule.) */
+	/* (Not for a large block that would start where the large block freed last did: reuse.c's rule; nor
+	 * for one 1/8 shorter than the span freed last: cutting a long run for a short block where the bins
+	 * have a better fit fragments the segments, and a heap of large blocks then holds more segments.) */
 	if (last_freed.seg && slices <= last_freed.n &&
-	    !(cls == MK_LARGE_CLS && mk__reuse_is_last_freed(slice_addr(last_freed.seg, last_freed.at)))) {
+	    !(cls == MK_LARGE_CLS && (last_freed.n > slices + slices / 8 ||
+	                              mk__reuse_is_last_freed(slice_addr(last_freed.seg, last_freed.at))))) {
 		r = mk__sref(last_freed.seg, last_freed.run);
 		at = last_freed.at;
 	} else {

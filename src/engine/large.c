@@ -6,8 +6,8 @@
  * of the same number of slices, or failing that one of up to 1/8 more (the waste a size class allows; the
  * block's usable size is then the span's).  A miss leaves the cache as it is and takes a span from the
  * segments; a free that makes the cache hold too much gives its oldest spans back, each stamped with the
- * time it was freed, as are all of them when the thread exits and when it calls malloc_trim; with no
- * purge delay there is no cache.  The segment's purge delay and budget then decide when the pages go back
+ * time it was freed, as are those that waited the purge delay (at the thread's next free), and all of
+ * them when the thread exits and when it calls malloc_trim; with no purge delay there is no cache.  The segment's purge delay and budget then decide when the pages go back
  * to the system.  While cached, a span stays a live one-block span with `used` 0 and the cookie its free
  * wrote: a second free of the block is caught as a double free, and the statistics count it as free and
  * unpurged; the segment's purge budget counts the calling thread's cache as dirty memory, so what a
@@ -137,11 +137,14 @@ void mk__large_free(mk_span *s)
 	}
 	s->used = 0;
 	uint64_t now = mk__now_ms();
-	/* Room first, oldest out: the span comes in after, so that the segments' budget counts the cache
+	/* Room first, oldest out, and out with what waited the purge delay (the segments purge it at once,
+	 * by the time it was freed): the span comes in after, so that the segments' budget counts the cache
 	 * as it will be. */
+	uint64_t delay = (uint64_t)mk__opt.purge_delay_ms;
 	lslot out[LCACHE_SLOTS];
 	unsigned nout = 0;
-	while (lcache_count && (lcache_count == LCACHE_SLOTS || lcache_bytes + s->block_size > LCACHE_BYTES))
+	while (lcache_count && (lcache_count == LCACHE_SLOTS || lcache_bytes + s->block_size > LCACHE_BYTES ||
+	                        (now >= lcache[0].freed_ms && now - lcache[0].freed_ms >= delay)))
 		out[nout++] = take_slot(0);
 	lcache[lcache_count++] = (lslot){ s, now };
 	lcache_bytes += s->block_size;

@@ -1,8 +1,9 @@
 /* Large blocks: over MK_MEDIUM_MAX (128 KiB) and up to MK_LARGE_MAX (2 MiB), one block per span.
  *
  * A large span belongs to no heap (its heap field is NULL, so every free of it leaves the inlined path).
- * Freed, it waits in a cache of its thread (up to LCACHE_SLOTS spans and LCACHE_BYTES bytes, whoever
- * allocated them), from which a malloc on that thread takes one back with no lock and no clock read: one
+ * Freed, it waits in a cache of its thread (up to LCACHE_SLOTS spans and a quarter of the segments'
+ * purge budget, at least LCACHE_MIN and at most LCACHE_BYTES bytes, whoever allocated them: with a small
+ * heap a bigger cache would leave the segments no budget for the dirty memory other lengths reuse), from which a malloc on that thread takes one back with no lock and no clock read: one
  * of the same number of slices, or failing that one of up to 1/8 more (the waste a size class allows; the
  * block's usable size is then the span's).  A miss leaves the cache as it is and takes a span from the
  * segments; a free that makes the cache hold too much gives its oldest spans back, each stamped with the
@@ -22,6 +23,7 @@
 
 #define LCACHE_SLOTS 8
 #define LCACHE_BYTES (2 * MK_LARGE_MAX)
+#define LCACHE_MIN   ((size_t)1 << 20)
 
 typedef struct lslot {
 	mk_span *span;
@@ -141,9 +143,11 @@ void mk__large_free(mk_span *s)
 	 * by the time it was freed): the span comes in after, so that the segments' budget counts the cache
 	 * as it will be. */
 	uint64_t delay = (uint64_t)mk__opt.purge_delay_ms;
+	size_t room = mk__segments_budget() / 4;
+	room = room < LCACHE_MIN ? LCACHE_MIN : room > LCACHE_BYTES ? LCACHE_BYTES : room;
 	lslot out[LCACHE_SLOTS];
 	unsigned nout = 0;
-	while (lcache_count && (lcache_count == LCACHE_SLOTS || lcache_bytes + s->block_size > LCACHE_BYTES ||
+	while (lcache_count && (lcache_count == LCACHE_SLOTS || lcache_bytes + s->block_size > room ||
 	                        (now >= lcache[0].freed_ms && now - lcache[0].freed_ms >= delay)))
 		out[nout++] = take_slot(0);
 	lcache[lcache_count++] = (lslot){ s, now };

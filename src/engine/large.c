@@ -30,36 +30,47 @@ typedef struct lslot {
 	uint64_t freed_ms;
 } lslot;
 
-/* Slot 0 is the oldest; slots [0, lcache_count) are in use. */
-static __thread lslot lcache[LCACHE_SLOTS];
-static __thread unsigned lcache_count;
-static __thread size_t lcache_bytes;
-/* 0: the exit key is not set for this thread yet; 1: it is (the cache may be used); 2: the thread is
- * exiting, or the key could not be had: no cache. */
-static __thread int lcache_state;
+/* One thread-local object, so that the library finds it with one offset.  Slots [0, count) are in use,
+ * in no order (taking one out moves the last into its place). */
+static __thread struct {
+	lslot slot[LCACHE_SLOTS];
+	unsigned count;
+	/* 0: the exit key is not set for this thread yet; 1: it is (the cache may be used); 2: the thread
+	 * is exiting, or the key could not be had: no cache. */
+	int state;
+	size_t bytes;
+	uint64_t oldest_ms;   /* at or before the oldest slot's freed_ms: the purge delay's check without a scan */
+} lc;
 static pthread_key_t lcache_key;
 static pthread_once_t lcache_once = PTHREAD_ONCE_INIT;
 static int lcache_key_ok;
 
 static void make_key(void);
 
-size_t mk__large_cached_bytes(void) { return lcache_bytes; }
+size_t mk__large_cached_bytes(void) { return lc.bytes; }
 
-/* Takes slot k out of the cache (the younger ones move down one). */
-static lslot take_slot(unsigned k)
+static inline __attribute__((always_inline)) lslot take_slot(unsigned k)
 {
-	lslot out = lcache[k];
-	for (unsigned j = k; j + 1 < lcache_count; j++)
-		lcache[j] = lcache[j + 1];
-	lcache[--lcache_count].span = NULL;
-	lcache_bytes -= out.span->block_size;
+	lslot out = lc.slot[k];
+	lc.slot[k] = lc.slot[--lc.count];
+	lc.bytes -= out.span->block_size;
 	return out;
+}
+
+/* The slot freed the longest ago (count > 0). */
+static unsigned oldest_slot(void)
+{
+	unsigned o = 0;
+	for (unsigned k = 1; k < lc.count; k++)
+		if (lc.slot[k].freed_ms < lc.slot[o].freed_ms)
+			o = k;
+	return o;
 }
 
 void mk__large_flush(void)
 {
-	while (lcache_count) {
-		lslot o = take_slot(0);
+	while (lc.count) {
+		lslot o = take_slot(lc.count - 1);
 		mk__span_free_aged(o.span, o.freed_ms);
 	}
 }
@@ -67,7 +78,7 @@ void mk__large_flush(void)
 static void thread_exit(void *arg)
 {
 	(void)arg;
-	lcache_state = 2;
+	lc.state = 2;
 	mk__large_flush();
 }
 
@@ -79,28 +90,30 @@ static bool may_cache(void)
 	/* Not with no purge delay, nor with a purge limit under what the cache may hold (M_TRIM_THRESHOLD):
 	 * then freed memory must go back at once, or nearly. */
 	bool allowed = mk__opt.purge_delay_ms != 0 && (mk__opt.purge_limit == 0 || mk__opt.purge_limit >= (long)LCACHE_BYTES);
-	if (mk_likely(lcache_state == 1))
+	if (mk_likely(lc.state == 1))
 		return allowed;
-	if (lcache_state == 2)
+	if (lc.state == 2)
 		return false;
 	pthread_once(&lcache_once, make_key);
-	lcache_state = lcache_key_ok && pthread_setspecific(lcache_key, lcache) == 0 ? 1 : 2;
-	return lcache_state == 1 && allowed;
+	lc.state = lcache_key_ok && pthread_setspecific(lcache_key, &lc) == 0 ? 1 : 2;
+	return lc.state == 1 && allowed;
 }
 
-/* The cached span to serve `slices` from: the newest of exactly that length (the likeliest still in the
- * CPU's caches), else the shortest of up to `most`; never the block freed last.  -1: none. */
+/* The cached span to serve `slices` from: one of exactly that length, else the shortest of up to `most`;
+ * never the block freed last.  -1: none. */
 static int cache_find(unsigned slices, unsigned most)
 {
 	int best = -1;
-	for (int k = (int)lcache_count - 1; k >= 0; k--) {
-		unsigned len = lcache[k].span->slices;
-		if (len < slices || len > most || mk__reuse_is_last_freed(lcache[k].span->start))
+	unsigned best_len = most + 1;
+	uintptr_t last = mk__reuse_last_freed();
+	for (int k = (int)lc.count - 1; k >= 0; k--) {
+		const mk_span *c = lc.slot[k].span;
+		if (c->slices < slices || c->slices >= best_len || c->start == last)
 			continue;
-		if (len == slices)
+		if (c->slices == slices)
 			return k;
-		if (best < 0 || len < lcache[best].span->slices)
-			best = k;
+		best = k;
+		best_len = c->slices;
 	}
 	return best;
 }
@@ -141,17 +154,29 @@ void mk__large_free(mk_span *s)
 	uint64_t now = mk__now_ms();
 	/* Room first, oldest out, and out with what waited the purge delay (the segments purge it at once,
 	 * by the time it was freed): the span comes in after, so that the segments' budget counts the cache
-	 * as it will be. */
+	 * as it will be.  The budget is looked at only when the cache would pass LCACHE_MIN. */
 	uint64_t delay = (uint64_t)mk__opt.purge_delay_ms;
-	size_t room = mk__segments_budget() / 4;
-	room = room < LCACHE_MIN ? LCACHE_MIN : room > LCACHE_BYTES ? LCACHE_BYTES : room;
+	size_t room = LCACHE_MIN;
+	if (lc.bytes + s->block_size > room) {
+		room = mk__segments_budget() / 4;
+		room = room < LCACHE_MIN ? LCACHE_MIN : room > LCACHE_BYTES ? LCACHE_BYTES : room;
+	}
 	lslot out[LCACHE_SLOTS];
 	unsigned nout = 0;
-	while (lcache_count && (lcache_count == LCACHE_SLOTS || lcache_bytes + s->block_size > room ||
-	                        (now >= lcache[0].freed_ms && now - lcache[0].freed_ms >= delay)))
-		out[nout++] = take_slot(0);
-	lcache[lcache_count++] = (lslot){ s, now };
-	lcache_bytes += s->block_size;
+	if (lc.count && (lc.count == LCACHE_SLOTS || lc.bytes + s->block_size > room || now - lc.oldest_ms >= delay)) {
+		for (unsigned o; lc.count; ) {
+			o = oldest_slot();
+			lc.oldest_ms = lc.slot[o].freed_ms;
+			if (lc.count < LCACHE_SLOTS && lc.bytes + s->block_size <= room &&
+			    (now < lc.slot[o].freed_ms || now - lc.slot[o].freed_ms < delay))
+				break;
+			out[nout++] = take_slot(o);
+		}
+	}
+	if (!lc.count)
+		lc.oldest_ms = now;
+	lc.slot[lc.count++] = (lslot){ s, now };
+	lc.bytes += s->block_size;
 	for (unsigned j = 0; j < nout; j++)
 		mk__span_free_aged(out[j].span, out[j].freed_ms);
 	if (!nout)

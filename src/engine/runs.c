@@ -8,7 +8,16 @@ static mk_slice_link *dirty_link(mk_sref r) { return &mk__sref_seg(r)->dirty_lin
 
 void mk__bin_insert(mk_runs *x, mk_segment *seg, unsigned i, unsigned len)
 {
-	mk_sref r = mk__sref(seg, i), first = x->bin[len];
+	mk_sref r = mk__sref(seg, i), first = x->bin[len], last = x->bin_last[len];
+	/* A run with no dirty slice goes last (not in the last bin, whose order is the order the segments
+	 * became wholly free): mk__bin_find looks at the first run of a bin only, and a clean run there would
+	 * hide the resident ones behind it. */
+	if (last && len < MK_SLICES - 1 && !(seg->dirty_mask & mk__slice_bits(i, len))) {
+		*run_link(r) = (mk_slice_link){ last, 0 };
+		run_link(last)->next = r;
+		x->bin_last[len] = r;
+		return;
+	}
 	*run_link(r) = (mk_slice_link){ 0, first };
 	if (first)
 		run_link(first)->prev = r;

@@ -1,7 +1,8 @@
 /* segment.c's two indexes, which make a span's allocation, its free and purging cost the same whatever
  * the size of the heap:
- *  - bins of free runs by length: bin[k] lists the free runs of exactly k slices (1..63, the last one
- *    inserted first: the likeliest to be still resident), and a bitmap says which bins are not empty,
+ *  - bins of free runs by length: bin[k] lists the free runs of exactly k slices (1..63): those with a
+ *    dirty slice when inserted first, the last one inserted first (the likeliest to be still resident),
+ *    then those with none (but bin 63 is in insertion order alone), and a bitmap says which bins are not empty,
  *    so the best-fitting run is one count-trailing-zeros away;
  *  - the queue of dirty slices (free, and not purged since they were freed) in the order they became
  *    dirty, which is the order of their dirty_since_ms stamps: the delayed purge takes from its front

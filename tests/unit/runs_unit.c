@@ -45,14 +45,21 @@ static void test_bins_best_fit_and_bitmap(void)
 	mk__bin_remove(&x, a, 20, 3);
 	CHECK(x.bin_mask == ((1ull << 10) | (1ull << 40)) && x.bin[3] == 0);
 	CHECK(mk__bin_find(&x, 2, &at) == mk__sref(a, 1));
-	/* Same length: the last one inserted comes first; removing from the middle keeps the rest linked. */
+	/* Same length: of the runs with a dirty slice, the last one inserted comes first, and a run with none
+	 * goes behind them all; removing from the middle keeps the rest linked. */
+	b->dirty_mask = mk__slice_bits(50, 1);
+	a->dirty_mask = mk__slice_bits(40, 1);
 	mk__bin_insert(&x, b, 50, 10);
 	mk__bin_insert(&x, a, 40, 10);
+	mk__bin_insert(&x, a, 25, 10);   /* clean */
+	CHECK(x.bin[10] == mk__sref(a, 40) && x.bin_last[10] == mk__sref(a, 25));
 	CHECK(mk__bin_find(&x, 10, &at) == mk__sref(a, 40));
 	mk__bin_remove(&x, b, 50, 10);
 	CHECK(x.bin[10] == mk__sref(a, 40) && a->run_link[40].next == mk__sref(a, 1) && a->run_link[1].prev == mk__sref(a, 40));
+	mk__bin_remove(&x, a, 25, 10);
 	mk__bin_remove(&x, a, 40, 10);
 	mk__bin_remove(&x, a, 1, 10);
+	a->dirty_mask = b->dirty_mask = 0;
 	mk__bin_remove(&x, b, 5, 40);
 	CHECK(x.bin_mask == 0);
 	mk__os_unmap(a, MK_SEG_SIZE);

@@ -195,9 +195,9 @@ static void cache_age(bool all, uint64_t now)
 	}
 }
 
-/* The smallest cached mapping that fits, resident ones first (the caller splits off what it does not
- * need); failing that, with may_grow, the largest resident one (the caller grows it with mremap, keeping
- * its pages). */
+/* The smallest resident cached mapping that fits (the caller splits off what it does not need); failing
+ * that, with may_grow, the largest resident one (the caller grows it with mremap, keeping its pages);
+ * failing that, the smallest purged one that fits. */
 static bool cache_take(size_t size, size_t align, bool may_grow, cached *out)
 {
 	size_t best = CACHE_SLOTS, largest = CACHE_SLOTS;
@@ -211,7 +211,9 @@ static bool cache_take(size_t size, size_t align, bool may_grow, cached *out)
 		if (!c->purged && (largest == CACHE_SLOTS || c->size > cache[largest].size))
 			largest = k;
 	}
-	if (best == CACHE_SLOTS && may_grow)
+	/* Growing the largest resident one faults in only what it lacks, where a purged one would fault in
+	 * the whole block. */
+	if (may_grow && largest != CACHE_SLOTS && (best == CACHE_SLOTS || cache[best].purged))
 		best = largest;
 	if (best == CACHE_SLOTS)
 		return false;

@@ -25,9 +25,13 @@
 #define LCACHE_BYTES (2 * MK_LARGE_MAX)
 #define LCACHE_MIN   ((size_t)1 << 20)
 
+/* The span's start and length are copied here: a lookup then reads no descriptor (each its own cache
+ * miss, in a heap of many segments). */
 typedef struct lslot {
 	mk_span *span;
 	uint64_t freed_ms;
+	uintptr_t start;
+	unsigned slices;
 } lslot;
 
 /* One thread-local object, so that the library finds it with one offset.  Slots [0, count) are in use,
@@ -53,7 +57,7 @@ static inline __attribute__((always_inline)) lslot take_slot(unsigned k)
 {
 	lslot out = lc.slot[k];
 	lc.slot[k] = lc.slot[--lc.count];
-	lc.bytes -= out.span->block_size;
+	lc.bytes -= (size_t)out.slices << MK_SLICE_SHIFT;
 	return out;
 }
 
@@ -107,7 +111,7 @@ static int cache_find(unsigned slices, unsigned most)
 	unsigned best_len = most + 1;
 	uintptr_t last = mk__reuse_last_freed();
 	for (int k = (int)lc.count - 1; k >= 0; k--) {
-		const mk_span *c = lc.slot[k].span;
+		const lslot *c = &lc.slot[k];
 		if (c->slices < slices || c->slices >= best_len || c->start == last)
 			continue;
 		if (c->slices == slices)
@@ -175,7 +179,7 @@ void mk__large_free(mk_span *s)
 	}
 	if (!lc.count)
 		lc.oldest_ms = now;
-	lc.slot[lc.count++] = (lslot){ s, now };
+	lc.slot[lc.count++] = (lslot){ s, now, s->start, s->slices };
 	lc.bytes += s->block_size;
 	for (unsigned j = 0; j < nout; j++)
 		mk__span_free_aged(out[j].span, out[j].freed_ms);

@@ -30,6 +30,7 @@
 typedef struct lslot {
 	mk_span *span;
 	uint64_t freed_ms;
+	uint64_t seq;         /* the order of the frees (the clock's milliseconds do not tell it) */
 	uintptr_t start;
 	unsigned slices;
 } lslot;
@@ -44,6 +45,7 @@ static __thread struct {
 	int state;
 	size_t bytes;
 	uint64_t oldest_ms;   /* at or before the oldest slot's freed_ms: the purge delay's check without a scan */
+	uint64_t seq;         /* frees into the cache so far */
 } lc;
 static pthread_key_t lcache_key;
 static pthread_once_t lcache_once = PTHREAD_ONCE_INIT;
@@ -66,7 +68,7 @@ static unsigned oldest_slot(void)
 {
 	unsigned o = 0;
 	for (unsigned k = 1; k < lc.count; k++)
-		if (lc.slot[k].freed_ms < lc.slot[o].freed_ms)
+		if (lc.slot[k].seq < lc.slot[o].seq)
 			o = k;
 	return o;
 }
@@ -179,7 +181,7 @@ void mk__large_free(mk_span *s)
 	}
 	if (!lc.count)
 		lc.oldest_ms = now;
-	lc.slot[lc.count++] = (lslot){ s, now, s->start, s->slices };
+	lc.slot[lc.count++] = (lslot){ s, now, ++lc.seq, s->start, s->slices };
 	lc.bytes += s->block_size;
 	for (unsigned j = 0; j < nout; j++)
 		mk__span_free_aged(out[j].span, out[j].freed_ms);

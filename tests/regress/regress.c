@@ -387,14 +387,16 @@ static int all_zero(const unsigned char *p, size_t n)
 static int calloc_after_purge_attempt(void)
 {
 	size_t n = 4 * MiB;
-	unsigned char *p = mk_malloc(n), *r = mk_malloc(3 * MiB);
+	/* r, too big for the huge cache, is unmapped when freed: the cache then holds p's mapping alone (a
+	 * resident r would be grown for q rather than p's purged mapping taken). */
+	unsigned char *p = mk_malloc(n), *r = mk_malloc(80 * MiB);
 	if (!p || !r)
 		return 0;
 	memset(p, 0xa5, n);
 	mk_free(p);
 	sleep_ms(300);            /* past the cache's purge age */
 	mk_free(r);               /* a huge free ages the cache: p's mapping is purged, or should be */
-	unsigned char *q = mk_calloc(1, n);   /* only p's mapping fits */
+	unsigned char *q = mk_calloc(1, n);   /* only p's mapping is cached */
 	int ok = q && all_zero(q, n);
 	mk_free(q);
 	return ok;

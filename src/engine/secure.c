@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/clean.h"
 #include "engine/secure.h"
 #include "engine/zero.h"
 #include "os/os.h"
@@ -61,12 +62,9 @@ typedef struct sec_header {
 #ifndef ZERO_ALL
 #define ZERO_ALL    ((size_t)1024)
 #endif
-/* The quarantine, per thread: Q_SLOTS blocks or Q_BYTES at most, Q_BATCH of them released at a time. */
-#ifndef Q_SLOTS
-#define Q_SLOTS     256
-#endif
+/* The quarantine, per thread: two batches of Q_BATCH blocks or Q_BYTES / 2 bytes each. */
 #ifndef Q_BATCH
-#define Q_BATCH     64
+#define Q_BATCH     128
 #endif
 #ifndef Q_BYTES
 #define Q_BYTES     ((size_t)256 << 10)
@@ -76,12 +74,16 @@ typedef struct sec_header {
 static const char *const kind_names[] = { "malloc()", "operator new", "operator new[]", "?" };
 static const char *const free_names[] = { "free():", "operator delete():", "operator delete[]():", "?" };
 
-/* The seal and the canary are computed on every malloc and free: one multiply each.  What they must do
- * is differ from what an overflow, an underflow or a stray header copy leaves there, which a keyed
- * multiply of the address does (the secret is the process's random cookie secret); a program that wants
- * to forge them must first read the secret out of memkit. */
-static uint64_t seal_of(uint64_t info, uintptr_t p) { return ((info ^ mk__secret) * 0x9e3779b97f4a7c15ull) ^ p; }
-static uint64_t canary_of(uintptr_t p) { return ((p ^ mk__secret) * 0xd6e8feb86659fd93ull) | 0x0101010101010101ull; }
+/* The seal and the canary are computed on every malloc and free, so each is one xor with a key (the
+ * process's random cookie secret, rotated: the engine's cookie, secret ^ address, lies in the same word
+ * as the seal once a block is free, and must never read as one).  What they must do is differ from what
+ * an overflow, an underflow or a stray header copy leaves there: the address in both makes a header or
+ * canary copied from elsewhere wrong here, and a program that wants to forge them must first read the
+ * secret out of memkit (a keyed multiply, as before, is inverted as easily by one who reads a header).
+ * The canary has no zero byte, so a string's terminator written one past the end changes it. */
+static uint64_t key(unsigned r) { return (mk__secret << r) | (mk__secret >> (64 - r)); }
+static uint64_t seal_of(uint64_t info, uintptr_t p) { return info ^ p ^ key(17); }
+static uint64_t canary_of(uintptr_t p) { return (p ^ key(41)) | 0x0101010101010101ull; }
 
 static sec_header *header_of(void *p) { return (sec_header *)p - 1; }
 static uint64_t load64(const void *a)
@@ -125,14 +127,47 @@ static void *wrap(void *base, size_t n, unsigned shift, mk_kind kind)
 	return p;
 }
 
+/* Where the first of the 16 tag bytes at p that differs from what free or carving left is. */
+static size_t first_untagged(const char *p)
+{
+	uint64_t t = mk__clean_tag((uintptr_t)p - 16);
+	for (size_t i = 0; i < 16; i++)
+		if ((unsigned char)p[i] != (unsigned char)(t >> (8 * (i & 7))))
+			return i;
+	return 0;
+}
+
+/* The engine block of a request for n bytes at the default alignment from a carved class, whose first
+ * 16 bytes after its link words must still hold the clean tag (clean.h): anything else was written there
+ * while the block was free, in the quarantine or on its span's free list.  One 16-byte load on a line
+ * that the header's stores need anyway.  (Large and huge blocks are not carved: the quarantine checks
+ * the large ones as they leave it.) */
+static inline __attribute__((always_inline)) void *wrap_reused(void *base, size_t n, mk_kind kind)
+{
+	if (!base)
+		return NULL;
+	char *p = (char *)base + 16;
+	uint64_t t = mk__clean_tag((uintptr_t)base);
+	if (mk_unlikely((load64(p) ^ t) | (load64(p + 8) ^ t)))
+		report("malloc(): write after free of %p (written at +%zu while the block was free)", (void *)p,
+		       first_untagged(p));
+	seal(p, n, MIN_SHIFT, kind, 0);
+	store64(p + n, canary_of((uintptr_t)p));
+	return p;
+}
+/* Whether a request for n bytes at the default alignment comes from a carved class (is checked on reuse). */
+#define CARVED(n) ((n) <= MK_MEDIUM_MAX - sizeof(sec_header) - CANARY)
+
 void *mk__secure_alloc_kind(size_t n, size_t align, mk_kind kind)
 {
 	if (n == 0 && kind == MK_KIND_MALLOC && align <= 16)
 		return mk__engine_alloc(0);   /* the no-access area: every access faults */
 	if (n > INFO_SIZE)
 		return NULL;
-	if (align <= 16)
-		return wrap(mk__engine_alloc(n + sizeof(sec_header) + CANARY), n, MIN_SHIFT, kind);
+	if (align <= 16) {
+		void *base = mk__engine_alloc(n + sizeof(sec_header) + CANARY);
+		return CARVED(n) ? wrap_reused(base, n, kind) : wrap(base, n, MIN_SHIFT, kind);
+	}
 	/* The header sits just before p = base + align, inside the engine block aligned to align. */
 	unsigned shift = (unsigned)__builtin_ctzl(align);
 	if (n > INFO_SIZE - align)
@@ -142,8 +177,8 @@ void *mk__secure_alloc_kind(size_t n, size_t align, mk_kind kind)
 
 void *mk__secure_alloc(size_t n)
 {
-	if (mk_likely(n - 1 < INFO_SIZE))   /* not 0 (the no-access area), not impossibly large */
-		return wrap(mk__engine_alloc(n + sizeof(sec_header) + CANARY), n, MIN_SHIFT, MK_KIND_MALLOC);
+	if (mk_likely(n - 1 < MK_MEDIUM_MAX - sizeof(sec_header) - CANARY))   /* not 0 (the no-access area) */
+		return wrap_reused(mk__engine_alloc(n + sizeof(sec_header) + CANARY), n, MK_KIND_MALLOC);
 	return mk__secure_alloc_kind(n, 0, MK_KIND_MALLOC);
 }
 void *mk__secure_alloc_aligned(size_t align, size_t n) { return mk__secure_alloc_kind(n, align, MK_KIND_MALLOC); }
@@ -261,19 +296,21 @@ static void validate(const void *p, blk *b, const char *fn, int want)
 
 /* ---- the quarantine ---- */
 
-/* A ring, oldest first.  Blocks leave it in batches, the oldest Q_BATCH at a time once it is full (by
- * count or bytes): one tight loop every Q_BATCH frees instead of a random pick and an eviction on each,
- * and every block still waits at least Q_SLOTS - Q_BATCH frees of its thread. */
+/* Two batches: the blocks freed lately go into the current one; once it holds Q_BATCH blocks or half
+ * of Q_BYTES, the other batch (the blocks freed before those) goes back to the engine in one loop and
+ * the two trade places.  So every block waits between one batch and two of its thread's frees, the
+ * next malloc never gets the block just freed, and a free costs one store into an array.  A block of a
+ * carved class goes back unlooked at (its next malloc checks it: clean.h); a large one is checked. */
 typedef struct q_entry {
 	char *p;
-	size_t n;
+	uint64_t what;   /* n | shift << 48 | Q_CHECK */
 } q_entry;
+#define Q_CHECK ((uint64_t)1 << 63)
 typedef struct quarantine {
-	q_entry e[Q_SLOTS];
-	unsigned head, count;
-	size_t bytes;
+	q_entry e[2][Q_BATCH];
+	unsigned cur, n, old_n;   /* the current batch, how many it holds, how many the other holds */
+	size_t bytes;             /* in the current batch */
 } quarantine;
-_Static_assert((Q_SLOTS & (Q_SLOTS - 1)) == 0 && Q_BATCH < Q_SLOTS, "the ring wraps with a mask");
 
 /* Initial-exec: a load off the thread pointer, not a __tls_get_addr call, on every free. */
 #define Q_TLS __attribute__((tls_model("initial-exec")))
@@ -283,7 +320,15 @@ static pthread_key_t q_key;
 static pthread_once_t q_once = PTHREAD_ONCE_INIT;
 static int q_key_ok;
 
-static void release(char *p, unsigned shift) { mk__engine_free(p - ((size_t)1 << shift)); }
+/* To the engine.  An aligned block is tagged clean here, not when freed: with an alignment of 32 its
+ * header lies where the tag goes, and must say "freed" while the block waits in the quarantine. */
+static inline __attribute__((always_inline)) void release(char *p, unsigned shift)
+{
+	char *base = p - ((size_t)1 << shift);
+	if (shift != MIN_SHIFT)
+		mk__mark_clean(base);
+	mk__engine_free(base);
+}
 
 /* Whether what the check of a freed block looks at is still zero: its first CHECK_HEAD bytes (a write
  * after free through a dangling pointer starts there, or runs through it) and its last word.  Free zeroed
@@ -318,35 +363,45 @@ static size_t first_dirty(const char *p, size_t n)
 	return 0;
 }
 
-/* A block leaving the quarantine: still zero, header and canary as free left them; then the engine's. */
-static void evict(q_entry e)
+/* A large block leaving the quarantine: still zero, header and canary as free left them. */
+static __attribute__((noinline)) void check_large(char *p, size_t n)
 {
 	blk b;
-	if (mk_unlikely(!read_header(e.p, &b) || !b.freed))
+	if (mk_unlikely(!read_header(p, &b) || !b.freed))
 		report("free(): heap underflow or write after free before %p (the freed block's header was written "
-		       "over while it was in the quarantine)", (void *)e.p);
-	if (mk_unlikely(!looks_clean(e.p, e.n)))
+		       "over while it was in the quarantine)", (void *)p);
+	if (mk_unlikely(!looks_clean(p, n)))
 		report("free(): write after free of %p (%zu-byte block, written at +%zu while in the quarantine)",
-		       (void *)e.p, e.n, first_dirty(e.p, e.n));
-	if (mk_unlikely(load64(e.p + e.n) != canary_of((uintptr_t)e.p)))
-		report("free(): heap overflow after %p (%zu-byte block, canary at +%zu, written while freed)",
-		       (void *)e.p, e.n, e.n);
-	release(e.p, b.shift);
+		       (void *)p, n, first_dirty(p, n));
+	if (mk_unlikely(load64(p + n) != canary_of((uintptr_t)p)))
+		report("free(): heap overflow after %p (%zu-byte block, canary at +%zu, written while freed)", (void *)p,
+		       n, n);
 }
 
-/* Evicts the oldest blocks until count is at most keep and room more bytes fit (or it is empty). */
-static __attribute__((noinline)) void drain(quarantine *q, unsigned keep, size_t room)
+static inline __attribute__((always_inline)) void evict(q_entry e)
 {
-	while (q->count > keep || (q->count && q->bytes + room > Q_BYTES)) {
-		q_entry e = q->e[q->head];
-		q->head = (q->head + 1) & (Q_SLOTS - 1);
-		q->count--;
-		q->bytes -= e.n;
-		evict(e);
-	}
+	if (mk_unlikely(e.what & Q_CHECK))
+		check_large(e.p, e.what & INFO_SIZE);
+	release(e.p, (e.what >> 48) & 63);
 }
 
-static void flush(quarantine *q) { drain(q, 0, 0); }
+/* The other batch back to the engine; the current one becomes the other. */
+static __attribute__((noinline)) void rotate(quarantine *q)
+{
+	q_entry *e = q->e[q->cur ^ 1];
+	for (unsigned i = 0, k = q->old_n; i < k; i++)
+		evict(e[i]);
+	q->old_n = q->n;
+	q->cur ^= 1;
+	q->n = 0;
+	q->bytes = 0;
+}
+
+static void flush(quarantine *q)
+{
+	rotate(q);
+	rotate(q);
+}
 
 static void thread_done(void *arg)
 {
@@ -381,24 +436,29 @@ static __attribute__((noinline)) quarantine *new_quarantine(void)
 	return q;
 }
 
-static inline __attribute__((always_inline)) void quarantine_put(char *p, size_t n, unsigned shift)
+/* Takes freed (zeroed, tagged unless large) blocks; checked: one of the large ones. */
+static inline __attribute__((always_inline)) void quarantine_put(char *p, size_t n, unsigned shift, bool checked)
 {
 	quarantine *q = tq;
 	if (mk_unlikely(!q || n > Q_MAX_BLOCK) && (n > Q_MAX_BLOCK || !(q = new_quarantine()))) {
 		release(p, shift);
 		return;
 	}
-	if (mk_unlikely(q->count == Q_SLOTS || q->bytes + n > Q_BYTES))
-		drain(q, Q_SLOTS - Q_BATCH, n);
-	q->e[(q->head + q->count) & (Q_SLOTS - 1)] = (q_entry){ p, n };
-	q->count++;
+	unsigned i = q->n;
+	q->e[q->cur][i] = (q_entry){ p, n | (uint64_t)shift << 48 | (checked ? Q_CHECK : 0) };
+	q->n = i + 1;
 	q->bytes += n;
+	if (mk_unlikely(i + 1 == Q_BATCH || q->bytes > Q_BYTES / 2))
+		rotate(q);
 }
 
 /* ---- freeing ---- */
 
-/* Zeroes what the program had; a huge block's whole pages go back to the system instead (they read as
- * zero afterwards), which is also what makes it cheap. */
+/* Zeroes what the program had: all of a block up to ZERO_ALL bytes, and of a bigger one what the reuse
+ * check looks at (its first CHECK_HEAD bytes and last word).  Blocks over Q_MAX_BLOCK are given back at
+ * once and zeroed the same way: purging their pages instead (as this did) made the next huge malloc
+ * fault every page in again, 4.4 times the default build's time on the huge workload; the engine
+ * purges free memory after its delay as it does for the default build. */
 static inline __attribute__((always_inline)) void scrub(char *p, size_t n)
 {
 	if (n <= 256 && n >= 16) {   /* small: a few 16-byte stores beat a call into the C library */
@@ -422,26 +482,23 @@ static inline __attribute__((always_inline)) void scrub(char *p, size_t n)
 		}
 		return;
 	}
-	if (n <= Q_MAX_BLOCK) {
-		if (mk_likely(n <= ZERO_ALL)) {
-			raw_memset(p, 0, n);
-			return;
-		}
-		raw_memset(p, 0, CHECK_HEAD);   /* what the check looks at, no more (see ZERO_ALL) */
-		store64(p + n - 8, 0);
-		return;
-	}
-	char *lo = (char *)(((uintptr_t)p + MK_PAGE_SIZE - 1) & ~(uintptr_t)(MK_PAGE_SIZE - 1));
-	char *hi = (char *)(((uintptr_t)p + n) & ~(uintptr_t)(MK_PAGE_SIZE - 1));
-	int saved = errno;   /* a refused purge sets it; free must not */
-	bool purged = hi > lo && mk__os_purge(lo, (size_t)(hi - lo)) == 0;
-	errno = saved;
-	if (!purged) {
+	if (mk_likely(n <= ZERO_ALL)) {
 		raw_memset(p, 0, n);
 		return;
 	}
-	raw_memset(p, 0, (size_t)(lo - p));
-	raw_memset(hi, 0, (size_t)(p + n - hi));
+	raw_memset(p, 0, CHECK_HEAD);   /* what the check looks at, no more (see ZERO_ALL) */
+	store64(p + n - 8, 0);
+}
+
+/* A freed block, its header marked, zeroed; one of a carved class at the default alignment tagged clean
+ * for its next malloc (while its lines are at hand), a large one to be checked as it leaves. */
+static inline __attribute__((always_inline)) void retire(char *p, size_t n, unsigned shift)
+{
+	scrub(p, n);
+	bool carved = shift == MIN_SHIFT && CARVED(n);
+	if (carved)
+		mk__mark_clean(p - 16);
+	quarantine_put(p, n, shift, shift == MIN_SHIFT && !carved);
 }
 
 /* errno: nothing here sets it but the engine's free, which keeps it, and new_quarantine, which restores it. */
@@ -461,8 +518,7 @@ static void free_checked(void *p, size_t size, size_t align, mk_kind kind, const
 		report("%s wrong alignment %zu for %p (a block aligned to %zu)", fn, align, p,
 		       b.shift > MIN_SHIFT ? (size_t)1 << b.shift : (size_t)16);
 	seal(b.p, b.n, b.shift, b.kind, INFO_FREED);
-	scrub(b.p, b.n);
-	quarantine_put(b.p, b.n, b.shift);
+	retire(b.p, b.n, b.shift);
 }
 
 /* The common case, checked in one pass: p in a segment past its header slice, its header sealed for a
@@ -479,11 +535,9 @@ static inline __attribute__((always_inline)) bool free_fast(void *p, size_t size
 	if (mk_unlikely((info >> 48) != (MIN_SHIFT | (uint64_t)kind << 8) || h->seal != seal_of(info, (uintptr_t)p) ||
 	                (size != MK_NO_SIZE && size != n) || load64((char *)p + n) != canary_of((uintptr_t)p)))
 		return false;
-	info |= INFO_FREED;
-	h->info = info;
-	h->seal = seal_of(info, (uintptr_t)p);
-	scrub(p, n);
-	quarantine_put(p, n, MIN_SHIFT);
+	h->info = info | INFO_FREED;   /* the seal is an xor: flipping the bit in both reseals */
+	h->seal ^= INFO_FREED;
+	retire(p, n, MIN_SHIFT);
 	return true;
 }
 
@@ -538,9 +592,13 @@ void *mk__secure_realloc(void *p, size_t n)
 	size_t cap = n;
 	if (n > b.n && n < b.n + b.n / 2 && b.n + b.n / 2 <= MK_LARGE_MAX && b.shift == MIN_SHIFT)
 		cap = b.n + b.n / 2;
-	void *q = b.shift == MIN_SHIFT
-	              ? wrap(mk__engine_alloc(cap + sizeof(sec_header) + CANARY), n, MIN_SHIFT, MK_KIND_MALLOC)
-	              : mk__secure_alloc_kind(n, (size_t)1 << b.shift, MK_KIND_MALLOC);
+	void *q;
+	if (b.shift == MIN_SHIFT) {   /* n recorded, room for cap */
+		void *nb = mk__engine_alloc(cap + sizeof(sec_header) + CANARY);
+		q = CARVED(cap) ? wrap_reused(nb, n, MK_KIND_MALLOC) : wrap(nb, n, MIN_SHIFT, MK_KIND_MALLOC);
+	} else {
+		q = mk__secure_alloc_kind(n, (size_t)1 << b.shift, MK_KIND_MALLOC);
+	}
 	if (!q)
 		return NULL;
 	raw_memcpy(q, p, n < b.n ? n : b.n);

@@ -299,17 +299,18 @@ static void validate(const void *p, blk *b, const char *fn, int want)
 /* Two batches: the blocks freed lately go into the current one; once it holds Q_BATCH blocks or half
  * of Q_BYTES, the other batch (the blocks freed before those) goes back to the engine in one loop and
  * the two trade places.  So every block waits between one batch and two of its thread's frees, the
- * next malloc never gets the block just freed, and a free costs one store into an array.  A block of a
- * carved class goes back unlooked at (its next malloc checks it: clean.h); a large one is checked. */
-typedef struct q_entry {
-	char *p;
-	uint64_t what;   /* n | shift << 48 | Q_CHECK */
-} q_entry;
-#define Q_CHECK ((uint64_t)1 << 63)
+ * next malloc never gets the block just freed, and a free costs one store into an array.  An entry is
+ * the engine block's address and two flags: a block of a carved class at the default alignment goes
+ * back unlooked at (its next malloc checks it: clean.h), a large one is checked (Q_CHECK), an aligned
+ * one tagged clean (Q_ALIGNED) on its way out. */
+#define Q_CHECK   ((uintptr_t)1)
+#define Q_ALIGNED ((uintptr_t)2)
 typedef struct quarantine {
-	q_entry e[2][Q_BATCH];
-	unsigned cur, n, old_n;   /* the current batch, how many it holds, how many the other holds */
+	uintptr_t *next, *end;    /* where the current batch's next entry goes, and its end */
+	unsigned old_n;           /* what the other batch holds */
 	size_t bytes;             /* in the current batch */
+	struct quarantine *pool;  /* next in the pool of exited threads' quarantines */
+	uintptr_t e[2 * Q_BATCH];
 } quarantine;
 
 /* Initial-exec: a load off the thread pointer, not a __tls_get_addr call, on every free. */
@@ -319,16 +320,14 @@ static __thread int tq_failed Q_TLS;   /* its mapping was refused: this thread f
 static pthread_key_t q_key;
 static pthread_once_t q_once = PTHREAD_ONCE_INIT;
 static int q_key_ok;
-
-/* To the engine.  An aligned block is tagged clean here, not when freed: with an alignment of 32 its
- * header lies where the tag goes, and must say "freed" while the block waits in the quarantine. */
-static inline __attribute__((always_inline)) void release(char *p, unsigned shift)
-{
-	char *base = p - ((size_t)1 << shift);
-	if (shift != MIN_SHIFT)
-		mk__mark_clean(base);
-	mk__engine_free(base);
-}
+/* Quarantines of exited threads, for the next threads: a thread's start and exit cost no mmap and
+ * munmap (two system calls and a page fault per thread, on workloads that replace threads all the
+ * time).  The lock is only ever tried: held by another thread (or by one that forked), the thread
+ * maps or unmaps its own. */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static quarantine *pool;
+static unsigned pool_n;
+#define POOL_MAX 64
 
 /* Whether what the check of a freed block looks at is still zero: its first CHECK_HEAD bytes (a write
  * after free through a dangling pointer starts there, or runs through it) and its last word.  Free zeroed
@@ -364,36 +363,41 @@ static size_t first_dirty(const char *p, size_t n)
 }
 
 /* A large block leaving the quarantine: still zero, header and canary as free left them. */
-static __attribute__((noinline)) void check_large(char *p, size_t n)
+static __attribute__((noinline)) void check_large(char *p)
 {
 	blk b;
 	if (mk_unlikely(!read_header(p, &b) || !b.freed))
 		report("free(): heap underflow or write after free before %p (the freed block's header was written "
 		       "over while it was in the quarantine)", (void *)p);
-	if (mk_unlikely(!looks_clean(p, n)))
+	if (mk_unlikely(!looks_clean(p, b.n)))
 		report("free(): write after free of %p (%zu-byte block, written at +%zu while in the quarantine)",
-		       (void *)p, n, first_dirty(p, n));
-	if (mk_unlikely(load64(p + n) != canary_of((uintptr_t)p)))
+		       (void *)p, b.n, first_dirty(p, b.n));
+	if (mk_unlikely(load64(p + b.n) != canary_of((uintptr_t)p)))
 		report("free(): heap overflow after %p (%zu-byte block, canary at +%zu, written while freed)", (void *)p,
-		       n, n);
+		       b.n, b.n);
 }
 
-static inline __attribute__((always_inline)) void evict(q_entry e)
+/* An entry back to the engine.  An aligned block is tagged clean here, not when freed: with an
+ * alignment of 32 its header lies where the tag goes, and must say "freed" while it waits. */
+static inline __attribute__((always_inline)) void evict(uintptr_t e)
 {
-	if (mk_unlikely(e.what & Q_CHECK))
-		check_large(e.p, e.what & INFO_SIZE);
-	release(e.p, (e.what >> 48) & 63);
+	char *base = (char *)(e & ~(uintptr_t)15);
+	if (mk_unlikely(e & Q_CHECK))
+		check_large(base + 16);
+	if (mk_unlikely(e & Q_ALIGNED))
+		mk__mark_clean(base);
+	mk__engine_free(base);
 }
 
 /* The other batch back to the engine; the current one becomes the other. */
 static __attribute__((noinline)) void rotate(quarantine *q)
 {
-	q_entry *e = q->e[q->cur ^ 1];
+	uintptr_t *cur = q->end - Q_BATCH, *old = cur == q->e ? q->e + Q_BATCH : q->e;
 	for (unsigned i = 0, k = q->old_n; i < k; i++)
-		evict(e[i]);
-	q->old_n = q->n;
-	q->cur ^= 1;
-	q->n = 0;
+		evict(old[i]);
+	q->old_n = (unsigned)(q->next - cur);
+	q->next = old;
+	q->end = old + Q_BATCH;
 	q->bytes = 0;
 }
 
@@ -411,7 +415,17 @@ static void thread_done(void *arg)
 	tq = NULL;
 	tq_failed = 1;   /* later frees on this thread (other destructors) go to the engine at once */
 	flush(q);
-	mk__os_unmap(q, sizeof *q);
+	if (pthread_mutex_trylock(&pool_lock) == 0) {
+		if (pool_n < POOL_MAX) {
+			q->pool = pool;
+			pool = q;
+			pool_n++;
+			q = NULL;
+		}
+		pthread_mutex_unlock(&pool_lock);
+	}
+	if (q)
+		mk__os_unmap(q, sizeof *q);
 }
 
 static void make_key(void) { q_key_ok = pthread_key_create(&q_key, thread_done) == 0; }
@@ -421,7 +435,16 @@ static __attribute__((noinline)) quarantine *new_quarantine(void)
 	if (tq_failed)
 		return NULL;
 	int saved = errno;
-	quarantine *q = mk__os_map(sizeof *q);
+	quarantine *q = NULL;
+	if (pthread_mutex_trylock(&pool_lock) == 0) {
+		if ((q = pool) != NULL) {
+			pool = q->pool;
+			pool_n--;
+		}
+		pthread_mutex_unlock(&pool_lock);
+	}
+	if (!q)
+		q = mk__os_map(sizeof *q);
 	pthread_once(&q_once, make_key);
 	if (!q || !q_key_ok) {
 		tq_failed = 1;
@@ -430,25 +453,42 @@ static __attribute__((noinline)) quarantine *new_quarantine(void)
 		errno = saved;
 		return NULL;
 	}
+	q->next = q->e;
+	q->end = q->e + Q_BATCH;
+	q->old_n = 0;
+	q->bytes = 0;
 	tq = q;
 	pthread_setspecific(q_key, q);   /* may allocate: the quarantine is in place already */
 	errno = saved;
 	return q;
 }
 
-/* Takes freed (zeroed, tagged unless large) blocks; checked: one of the large ones. */
-static inline __attribute__((always_inline)) void quarantine_put(char *p, size_t n, unsigned shift, bool checked)
+/* A block too big to wait, or the first free of a thread (which makes its quarantine). */
+static __attribute__((noinline)) void put_slow(uintptr_t e, size_t n)
 {
-	quarantine *q = tq;
-	if (mk_unlikely(!q || n > Q_MAX_BLOCK) && (n > Q_MAX_BLOCK || !(q = new_quarantine()))) {
-		release(p, shift);
+	quarantine *q = n > Q_MAX_BLOCK ? NULL : new_quarantine();
+	if (!q) {
+		evict(e & ~Q_CHECK);   /* given back at once: it waited for nothing, so nothing to check */
 		return;
 	}
-	unsigned i = q->n;
-	q->e[q->cur][i] = (q_entry){ p, n | (uint64_t)shift << 48 | (checked ? Q_CHECK : 0) };
-	q->n = i + 1;
+	*q->next++ = e;
 	q->bytes += n;
-	if (mk_unlikely(i + 1 == Q_BATCH || q->bytes > Q_BYTES / 2))
+}
+
+/* Takes the entry of a freed (zeroed) block of n bytes. */
+static inline __attribute__((always_inline)) void quarantine_put(uintptr_t e, size_t n)
+{
+	quarantine *q = tq;
+	if (mk_unlikely(!q || n > Q_MAX_BLOCK)) {
+		put_slow(e, n);
+		return;
+	}
+	uintptr_t *slot = q->next;
+	*slot = e;
+	q->next = slot + 1;
+	size_t bytes = q->bytes + n;
+	q->bytes = bytes;
+	if (mk_unlikely(slot + 1 == q->end || bytes > Q_BYTES / 2))
 		rotate(q);
 }
 
@@ -490,15 +530,19 @@ static inline __attribute__((always_inline)) void scrub(char *p, size_t n)
 	store64(p + n - 8, 0);
 }
 
-/* A freed block, its header marked, zeroed; one of a carved class at the default alignment tagged clean
- * for its next malloc (while its lines are at hand), a large one to be checked as it leaves. */
-static inline __attribute__((always_inline)) void retire(char *p, size_t n, unsigned shift)
+/* A freed block, its header marked: zeroed, tagged clean for its next malloc if it is of a carved class
+ * at the default alignment (while its lines are at hand), and into the quarantine. */
+static __attribute__((noinline)) void retire(char *p, size_t n, unsigned shift)
 {
 	scrub(p, n);
-	bool carved = shift == MIN_SHIFT && CARVED(n);
-	if (carved)
+	uintptr_t e = (uintptr_t)p - ((size_t)1 << shift);
+	if (shift != MIN_SHIFT)
+		e |= Q_ALIGNED;
+	else if (CARVED(n))
 		mk__mark_clean(p - 16);
-	quarantine_put(p, n, shift, shift == MIN_SHIFT && !carved);
+	else
+		e |= Q_CHECK;
+	quarantine_put(e, n);
 }
 
 /* errno: nothing here sets it but the engine's free, which keeps it, and new_quarantine, which restores it. */
@@ -523,36 +567,40 @@ static void free_checked(void *p, size_t size, size_t align, mk_kind kind, const
 
 /* The common case, checked in one pass: p in a segment past its header slice, its header sealed for a
  * live block of this kind at the default alignment (one compare of the top 16 bits of info), the size
- * a sized delete passes right, the canary intact.  Anything else, NULL included, is free_checked's to
- * sort out and report. */
-static inline __attribute__((always_inline)) bool free_fast(void *p, size_t size, size_t align, mk_kind kind)
+ * a sized delete passes right, the canary intact.  A block of 16 to 256 bytes is then zeroed, tagged
+ * and quarantined inline, with nothing but tail calls (so no registers to save); anything else,
+ * NULL included, is free_checked's or retire's. */
+static inline __attribute__((always_inline)) void free_common(void *p, size_t size, size_t align, mk_kind kind,
+                                                              const char *fn)
 {
 	if (mk_unlikely(!mk__is_ours(p) || ((uintptr_t)p & MK_SEG_MASK) < MK_SLICE_SIZE || align > 16))
-		return false;
+		goto checked;
 	sec_header *h = header_of(p);
 	uint64_t info = h->info;
 	size_t n = info & INFO_SIZE;
 	if (mk_unlikely((info >> 48) != (MIN_SHIFT | (uint64_t)kind << 8) || h->seal != seal_of(info, (uintptr_t)p) ||
 	                (size != MK_NO_SIZE && size != n) || load64((char *)p + n) != canary_of((uintptr_t)p)))
-		return false;
+		goto checked;
 	h->info = info | INFO_FREED;   /* the seal is an xor: flipping the bit in both reseals */
 	h->seal ^= INFO_FREED;
-	retire(p, n, MIN_SHIFT);
-	return true;
+	if (mk_unlikely(n - 16 > 256 - 16)) {
+		retire(p, n, MIN_SHIFT);
+		return;
+	}
+	scrub(p, n);   /* its 16-byte stores only */
+	mk__mark_clean((char *)p - 16);
+	quarantine_put((uintptr_t)p - 16, n);
+	return;
+checked:
+	if (p)
+		free_checked(p, size, align, kind, fn);
 }
 
-void mk__secure_free(void *p)
-{
-	if (mk_likely(free_fast(p, MK_NO_SIZE, 0, MK_KIND_MALLOC)) || !p)
-		return;
-	free_checked(p, MK_NO_SIZE, 0, MK_KIND_MALLOC, "free():");
-}
+void mk__secure_free(void *p) { free_common(p, MK_NO_SIZE, 0, MK_KIND_MALLOC, "free():"); }
 
 void mk__secure_free_kind(void *p, size_t n, size_t align, mk_kind kind)
 {
-	if (mk_likely(free_fast(p, n, align, kind)) || !p)
-		return;
-	free_checked(p, n, align, kind, free_names[kind & 3]);   /* bad pointers: "free():", as the default build */
+	free_common(p, n, align, kind, free_names[kind & 3]);   /* bad pointers: "free():", as the default build */
 }
 
 /* ---- the rest of the backend ---- */

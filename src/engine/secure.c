@@ -60,7 +60,7 @@ typedef struct sec_header {
  * memory the program often never touched, which also made it resident).  -DZERO_ALL=1048576 zeroes all
  * that goes through the quarantine (bigger blocks always are, or their pages purged). */
 #ifndef ZERO_ALL
-#define ZERO_ALL    ((size_t)1024)
+#define ZERO_ALL    ((size_t)256)
 #endif
 /* The quarantine, per thread: two batches of Q_BATCH blocks or Q_BYTES / 2 bytes each. */
 #ifndef Q_BATCH
@@ -151,6 +151,7 @@ static inline __attribute__((always_inline)) void *wrap_reused(void *base, size_
 	if (mk_unlikely((load64(p) ^ t) | (load64(p + 8) ^ t)))
 		report("malloc(): write after free of %p (written at +%zu while the block was free)", (void *)p,
 		       first_untagged(p));
+	store128(p, 0);   /* the tag would tell the secret to a program that reads what it did not write */
 	seal(p, n, MIN_SHIFT, kind, 0);
 	store64(p + n, canary_of((uintptr_t)p));
 	return p;
@@ -526,7 +527,8 @@ static inline __attribute__((always_inline)) void scrub(char *p, size_t n)
 		raw_memset(p, 0, n);
 		return;
 	}
-	raw_memset(p, 0, CHECK_HEAD);   /* what the check looks at, no more (see ZERO_ALL) */
+	for (size_t i = 0; i < CHECK_HEAD; i += 16)   /* what the check looks at, no more (see ZERO_ALL) */
+		store128(p + i, 0);
 	store64(p + n - 8, 0);
 }
 
@@ -605,8 +607,36 @@ void mk__secure_free_kind(void *p, size_t n, size_t align, mk_kind kind)
 
 /* ---- the rest of the backend ---- */
 
+/* A block kept in place by realloc, from old to n bytes: what it no longer holds, or what it now holds
+ * beyond its old size, reads zero (the old canary is no data of the program's: reading it would tell
+ * the secret), then the new header and canary. */
+static void *resize(char *p, size_t old, size_t n, unsigned shift, mk_kind kind)
+{
+	if (n < old)
+		raw_memset(p + n, 0, old - n + CANARY);
+	else
+		raw_memset(p + old, 0, n - old + CANARY);
+	seal(p, n, shift, kind, 0);
+	store64(p + n, canary_of((uintptr_t)p));
+	return p;
+}
+
 void *mk__secure_realloc(void *p, size_t n)
 {
+	/* The common case, checked as free_common checks: a live malloc block at the default alignment in a
+	 * segment, which still fits (the engine block's size is its span's). */
+	if (mk_likely(mk__is_ours(p) && ((uintptr_t)p & MK_SEG_MASK) >= MK_SLICE_SIZE)) {
+		sec_header *h = header_of(p);
+		uint64_t info = h->info;
+		size_t old = info & INFO_SIZE;
+		if (mk_likely((info >> 48) == MIN_SHIFT && h->seal == seal_of(info, (uintptr_t)p) &&
+		              load64((char *)p + old) == canary_of((uintptr_t)p))) {
+			char *base = (char *)p - sizeof(sec_header);
+			size_t room = mk__span_of(mk__segment_of(base), base)->block_size - sizeof(sec_header);
+			if (n + CANARY <= room && n >= room / 2)
+				return resize(p, old, n, MIN_SHIFT, MK_KIND_MALLOC);
+		}
+	}
 	if (mk__zero_owns(p)) {
 		void *q = mk__secure_alloc(n);
 		if (q)
@@ -619,15 +649,8 @@ void *mk__secure_realloc(void *p, size_t n)
 	size_t room = SIZE_MAX;   /* what the engine block holds for n and the canary; unknown if aligned */
 	if (b.shift == MIN_SHIFT)
 		room = (mk__is_ours(base) ? mk__engine_usable_size(base) : mk__huge_usable(base)) - sizeof(sec_header);
-	if (n + CANARY <= room && n >= room / 2) {   /* it fits, without holding on to more than twice the need */
-		if (n < b.n)
-			raw_memset(b.p + n, 0, b.n - n + CANARY);
-		else
-			raw_memset(b.p + b.n, 0, n - b.n + CANARY);   /* the old canary is no data of the program's */
-		seal(b.p, n, b.shift, b.kind, 0);
-		store64(b.p + n, canary_of((uintptr_t)b.p));
-		return p;
-	}
+	if (n + CANARY <= room && n >= room / 2)   /* it fits, without holding on to more than twice the need */
+		return resize(b.p, b.n, n, b.shift, b.kind);
 	if (b.shift == MIN_SHIFT && !mk__is_ours(base) && n + sizeof(sec_header) + CANARY > MK_LARGE_MAX) {
 		/* huge to huge: the engine moves the pages with mremap; the header moves with them */
 		char *nb = mk__huge_realloc(base, n + sizeof(sec_header) + CANARY);

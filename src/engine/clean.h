@@ -18,7 +18,8 @@
 #if MK_SECURE
 /* The 16 bytes at base + 16 of a block of at least 32 bytes (every secure request is: its header and
  * canary alone take 24). */
-MK_INLINE uint64_t mk__clean_tag(uintptr_t base) { return base ^ ((mk__secret << 29) | (mk__secret >> 35)); }
+/* Not the cookie of any block (secret ^ its address): the complement of this block's. */
+MK_INLINE uint64_t mk__clean_tag(uintptr_t base) { return base ^ ~mk__secret; }
 MK_INLINE void mk__mark_clean(void *base)
 {
 	typedef uint64_t v2 __attribute__((vector_size(16)));

@@ -74,16 +74,16 @@ typedef struct sec_header {
 static const char *const kind_names[] = { "malloc()", "operator new", "operator new[]", "?" };
 static const char *const free_names[] = { "free():", "operator delete():", "operator delete[]():", "?" };
 
-/* The seal and the canary are computed on every malloc and free, so each is one xor with a key (the
- * process's random cookie secret, rotated: the engine's cookie, secret ^ address, lies in the same word
- * as the seal once a block is free, and must never read as one).  What they must do is differ from what
- * an overflow, an underflow or a stray header copy leaves there: the address in both makes a header or
+/* The seal and the canary are computed on every malloc and free, so each is one operation with the
+ * process's random secret (the engine's cookie secret).  What they must do is differ from what an
+ * overflow, an underflow or a stray header copy leaves there: the address in both makes a header or
  * canary copied from elsewhere wrong here, and a program that wants to forge them must first read the
  * secret out of memkit (a keyed multiply, as before, is inverted as easily by one who reads a header).
- * The canary has no zero byte, so a string's terminator written one past the end changes it. */
-static uint64_t key(unsigned r) { return (mk__secret << r) | (mk__secret >> (64 - r)); }
-static uint64_t seal_of(uint64_t info, uintptr_t p) { return info ^ p ^ key(17); }
-static uint64_t canary_of(uintptr_t p) { return (p ^ key(41)) | 0x0101010101010101ull; }
+ * The seal lies where a free engine block keeps its cookie (secret ^ its address): the two differ by
+ * info ^ the two addresses, never 0 (info has the shift, 4, in bits 48 and up).  The canary has no zero
+ * byte, so a string's terminator written one past the end changes it. */
+static uint64_t seal_of(uint64_t info, uintptr_t p) { return info ^ p ^ mk__secret; }
+static uint64_t canary_of(uintptr_t p) { return (p + mk__secret) | 0x0101010101010101ull; }
 
 static sec_header *header_of(void *p) { return (sec_header *)p - 1; }
 static uint64_t load64(const void *a)
@@ -473,7 +473,8 @@ static __attribute__((noinline)) void put_slow(uintptr_t e, size_t n)
 		return;
 	}
 	*q->next++ = e;
-	q->bytes += n;
+	if (n > 256)
+		q->bytes += n;
 }
 
 /* Takes the entry of a freed (zeroed) block of n bytes. */
@@ -487,8 +488,11 @@ static inline __attribute__((always_inline)) void quarantine_put(uintptr_t e, si
 	uintptr_t *slot = q->next;
 	*slot = e;
 	q->next = slot + 1;
-	size_t bytes = q->bytes + n;
-	q->bytes = bytes;
+	/* Blocks of up to 256 bytes are not counted (a batch of them holds 32 KiB at most): the byte
+	 * budget is for the big ones. */
+	size_t bytes = q->bytes;
+	if (n > 256)
+		q->bytes = bytes += n;
 	if (mk_unlikely(slot + 1 == q->end || bytes > Q_BYTES / 2))
 		rotate(q);
 }
@@ -589,8 +593,17 @@ static inline __attribute__((always_inline)) void free_common(void *p, size_t si
 		retire(p, n, MIN_SHIFT);
 		return;
 	}
-	scrub(p, n);   /* its 16-byte stores only */
-	mk__mark_clean((char *)p - 16);
+	char *c = p;   /* zeroed from +16 by 16-byte stores (the tag then takes the first 16, and the tail
+	                * store may overlap them) */
+	size_t i = 16;
+	for (; i + 32 <= n; i += 32) {
+		store128(c + i, 0);
+		store128(c + i + 16, 0);
+	}
+	if (i + 16 <= n)
+		store128(c + i, 0);
+	store128(c + n - 16, 0);
+	mk__mark_clean(c - 16);
 	quarantine_put((uintptr_t)p - 16, n);
 	return;
 checked:

@@ -6,20 +6,21 @@
  *     base ... [ header: info, seal ] p [ n bytes of the program ] [ 8-byte canary ] (slack)
  *
  *   info   n (48 bits) | shift << 48 | kind << 56 | FREED (bit 63)
- *   seal   a keyed hash of info and p: a header the program wrote over (an underflow), or one read at an
+ *   seal   info ^ p ^ the secret: a header the program wrote over (an underflow), or one read at an
  *          address that is no block (an interior or foreign pointer), does not match it
  *   canary 8 bytes derived from p and the secret, right after the n bytes: an overflow by even one byte
- *          changes it; checked by free, realloc and the quarantine
+ *          changes it; checked by free, realloc and (large blocks) the quarantine
  *
  * free(p) checks all three (and that the freeing function matches the allocating one), marks the header
- * freed, zeroes the block (whole up to ZERO_ALL bytes, else where the reuse check looks) and puts it in
- * the calling thread's quarantine.  Blocks leave the quarantine (back to the engine) oldest first, 64 at
- * a time once 256 or 256 KiB of them wait, so the next malloc never gets the block just freed; on the
- * way out a block's first 64 bytes and last word must still be zero (no write after free), its header
- * and canary intact.  A second free of a
- * quarantined block finds the FREED bit; of one that left, finds the engine's own free-block cookie.
- * Every finding is one line (mk__fatal's form) and an abort.  A correct program never writes where a check
- * looks, so it is never stopped. */
+ * freed, zeroes the block (whole up to ZERO_ALL bytes, else its first CHECK_HEAD bytes and last word),
+ * writes the clean tag over its first 16 bytes (clean.h) and puts it in the calling thread's quarantine:
+ * two batches, one going back to the engine whenever the other fills, so the next malloc never gets the
+ * block just freed.  The malloc that hands a block out again checks its tag: a write after free into its
+ * first 16 bytes, at any time while it was free, is reported then.  Large blocks (not carved, no tag)
+ * are checked as they leave the quarantine instead.  A second free of a quarantined block finds the
+ * FREED bit; of one that left, finds the engine's own free-block cookie.  Every finding is one line
+ * (mk__fatal's form) and an abort.  A correct program never writes where a check looks, so it is never
+ * stopped. */
 #ifndef MK_SECURE
 #define MK_SECURE 0
 #endif
@@ -51,18 +52,18 @@ typedef struct sec_header {
 #define INFO_FREED  ((uint64_t)1 << 63)
 #define CANARY      8
 #define MIN_SHIFT   4
-/* Every freed block is zeroed; when it leaves the quarantine its first CHECK_HEAD bytes and its last
- * word must still be zero. */
+/* Every freed block is zeroed; a large one's first CHECK_HEAD bytes and last word must still be zero
+ * when it leaves the quarantine. */
 #define CHECK_HEAD  64
-/* Blocks up to ZERO_ALL bytes are zeroed whole when freed: a read after free finds none of the old data.
- * Bigger ones only where the check looks (their first CHECK_HEAD bytes and last word): zeroing them
- * whole was half the secure build's time on workloads of kilobyte blocks (memset of every free, in
- * memory the program often never touched, which also made it resident).  -DZERO_ALL=1048576 zeroes all
- * that goes through the quarantine (bigger blocks always are, or their pages purged). */
+/* Blocks up to ZERO_ALL bytes are zeroed whole when freed (inline, by 16-byte stores): a read after free
+ * finds none of the old data.  Bigger ones only at their first CHECK_HEAD bytes and last word: a memset of
+ * every freed block was half the secure build's time on workloads of kilobyte blocks (in memory the
+ * program often never touched, which it also made resident), and of blocks of 256 bytes to 1 KiB 15% of
+ * the Larson server's instructions.  -DZERO_ALL=1048576 zeroes all that goes through the quarantine. */
 #ifndef ZERO_ALL
 #define ZERO_ALL    ((size_t)256)
 #endif
-/* The quarantine, per thread: two batches of Q_BATCH blocks or Q_BYTES / 2 bytes each. */
+/* The quarantine, per thread: two batches of Q_BATCH blocks, or of Q_BYTES / 2 bytes of blocks over 256. */
 #ifndef Q_BATCH
 #define Q_BATCH     128
 #endif

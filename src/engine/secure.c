@@ -32,6 +32,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The engine's inlined free, as this file uses it, without its block-start and cookie tests: every block
+ * handed to it here passed free's checks (a live block of ours: its header sealed for it, not freed) and
+ * waited in one quarantine entry; a second free of it after that finds the cookie the push writes
+ * (bad_pointer).  The engine's other files keep the tests. */
+#define MK_FREE_CHECKS 0
 #include "engine/clean.h"
 #include "engine/secure.h"
 #include "engine/zero.h"

@@ -212,13 +212,15 @@ typedef struct blk {
 } blk;
 
 /* The engine block holding address a in one of our segments (its start and size), or false. */
-static bool engine_block(uintptr_t a, uintptr_t *start, size_t *size)
+static inline __attribute__((always_inline)) bool engine_block(uintptr_t a, uintptr_t *start, size_t *size)
 {
 	mk_span *s = mk__span_of(mk__segment_of((void *)a), (void *)a);
 	uint8_t state = MK_LOAD(s->state);
 	if ((state != MK_SPAN_ACTIVE && state != MK_SPAN_FULL) || a < s->start)
 		return false;
-	uint64_t i = (a - s->start) / s->block_size;
+	/* a lies in one of the span's slices, under 4 MiB from its start: a 32-bit division, which is what
+	 * every checked memcpy into the heap pays (sqlite's are 9% of its time under the secure build). */
+	uint32_t i = (uint32_t)(a - s->start) / s->block_size;
 	if (i >= MK_LOAD(s->carved))
 		return false;
 	*start = s->start + i * s->block_size;

@@ -40,6 +40,10 @@ typedef struct prof_heap {
  * mk__prof_heap_release can run under the heaps lock without taking the profiler's. */
 static _Atomic(prof_heap *) states;
 static __thread prof_heap *mine;
+/* The countdown of the classes over MK_DIRECT_MAX, which reach mk__alloc_slow on every allocation: per
+ * thread, so that the check is inlined there (mk__prof_alloc_in).  A second Poisson process of the same
+ * rate over other bytes: every byte still has the same chance.  -1: not drawn yet. */
+__thread int64_t mk__prof_mid_left = -1;
 /* Set while this thread captures a stack: an allocation made by the unwinder itself is not sampled. */
 __thread int mk__prof_busy;
 _Atomic long mk__prof_capture_allocs;
@@ -211,16 +215,19 @@ static size_t big_size(void *p)
 
 /* While this thread captures a stack (the unwinder's own allocations), bytes are counted and proxies kept
  * in place, but nothing is sampled. */
-static bool sampled(prof_heap *st, size_t size)
+static bool sampled_on(int64_t *countdown, prof_heap *st, size_t size)
 {
 	if (mk_unlikely(mk__prof_busy == 2))
 		atomic_fetch_add_explicit(&mk__prof_capture_allocs, 1, memory_order_relaxed);
-	return take(&st->countdown, &st->rng, size) && !mk__prof_busy;
+	return take(countdown, &st->rng, size) && !mk__prof_busy;
 }
 
-void *mk__prof_alloc(mk_heap *h, size_t n)
+static bool sampled(prof_heap *st, size_t size) { return sampled_on(&st->countdown, st, size); }
+
+static void *alloc_counted(prof_heap *st, mk_heap *h, size_t n)
 {
-	prof_heap *st = state_of(h, true);
+	if (mk_unlikely(!st || st->heap != h))
+		st = state_of(h, true);
 	if (n > MK_MEDIUM_MAX) {
 		void *p = n <= MK_LARGE_MAX ? mk__large_alloc(n) : n > PTRDIFF_MAX ? NULL : mk__huge_alloc(n, 0, false);
 		if (p && st && sampled(st, big_size(p)))
@@ -231,12 +238,18 @@ void *mk__prof_alloc(mk_heap *h, size_t n)
 	unsigned cls = direct ? mk__direct_class[(n + 15) >> 4] : mk__class_of(n);
 	if (!st)
 		return mk__heap_alloc_class(h, cls);
-	if (direct)
-		reconcile(st, cls);
+	if (!direct)   /* counted on the thread's own countdown (mk__prof_alloc_in) */
+		return sampled_on(&mk__prof_mid_left, st, mk__classes[cls].size) ? sample_small(cls)
+		                                                                  : mk__heap_alloc_class(h, cls);
+	reconcile(st, cls);
 	void *p = sampled(st, mk__classes[cls].size) ? sample_small(cls) : mk__heap_alloc_class(h, cls);
-	if (direct)
-		install(st, h, cls);
+	install(st, h, cls);
 	return p;
+}
+
+void *mk__prof_alloc(mk_heap *h, size_t n)
+{
+	return alloc_counted(mine, h, n);
 }
 
 void *mk__prof_note(void *p, size_t align)
@@ -281,6 +294,8 @@ void *mk__prof_note(void *p, size_t align)
 
 void mk__prof_forget(const void *p)
 {
+	if (!mk__prof_maybe_sampled((uintptr_t)p))
+		return;
 	mk__prof_lock();
 	mk__prof_unrecord((uintptr_t)p);
 	mk__prof_unlock();

@@ -116,16 +116,27 @@ static void reconcile(prof_heap *st, unsigned cls)
 	mk_span *from = st->from[cls], *px = &st->proxy[cls];
 	if (!from)
 		return;
-	uint32_t left = 0;
-	mk_block *last = NULL;
-	for (mk_block *b = px->free; b; b = b->next) {
-		left++;
-		last = b;
-	}
-	st->countdown -= (int64_t)(st->taken[cls] - left) * from->block_size;
+	/* The inlined malloc's pop counts in the proxy's `used` (zeroed by install): no walk to count.
+	 * What is left joins the span's own free list, walking the shorter of the two to its end: the
+	 * span's holds carved + pin - used blocks (the stolen ones count in used), pin 1 while current. */
+	uint32_t left = st->taken[cls] - px->used;
+	st->countdown -= (int64_t)px->used * from->block_size;
 	if (left) {
-		last->next = from->free;
-		from->free = px->free;
+		uint64_t own = from->carved + (st->heap->current[cls] == from) - from->used;
+		if (!from->free) {
+			from->free = px->free;
+		} else if (own < left && own <= from->capacity) {
+			mk_block *last = from->free;      /* the span's own (freed since: warmer) first */
+			while (last->next)
+				last = last->next;
+			last->next = px->free;
+		} else {
+			mk_block *last = px->free;
+			while (last->next)
+				last = last->next;
+			last->next = from->free;
+			from->free = px->free;
+		}
 	}
 	px->free = NULL;
 	st->from[cls] = NULL;
@@ -170,6 +181,7 @@ static void install(prof_heap *st, mk_heap *h, unsigned cls)
 			rest = last->next, last->next = NULL;
 	}
 	px->free = NULL;
+	px->used = 0;
 	px->block_size = bs;
 	if (k) {
 		s->free = rest;

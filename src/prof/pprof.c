@@ -37,6 +37,14 @@ void mk__prof_expand(const char *pattern, char *buf, size_t size)
 	buf[n] = '\0';
 }
 
+/* A fork's child: its pid is new, so where the name has %p its first dump has no sequence number, as the
+ * parent's first had; without %p the count goes on (the parent's files keep their names). */
+void mk__prof_names_after_fork(void)
+{
+	if (strstr(mk__prof_opt.file, "%p"))
+		atomic_store(&dumps, 0);
+}
+
 void mk__prof_next_name(char *buf, size_t size)
 {
 	long seq = atomic_fetch_add(&dumps, 1);

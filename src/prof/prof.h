@@ -123,6 +123,7 @@ int  mk__prof_write(const char *path, bool symbols) MK_HIDDEN;
 void mk__prof_leak_report(int fd) MK_HIDDEN;
 /* The next default profile name (MEMKIT_PROF_FILE with %p, a sequence number after the first). */
 void mk__prof_next_name(char *buf, size_t size) MK_HIDDEN;
+void mk__prof_names_after_fork(void) MK_HIDDEN;
 void mk__prof_expand(const char *pattern, char *buf, size_t size) MK_HIDDEN;   /* %p: the pid */
 
 #endif

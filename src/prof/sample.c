@@ -201,6 +201,7 @@ static void *sample_small(unsigned cls)
 {
 	uintptr_t frames[PROF_MAX_FRAMES];
 	int n = mk__prof_backtrace(frames, PROF_MAX_FRAMES);
+	mk__os_point("prof.sample");      /* between the capture and the record (tests/prof/fork.c) */
 	mk__prof_lock();
 	void *p = mk__heap_alloc_class(&mk__prof_heap, cls);
 	if (p)

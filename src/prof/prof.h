@@ -118,6 +118,11 @@ double mk__prof_live_estimate(void) MK_HIDDEN;
 double mk__prof_weight(size_t size) MK_HIDDEN;     /* 1 / (1 - exp(-size / rate)) */
 double mk__prof_ln(double x) MK_HIDDEN;            /* libm is not a dependency */
 
+/* symbols.c: names[i] for the return address pcs[i] (sorted ascending): the function's name, else
+ * object+0xoffset, else the number; scratch holds n words. */
+#define PROF_NAME_MAX 256
+void mk__prof_symbolize(const uintptr_t *pcs, size_t n, char (*names)[PROF_NAME_MAX], uintptr_t *scratch) MK_HIDDEN;
+
 /* pprof.c: the profile and the leak report. */
 int  mk__prof_write(const char *path, bool symbols) MK_HIDDEN;
 void mk__prof_leak_report(int fd) MK_HIDDEN;

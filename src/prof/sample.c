@@ -33,6 +33,7 @@ typedef struct prof_heap {
 	uint64_t rng;
 	mk_span *from[MK_NCLASSES];       /* the span the proxy's blocks were cut from, or NULL */
 	uint32_t taken[MK_NCLASSES];      /* how many were cut */
+	uint8_t pieces[MK_NCLASSES];      /* pieces cut so far, up to CARVE_AFTER */
 	mk_span proxy[MK_NCLASSES];
 } prof_heap;
 
@@ -146,6 +147,7 @@ static void reconcile(prof_heap *st, unsigned cls)
 }
 
 #define PIECE_MIN 32
+#define CARVE_AFTER 8
 
 /* Cuts the next piece of the current span's free list into the proxy, and makes the proxy what the
  * inlined malloc of cls sees. */
@@ -158,8 +160,11 @@ static void install(prof_heap *st, mk_heap *h, unsigned cls)
 	/* A short list would bring the slow path back after a few allocations (a class of 1 KiB blocks has 4
 	 * in a page): the span's untouched tail is carved on, a page at a time, until a piece holds
 	 * PIECE_MIN blocks (or all that fit before the point).  At most PIECE_MIN blocks per class and heap
-	 * become resident earlier than they would have. */
-	if (s != &mk__empty_span) {
+	 * become resident earlier than they would have.  Only for a class this heap keeps coming back for
+	 * (CARVE_AFTER pieces): a short-lived thread's few blocks of a class are not worth the pages. */
+	if (st->pieces[cls] < CARVE_AFTER) {
+		st->pieces[cls]++;
+	} else if (s != &mk__empty_span) {
 		uint64_t want = room < PIECE_MIN ? room : PIECE_MIN;
 		while (s->carved < s->capacity && s->carved + 1 - s->used < want)
 			mk__span_carve(s);

@@ -6,20 +6,21 @@
  *     base ... [ header: info, seal ] p [ n bytes of the program ] [ 8-byte canary ] (slack)
  *
  *   info   n (48 bits) | shift << 48 | kind << 56 | FREED (bit 63)
- *   seal   a keyed hash of info and p: a header the program wrote over (an underflow), or one read at an
+ *   seal   info ^ p ^ the secret: a header the program wrote over (an underflow), or one read at an
  *          address that is no block (an interior or foreign pointer), does not match it
  *   canary 8 bytes derived from p and the secret, right after the n bytes: an overflow by even one byte
- *          changes it; checked by free, realloc and the quarantine
+ *          changes it; checked by free, realloc and (large blocks) the quarantine
  *
  * free(p) checks all three (and that the freeing function matches the allocating one), marks the header
- * freed, zeroes the block (whole up to ZERO_ALL bytes, else where the reuse check looks) and puts it in
- * the calling thread's quarantine.  Blocks leave the quarantine (back to the engine) oldest first, 64 at
- * a time once 256 or 256 KiB of them wait, so the next malloc never gets the block just freed; on the
- * way out a block's first 64 bytes and last word must still be zero (no write after free), its header
- * and canary intact.  A second free of a
- * quarantined block finds the FREED bit; of one that left, finds the engine's own free-block cookie.
- * Every finding is one line (mk__fatal's form) and an abort.  A correct program never writes where a check
- * looks, so it is never stopped. */
+ * freed, zeroes the block (whole up to ZERO_ALL bytes, else its first CHECK_HEAD bytes and last word),
+ * writes the clean tag over its first 16 bytes (clean.h) and puts it in the calling thread's quarantine:
+ * two batches, one going back to the engine whenever the other fills, so the next malloc never gets the
+ * block just freed.  The malloc that hands a block out again checks its tag: a write after free into its
+ * first 16 bytes, at any time while it was free, is reported then.  Large blocks (not carved, no tag)
+ * are checked as they leave the quarantine instead.  A second free of a quarantined block finds the
+ * FREED bit; of one that left, finds the engine's own free-block cookie.  Every finding is one line
+ * (mk__fatal's form) and an abort.  A correct program never writes where a check looks, so it is never
+ * stopped. */
 #ifndef MK_SECURE
 #define MK_SECURE 0
 #endif
@@ -31,6 +32,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The engine's inlined free, as this file uses it, without its block-start and cookie tests: every block
+ * handed to it here passed free's checks (a live block of ours: its header sealed for it, not freed) and
+ * waited in one quarantine entry; a second free of it after that finds the cookie the push writes
+ * (bad_pointer).  The engine's other files keep the tests. */
+#define MK_FREE_CHECKS 0
+#include "engine/clean.h"
 #include "engine/secure.h"
 #include "engine/zero.h"
 #include "os/os.h"
@@ -50,23 +57,20 @@ typedef struct sec_header {
 #define INFO_FREED  ((uint64_t)1 << 63)
 #define CANARY      8
 #define MIN_SHIFT   4
-/* Every freed block is zeroed; when it leaves the quarantine its first CHECK_HEAD bytes and its last
- * word must still be zero. */
+/* Every freed block is zeroed; a large one's first CHECK_HEAD bytes and last word must still be zero
+ * when it leaves the quarantine. */
 #define CHECK_HEAD  64
-/* Blocks up to ZERO_ALL bytes are zeroed whole when freed: a read after free finds none of the old data.
- * Bigger ones only where the check looks (their first CHECK_HEAD bytes and last word): zeroing them
- * whole was half the secure build's time on workloads of kilobyte blocks (memset of every free, in
- * memory the program often never touched, which also made it resident).  -DZERO_ALL=1048576 zeroes all
- * that goes through the quarantine (bigger blocks always are, or their pages purged). */
+/* Blocks up to ZERO_ALL bytes are zeroed whole when freed (inline, by 16-byte stores): a read after free
+ * finds none of the old data.  Bigger ones only at their first CHECK_HEAD bytes and last word: a memset of
+ * every freed block was half the secure build's time on workloads of kilobyte blocks (in memory the
+ * program often never touched, which it also made resident), and of blocks of 256 bytes to 1 KiB 15% of
+ * the Larson server's instructions.  -DZERO_ALL=1048576 zeroes all that goes through the quarantine. */
 #ifndef ZERO_ALL
-#define ZERO_ALL    ((size_t)1024)
+#define ZERO_ALL    ((size_t)256)
 #endif
-/* The quarantine, per thread: Q_SLOTS blocks or Q_BYTES at most, Q_BATCH of them released at a time. */
-#ifndef Q_SLOTS
-#define Q_SLOTS     256
-#endif
+/* The quarantine, per thread: two batches of Q_BATCH blocks, or of Q_BYTES / 2 bytes of blocks over 256. */
 #ifndef Q_BATCH
-#define Q_BATCH     64
+#define Q_BATCH     128
 #endif
 #ifndef Q_BYTES
 #define Q_BYTES     ((size_t)256 << 10)
@@ -76,12 +80,16 @@ typedef struct sec_header {
 static const char *const kind_names[] = { "malloc()", "operator new", "operator new[]", "?" };
 static const char *const free_names[] = { "free():", "operator delete():", "operator delete[]():", "?" };
 
-/* The seal and the canary are computed on every malloc and free: one multiply each.  What they must do
- * is differ from what an overflow, an underflow or a stray header copy leaves there, which a keyed
- * multiply of the address does (the secret is the process's random cookie secret); a program that wants
- * to forge them must first read the secret out of memkit. */
-static uint64_t seal_of(uint64_t info, uintptr_t p) { return ((info ^ mk__secret) * 0x9e3779b97f4a7c15ull) ^ p; }
-static uint64_t canary_of(uintptr_t p) { return ((p ^ mk__secret) * 0xd6e8feb86659fd93ull) | 0x0101010101010101ull; }
+/* The seal and the canary are computed on every malloc and free, so each is one operation with the
+ * process's random secret (the engine's cookie secret).  What they must do is differ from what an
+ * overflow, an underflow or a stray header copy leaves there: the address in both makes a header or
+ * canary copied from elsewhere wrong here, and a program that wants to forge them must first read the
+ * secret out of memkit (a keyed multiply, as before, is inverted as easily by one who reads a header).
+ * The seal lies where a free engine block keeps its cookie (secret ^ its address): the two differ by
+ * info ^ the two addresses, never 0 (info has the shift, 4, in bits 48 and up).  The canary has no zero
+ * byte, so a string's terminator written one past the end changes it. */
+static uint64_t seal_of(uint64_t info, uintptr_t p) { return info ^ p ^ mk__secret; }
+static uint64_t canary_of(uintptr_t p) { return (p + mk__secret) | 0x0101010101010101ull; }
 
 static sec_header *header_of(void *p) { return (sec_header *)p - 1; }
 static uint64_t load64(const void *a)
@@ -125,14 +133,48 @@ static void *wrap(void *base, size_t n, unsigned shift, mk_kind kind)
 	return p;
 }
 
+/* Where the first of the 16 tag bytes at p that differs from what free or carving left is. */
+static size_t first_untagged(const char *p)
+{
+	uint64_t t = mk__clean_tag((uintptr_t)p - 16);
+	for (size_t i = 0; i < 16; i++)
+		if ((unsigned char)p[i] != (unsigned char)(t >> (8 * (i & 7))))
+			return i;
+	return 0;
+}
+
+/* The engine block of a request for n bytes at the default alignment from a carved class, whose first
+ * 16 bytes after its link words must still hold the clean tag (clean.h): anything else was written there
+ * while the block was free, in the quarantine or on its span's free list.  One 16-byte load on a line
+ * that the header's stores need anyway.  (Large and huge blocks are not carved: the quarantine checks
+ * the large ones as they leave it.) */
+static inline __attribute__((always_inline)) void *wrap_reused(void *base, size_t n, mk_kind kind)
+{
+	if (!base)
+		return NULL;
+	char *p = (char *)base + 16;
+	uint64_t t = mk__clean_tag((uintptr_t)base);
+	if (mk_unlikely((load64(p) ^ t) | (load64(p + 8) ^ t)))
+		report("malloc(): write after free of %p (written at +%zu while the block was free)", (void *)p,
+		       first_untagged(p));
+	store128(p, 0);   /* the tag would tell the secret to a program that reads what it did not write */
+	seal(p, n, MIN_SHIFT, kind, 0);
+	store64(p + n, canary_of((uintptr_t)p));
+	return p;
+}
+/* Whether a request for n bytes at the default alignment comes from a carved class (is checked on reuse). */
+#define CARVED(n) ((n) <= MK_MEDIUM_MAX - sizeof(sec_header) - CANARY)
+
 void *mk__secure_alloc_kind(size_t n, size_t align, mk_kind kind)
 {
 	if (n == 0 && kind == MK_KIND_MALLOC && align <= 16)
 		return mk__engine_alloc(0);   /* the no-access area: every access faults */
 	if (n > INFO_SIZE)
 		return NULL;
-	if (align <= 16)
-		return wrap(mk__engine_alloc(n + sizeof(sec_header) + CANARY), n, MIN_SHIFT, kind);
+	if (align <= 16) {
+		void *base = mk__engine_alloc(n + sizeof(sec_header) + CANARY);
+		return CARVED(n) ? wrap_reused(base, n, kind) : wrap(base, n, MIN_SHIFT, kind);
+	}
 	/* The header sits just before p = base + align, inside the engine block aligned to align. */
 	unsigned shift = (unsigned)__builtin_ctzl(align);
 	if (n > INFO_SIZE - align)
@@ -142,8 +184,8 @@ void *mk__secure_alloc_kind(size_t n, size_t align, mk_kind kind)
 
 void *mk__secure_alloc(size_t n)
 {
-	if (mk_likely(n - 1 < INFO_SIZE))   /* not 0 (the no-access area), not impossibly large */
-		return wrap(mk__engine_alloc(n + sizeof(sec_header) + CANARY), n, MIN_SHIFT, MK_KIND_MALLOC);
+	if (mk_likely(n - 1 < MK_MEDIUM_MAX - sizeof(sec_header) - CANARY))   /* not 0 (the no-access area) */
+		return wrap_reused(mk__engine_alloc(n + sizeof(sec_header) + CANARY), n, MK_KIND_MALLOC);
 	return mk__secure_alloc_kind(n, 0, MK_KIND_MALLOC);
 }
 void *mk__secure_alloc_aligned(size_t align, size_t n) { return mk__secure_alloc_kind(n, align, MK_KIND_MALLOC); }
@@ -170,13 +212,15 @@ typedef struct blk {
 } blk;
 
 /* The engine block holding address a in one of our segments (its start and size), or false. */
-static bool engine_block(uintptr_t a, uintptr_t *start, size_t *size)
+static inline __attribute__((always_inline)) bool engine_block(uintptr_t a, uintptr_t *start, size_t *size)
 {
 	mk_span *s = mk__span_of(mk__segment_of((void *)a), (void *)a);
 	uint8_t state = MK_LOAD(s->state);
 	if ((state != MK_SPAN_ACTIVE && state != MK_SPAN_FULL) || a < s->start)
 		return false;
-	uint64_t i = (a - s->start) / s->block_size;
+	/* a lies in one of the span's slices, under 4 MiB from its start: a 32-bit division, which is what
+	 * every checked memcpy into the heap pays (sqlite's are 9% of its time under the secure build). */
+	uint32_t i = (uint32_t)(a - s->start) / s->block_size;
 	if (i >= MK_LOAD(s->carved))
 		return false;
 	*start = s->start + i * s->block_size;
@@ -261,19 +305,22 @@ static void validate(const void *p, blk *b, const char *fn, int want)
 
 /* ---- the quarantine ---- */
 
-/* A ring, oldest first.  Blocks leave it in batches, the oldest Q_BATCH at a time once it is full (by
- * count or bytes): one tight loop every Q_BATCH frees instead of a random pick and an eviction on each,
- * and every block still waits at least Q_SLOTS - Q_BATCH frees of its thread. */
-typedef struct q_entry {
-	char *p;
-	size_t n;
-} q_entry;
+/* Two batches: the blocks freed lately go into the current one; once it holds Q_BATCH blocks or half
+ * of Q_BYTES, the other batch (the blocks freed before those) goes back to the engine in one loop and
+ * the two trade places.  So every block waits between one batch and two of its thread's frees, the
+ * next malloc never gets the block just freed, and a free costs one store into an array.  An entry is
+ * the engine block's address and two flags: a block of a carved class at the default alignment goes
+ * back unlooked at (its next malloc checks it: clean.h), a large one is checked (Q_CHECK), an aligned
+ * one tagged clean (Q_ALIGNED) on its way out. */
+#define Q_CHECK   ((uintptr_t)1)
+#define Q_ALIGNED ((uintptr_t)2)
 typedef struct quarantine {
-	q_entry e[Q_SLOTS];
-	unsigned head, count;
-	size_t bytes;
+	uintptr_t *next, *end;    /* where the current batch's next entry goes, and its end */
+	unsigned old_n;           /* what the other batch holds */
+	size_t bytes;             /* in the current batch */
+	struct quarantine *pool;  /* next in the pool of exited threads' quarantines */
+	uintptr_t e[2 * Q_BATCH];
 } quarantine;
-_Static_assert((Q_SLOTS & (Q_SLOTS - 1)) == 0 && Q_BATCH < Q_SLOTS, "the ring wraps with a mask");
 
 /* Initial-exec: a load off the thread pointer, not a __tls_get_addr call, on every free. */
 #define Q_TLS __attribute__((tls_model("initial-exec")))
@@ -282,8 +329,14 @@ static __thread int tq_failed Q_TLS;   /* its mapping was refused: this thread f
 static pthread_key_t q_key;
 static pthread_once_t q_once = PTHREAD_ONCE_INIT;
 static int q_key_ok;
-
-static void release(char *p, unsigned shift) { mk__engine_free(p - ((size_t)1 << shift)); }
+/* Quarantines of exited threads, for the next threads: a thread's start and exit cost no mmap and
+ * munmap (two system calls and a page fault per thread, on workloads that replace threads all the
+ * time).  The lock is only ever tried: held by another thread (or by one that forked), the thread
+ * maps or unmaps its own. */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static quarantine *pool;
+static unsigned pool_n;
+#define POOL_MAX 64
 
 /* Whether what the check of a freed block looks at is still zero: its first CHECK_HEAD bytes (a write
  * after free through a dangling pointer starts there, or runs through it) and its last word.  Free zeroed
@@ -318,35 +371,50 @@ static size_t first_dirty(const char *p, size_t n)
 	return 0;
 }
 
-/* A block leaving the quarantine: still zero, header and canary as free left them; then the engine's. */
-static void evict(q_entry e)
+/* A large block leaving the quarantine: still zero, header and canary as free left them. */
+static __attribute__((noinline)) void check_large(char *p)
 {
 	blk b;
-	if (mk_unlikely(!read_header(e.p, &b) || !b.freed))
+	if (mk_unlikely(!read_header(p, &b) || !b.freed))
 		report("free(): heap underflow or write after free before %p (the freed block's header was written "
-		       "over while it was in the quarantine)", (void *)e.p);
-	if (mk_unlikely(!looks_clean(e.p, e.n)))
+		       "over while it was in the quarantine)", (void *)p);
+	if (mk_unlikely(!looks_clean(p, b.n)))
 		report("free(): write after free of %p (%zu-byte block, written at +%zu while in the quarantine)",
-		       (void *)e.p, e.n, first_dirty(e.p, e.n));
-	if (mk_unlikely(load64(e.p + e.n) != canary_of((uintptr_t)e.p)))
-		report("free(): heap overflow after %p (%zu-byte block, canary at +%zu, written while freed)",
-		       (void *)e.p, e.n, e.n);
-	release(e.p, b.shift);
+		       (void *)p, b.n, first_dirty(p, b.n));
+	if (mk_unlikely(load64(p + b.n) != canary_of((uintptr_t)p)))
+		report("free(): heap overflow after %p (%zu-byte block, canary at +%zu, written while freed)", (void *)p,
+		       b.n, b.n);
 }
 
-/* Evicts the oldest blocks until count is at most keep and room more bytes fit (or it is empty). */
-static __attribute__((noinline)) void drain(quarantine *q, unsigned keep, size_t room)
+/* An entry back to the engine.  An aligned block is tagged clean here, not when freed: with an
+ * alignment of 32 its header lies where the tag goes, and must say "freed" while it waits. */
+static inline __attribute__((always_inline)) void evict(uintptr_t e)
 {
-	while (q->count > keep || (q->count && q->bytes + room > Q_BYTES)) {
-		q_entry e = q->e[q->head];
-		q->head = (q->head + 1) & (Q_SLOTS - 1);
-		q->count--;
-		q->bytes -= e.n;
-		evict(e);
-	}
+	char *base = (char *)(e & ~(uintptr_t)15);
+	if (mk_unlikely(e & Q_CHECK))
+		check_large(base + 16);
+	if (mk_unlikely(e & Q_ALIGNED))
+		mk__mark_clean(base);
+	mk__engine_free(base);
 }
 
-static void flush(quarantine *q) { drain(q, 0, 0); }
+/* The other batch back to the engine; the current one becomes the other. */
+static __attribute__((noinline)) void rotate(quarantine *q)
+{
+	uintptr_t *cur = q->end - Q_BATCH, *old = cur == q->e ? q->e + Q_BATCH : q->e;
+	for (unsigned i = 0, k = q->old_n; i < k; i++)
+		evict(old[i]);
+	q->old_n = (unsigned)(q->next - cur);
+	q->next = old;
+	q->end = old + Q_BATCH;
+	q->bytes = 0;
+}
+
+static void flush(quarantine *q)
+{
+	rotate(q);
+	rotate(q);
+}
 
 static void thread_done(void *arg)
 {
@@ -356,7 +424,17 @@ static void thread_done(void *arg)
 	tq = NULL;
 	tq_failed = 1;   /* later frees on this thread (other destructors) go to the engine at once */
 	flush(q);
-	mk__os_unmap(q, sizeof *q);
+	if (pthread_mutex_trylock(&pool_lock) == 0) {
+		if (pool_n < POOL_MAX) {
+			q->pool = pool;
+			pool = q;
+			pool_n++;
+			q = NULL;
+		}
+		pthread_mutex_unlock(&pool_lock);
+	}
+	if (q)
+		mk__os_unmap(q, sizeof *q);
 }
 
 static void make_key(void) { q_key_ok = pthread_key_create(&q_key, thread_done) == 0; }
@@ -366,7 +444,16 @@ static __attribute__((noinline)) quarantine *new_quarantine(void)
 	if (tq_failed)
 		return NULL;
 	int saved = errno;
-	quarantine *q = mk__os_map(sizeof *q);
+	quarantine *q = NULL;
+	if (pthread_mutex_trylock(&pool_lock) == 0) {
+		if ((q = pool) != NULL) {
+			pool = q->pool;
+			pool_n--;
+		}
+		pthread_mutex_unlock(&pool_lock);
+	}
+	if (!q)
+		q = mk__os_map(sizeof *q);
 	pthread_once(&q_once, make_key);
 	if (!q || !q_key_ok) {
 		tq_failed = 1;
@@ -375,30 +462,56 @@ static __attribute__((noinline)) quarantine *new_quarantine(void)
 		errno = saved;
 		return NULL;
 	}
+	q->next = q->e;
+	q->end = q->e + Q_BATCH;
+	q->old_n = 0;
+	q->bytes = 0;
 	tq = q;
 	pthread_setspecific(q_key, q);   /* may allocate: the quarantine is in place already */
 	errno = saved;
 	return q;
 }
 
-static inline __attribute__((always_inline)) void quarantine_put(char *p, size_t n, unsigned shift)
+/* A block too big to wait, or the first free of a thread (which makes its quarantine). */
+static __attribute__((noinline)) void put_slow(uintptr_t e, size_t n)
 {
-	quarantine *q = tq;
-	if (mk_unlikely(!q || n > Q_MAX_BLOCK) && (n > Q_MAX_BLOCK || !(q = new_quarantine()))) {
-		release(p, shift);
+	quarantine *q = n > Q_MAX_BLOCK ? NULL : new_quarantine();
+	if (!q) {
+		evict(e & ~Q_CHECK);   /* given back at once: it waited for nothing, so nothing to check */
 		return;
 	}
-	if (mk_unlikely(q->count == Q_SLOTS || q->bytes + n > Q_BYTES))
-		drain(q, Q_SLOTS - Q_BATCH, n);
-	q->e[(q->head + q->count) & (Q_SLOTS - 1)] = (q_entry){ p, n };
-	q->count++;
-	q->bytes += n;
+	*q->next++ = e;
+	if (n > 256)
+		q->bytes += n;
+}
+
+/* Takes the entry of a freed (zeroed) block of n bytes. */
+static inline __attribute__((always_inline)) void quarantine_put(uintptr_t e, size_t n)
+{
+	quarantine *q = tq;
+	if (mk_unlikely(!q || n > Q_MAX_BLOCK)) {
+		put_slow(e, n);
+		return;
+	}
+	uintptr_t *slot = q->next;
+	*slot = e;
+	q->next = slot + 1;
+	/* Blocks of up to 256 bytes are not counted (a batch of them holds 32 KiB at most): the byte
+	 * budget is for the big ones. */
+	size_t bytes = q->bytes;
+	if (n > 256)
+		q->bytes = bytes += n;
+	if (mk_unlikely(slot + 1 == q->end || bytes > Q_BYTES / 2))
+		rotate(q);
 }
 
 /* ---- freeing ---- */
 
-/* Zeroes what the program had; a huge block's whole pages go back to the system instead (they read as
- * zero afterwards), which is also what makes it cheap. */
+/* Zeroes what the program had: all of a block up to ZERO_ALL bytes, and of a bigger one what the reuse
+ * check looks at (its first CHECK_HEAD bytes and last word).  Blocks over Q_MAX_BLOCK are given back at
+ * once and zeroed the same way: purging their pages instead (as this did) made the next huge malloc
+ * fault every page in again, 4.4 times the default build's time on the huge workload; the engine
+ * purges free memory after its delay as it does for the default build. */
 static inline __attribute__((always_inline)) void scrub(char *p, size_t n)
 {
 	if (n <= 256 && n >= 16) {   /* small: a few 16-byte stores beat a call into the C library */
@@ -422,26 +535,28 @@ static inline __attribute__((always_inline)) void scrub(char *p, size_t n)
 		}
 		return;
 	}
-	if (n <= Q_MAX_BLOCK) {
-		if (mk_likely(n <= ZERO_ALL)) {
-			raw_memset(p, 0, n);
-			return;
-		}
-		raw_memset(p, 0, CHECK_HEAD);   /* what the check looks at, no more (see ZERO_ALL) */
-		store64(p + n - 8, 0);
-		return;
-	}
-	char *lo = (char *)(((uintptr_t)p + MK_PAGE_SIZE - 1) & ~(uintptr_t)(MK_PAGE_SIZE - 1));
-	char *hi = (char *)(((uintptr_t)p + n) & ~(uintptr_t)(MK_PAGE_SIZE - 1));
-	int saved = errno;   /* a refused purge sets it; free must not */
-	bool purged = hi > lo && mk__os_purge(lo, (size_t)(hi - lo)) == 0;
-	errno = saved;
-	if (!purged) {
+	if (mk_likely(n <= ZERO_ALL)) {
 		raw_memset(p, 0, n);
 		return;
 	}
-	raw_memset(p, 0, (size_t)(lo - p));
-	raw_memset(hi, 0, (size_t)(p + n - hi));
+	for (size_t i = 0; i < CHECK_HEAD; i += 16)   /* what the check looks at, no more (see ZERO_ALL) */
+		store128(p + i, 0);
+	store64(p + n - 8, 0);
+}
+
+/* A freed block, its header marked: zeroed, tagged clean for its next malloc if it is of a carved class
+ * at the default alignment (while its lines are at hand), and into the quarantine. */
+static __attribute__((noinline)) void retire(char *p, size_t n, unsigned shift)
+{
+	scrub(p, n);
+	uintptr_t e = (uintptr_t)p - ((size_t)1 << shift);
+	if (shift != MIN_SHIFT)
+		e |= Q_ALIGNED;
+	else if (CARVED(n))
+		mk__mark_clean(p - 16);
+	else
+		e |= Q_CHECK;
+	quarantine_put(e, n);
 }
 
 /* errno: nothing here sets it but the engine's free, which keeps it, and new_quarantine, which restores it. */
@@ -461,50 +576,88 @@ static void free_checked(void *p, size_t size, size_t align, mk_kind kind, const
 		report("%s wrong alignment %zu for %p (a block aligned to %zu)", fn, align, p,
 		       b.shift > MIN_SHIFT ? (size_t)1 << b.shift : (size_t)16);
 	seal(b.p, b.n, b.shift, b.kind, INFO_FREED);
-	scrub(b.p, b.n);
-	quarantine_put(b.p, b.n, b.shift);
+	retire(b.p, b.n, b.shift);
 }
 
 /* The common case, checked in one pass: p in a segment past its header slice, its header sealed for a
  * live block of this kind at the default alignment (one compare of the top 16 bits of info), the size
- * a sized delete passes right, the canary intact.  Anything else, NULL included, is free_checked's to
- * sort out and report. */
-static inline __attribute__((always_inline)) bool free_fast(void *p, size_t size, size_t align, mk_kind kind)
+ * a sized delete passes right, the canary intact.  A block of 16 to 256 bytes is then zeroed, tagged
+ * and quarantined inline, with nothing but tail calls (so no registers to save); anything else,
+ * NULL included, is free_checked's or retire's. */
+static inline __attribute__((always_inline)) void free_common(void *p, size_t size, size_t align, mk_kind kind,
+                                                              const char *fn)
 {
 	if (mk_unlikely(!mk__is_ours(p) || ((uintptr_t)p & MK_SEG_MASK) < MK_SLICE_SIZE || align > 16))
-		return false;
+		goto checked;
 	sec_header *h = header_of(p);
 	uint64_t info = h->info;
 	size_t n = info & INFO_SIZE;
 	if (mk_unlikely((info >> 48) != (MIN_SHIFT | (uint64_t)kind << 8) || h->seal != seal_of(info, (uintptr_t)p) ||
 	                (size != MK_NO_SIZE && size != n) || load64((char *)p + n) != canary_of((uintptr_t)p)))
-		return false;
-	info |= INFO_FREED;
-	h->info = info;
-	h->seal = seal_of(info, (uintptr_t)p);
-	scrub(p, n);
-	quarantine_put(p, n, MIN_SHIFT);
-	return true;
+		goto checked;
+	h->info = info | INFO_FREED;   /* the seal is an xor: flipping the bit in both reseals */
+	h->seal ^= INFO_FREED;
+	if (mk_unlikely(n - 16 > 256 - 16)) {
+		retire(p, n, MIN_SHIFT);
+		return;
+	}
+	char *c = p;   /* zeroed from +16 by 16-byte stores (the tag then takes the first 16, and the tail
+	                * store may overlap them) */
+	size_t i = 16;
+	for (; i + 32 <= n; i += 32) {
+		store128(c + i, 0);
+		store128(c + i + 16, 0);
+	}
+	if (i + 16 <= n)
+		store128(c + i, 0);
+	store128(c + n - 16, 0);
+	mk__mark_clean(c - 16);
+	quarantine_put((uintptr_t)p - 16, n);
+	return;
+checked:
+	if (p)
+		free_checked(p, size, align, kind, fn);
 }
 
-void mk__secure_free(void *p)
-{
-	if (mk_likely(free_fast(p, MK_NO_SIZE, 0, MK_KIND_MALLOC)) || !p)
-		return;
-	free_checked(p, MK_NO_SIZE, 0, MK_KIND_MALLOC, "free():");
-}
+void mk__secure_free(void *p) { free_common(p, MK_NO_SIZE, 0, MK_KIND_MALLOC, "free():"); }
 
 void mk__secure_free_kind(void *p, size_t n, size_t align, mk_kind kind)
 {
-	if (mk_likely(free_fast(p, n, align, kind)) || !p)
-		return;
-	free_checked(p, n, align, kind, free_names[kind & 3]);   /* bad pointers: "free():", as the default build */
+	free_common(p, n, align, kind, free_names[kind & 3]);   /* bad pointers: "free():", as the default build */
 }
 
 /* ---- the rest of the backend ---- */
 
+/* A block kept in place by realloc, from old to n bytes: what it no longer holds, or what it now holds
+ * beyond its old size, reads zero (the old canary is no data of the program's: reading it would tell
+ * the secret), then the new header and canary. */
+static void *resize(char *p, size_t old, size_t n, unsigned shift, mk_kind kind)
+{
+	if (n < old)
+		raw_memset(p + n, 0, old - n + CANARY);
+	else
+		raw_memset(p + old, 0, n - old + CANARY);
+	seal(p, n, shift, kind, 0);
+	store64(p + n, canary_of((uintptr_t)p));
+	return p;
+}
+
 void *mk__secure_realloc(void *p, size_t n)
 {
+	/* The common case, checked as free_common checks: a live malloc block at the default alignment in a
+	 * segment, which still fits (the engine block's size is its span's). */
+	if (mk_likely(mk__is_ours(p) && ((uintptr_t)p & MK_SEG_MASK) >= MK_SLICE_SIZE)) {
+		sec_header *h = header_of(p);
+		uint64_t info = h->info;
+		size_t old = info & INFO_SIZE;
+		if (mk_likely((info >> 48) == MIN_SHIFT && h->seal == seal_of(info, (uintptr_t)p) &&
+		              load64((char *)p + old) == canary_of((uintptr_t)p))) {
+			char *base = (char *)p - sizeof(sec_header);
+			size_t room = mk__span_of(mk__segment_of(base), base)->block_size - sizeof(sec_header);
+			if (n + CANARY <= room && n >= room / 2)
+				return resize(p, old, n, MIN_SHIFT, MK_KIND_MALLOC);
+		}
+	}
 	if (mk__zero_owns(p)) {
 		void *q = mk__secure_alloc(n);
 		if (q)
@@ -517,15 +670,8 @@ void *mk__secure_realloc(void *p, size_t n)
 	size_t room = SIZE_MAX;   /* what the engine block holds for n and the canary; unknown if aligned */
 	if (b.shift == MIN_SHIFT)
 		room = (mk__is_ours(base) ? mk__engine_usable_size(base) : mk__huge_usable(base)) - sizeof(sec_header);
-	if (n + CANARY <= room && n >= room / 2) {   /* it fits, without holding on to more than twice the need */
-		if (n < b.n)
-			raw_memset(b.p + n, 0, b.n - n + CANARY);
-		else
-			raw_memset(b.p + b.n, 0, n - b.n + CANARY);   /* the old canary is no data of the program's */
-		seal(b.p, n, b.shift, b.kind, 0);
-		store64(b.p + n, canary_of((uintptr_t)b.p));
-		return p;
-	}
+	if (n + CANARY <= room && n >= room / 2)   /* it fits, without holding on to more than twice the need */
+		return resize(b.p, b.n, n, b.shift, b.kind);
 	if (b.shift == MIN_SHIFT && !mk__is_ours(base) && n + sizeof(sec_header) + CANARY > MK_LARGE_MAX) {
 		/* huge to huge: the engine moves the pages with mremap; the header moves with them */
 		char *nb = mk__huge_realloc(base, n + sizeof(sec_header) + CANARY);
@@ -538,9 +684,13 @@ void *mk__secure_realloc(void *p, size_t n)
 	size_t cap = n;
 	if (n > b.n && n < b.n + b.n / 2 && b.n + b.n / 2 <= MK_LARGE_MAX && b.shift == MIN_SHIFT)
 		cap = b.n + b.n / 2;
-	void *q = b.shift == MIN_SHIFT
-	              ? wrap(mk__engine_alloc(cap + sizeof(sec_header) + CANARY), n, MIN_SHIFT, MK_KIND_MALLOC)
-	              : mk__secure_alloc_kind(n, (size_t)1 << b.shift, MK_KIND_MALLOC);
+	void *q;
+	if (b.shift == MIN_SHIFT) {   /* n recorded, room for cap */
+		void *nb = mk__engine_alloc(cap + sizeof(sec_header) + CANARY);
+		q = CARVED(cap) ? wrap_reused(nb, n, MK_KIND_MALLOC) : wrap(nb, n, MIN_SHIFT, MK_KIND_MALLOC);
+	} else {
+		q = mk__secure_alloc_kind(n, (size_t)1 << b.shift, MK_KIND_MALLOC);
+	}
 	if (!q)
 		return NULL;
 	raw_memcpy(q, p, n < b.n ? n : b.n);

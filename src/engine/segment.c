@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
+#include "engine/clean.h"
 #include "engine/reuse.h"
 #include "engine/runs.h"
 #include "engine/stats.h"
@@ -378,6 +379,10 @@ void mk__span_carve(mk_span *s)
 	for (uint32_t k = n; k-- > 0;) {
 		mk_block *b = (mk_block *)(first + (uintptr_t)k * s->block_size);
 		MK_ASAN_LIVE(b, sizeof *b);   /* its words may lie in a tail poisoned in the span's last life */
+#if MK_SECURE
+		if (s->block_size >= 32)
+			mk__mark_clean(b);   /* the secure malloc checks it (clean.h) */
+#endif
 		MK_ASAN_FREE(b, s->block_size);
 		b->next = next;
 		b->cookie = mk__cookie(b);

@@ -162,6 +162,8 @@ static int aborts_with(void (*fn)(void *), const char *line_start)
 }
 static void overflow_one(void *a) { (void)a; char *p = malloc(48); p[48] = 1; free(p); }
 static void underflow_one(void *a) { (void)a; char *p = malloc(48); p[-1] = 1; free(p); }
+/* A small block is checked when a malloc hands it out again (its clean tag), a large one as it leaves the
+ * quarantine (its zeroed head). */
 static void write_after_free(void *a)
 {
 	(void)a;
@@ -170,6 +172,29 @@ static void write_after_free(void *a)
 	p[10] = 1;
 	for (int i = 0; i < 1000; i++)
 		free(malloc(64));
+}
+/* Written long after its free, once the quarantine gave it back: still caught at its reuse. */
+static void write_after_release(void *a)
+{
+	(void)a;
+	char *p = malloc(64), *keep[600];
+	free(p);
+	for (int i = 0; i < 600; i++)
+		keep[i] = malloc(64);
+	for (int i = 0; i < 600; i++)
+		free(keep[i]);
+	p[3] = 1;
+	for (int i = 0; i < 2000; i++)
+		keep[i % 600] = malloc(64);
+}
+static void write_after_free_large(void *a)
+{
+	(void)a;
+	char *p = malloc(300000);
+	free(p);
+	p[10] = 1;
+	for (int i = 0; i < 1000; i++)
+		free(malloc(300000));
 }
 static void memcpy_over(void *a)
 {
@@ -200,7 +225,9 @@ static void test_secure_detections(void)
 {
 	CHECK(aborts_with(overflow_one, "memkit: free(): heap overflow after 0x"));
 	CHECK(aborts_with(underflow_one, "memkit: free(): heap underflow before 0x"));
-	CHECK(aborts_with(write_after_free, "memkit: free(): write after free of 0x"));
+	CHECK(aborts_with(write_after_free, "memkit: malloc(): write after free of 0x"));
+	CHECK(aborts_with(write_after_release, "memkit: malloc(): write after free of 0x"));
+	CHECK(aborts_with(write_after_free_large, "memkit: free(): write after free of 0x"));
 	CHECK(aborts_with(memcpy_over, "memkit: memcpy(): heap overflow of 0x"));
 	CHECK(aborts_with(memset_freed, "memkit: memset(): write into freed block 0x"));
 	CHECK(aborts_with(strcpy_over, "memkit: strcpy(): heap overflow of 0x"));

@@ -41,6 +41,7 @@ static void fork_child(void)
 	mk__prof_reset_lock();
 	atomic_store(&dumping, 0);
 	mk__prof_names_after_fork();
+	mk__prof_symbols_after_fork();
 	if (atomic_exchange(&thread_started, 0))
 		start_dump_thread();
 }

@@ -122,6 +122,7 @@ double mk__prof_ln(double x) MK_HIDDEN;            /* libm is not a dependency *
  * object+0xoffset, else the number; scratch holds n words. */
 #define PROF_NAME_MAX 256
 void mk__prof_symbolize(const uintptr_t *pcs, size_t n, char (*names)[PROF_NAME_MAX], uintptr_t *scratch) MK_HIDDEN;
+void mk__prof_symbols_after_fork(void) MK_HIDDEN;   /* from the child's fork handler: dladdr from then on */
 
 /* pprof.c: the profile and the leak report. */
 int  mk__prof_write(const char *path, bool symbols) MK_HIDDEN;

@@ -11,6 +11,7 @@
  * symbol of size 0), the one with the highest value; the main program's file name is the one it was
  * started with.  Allocates nothing but the caller's scratch memory; takes no memkit lock. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
 #include <link.h>
@@ -128,6 +129,29 @@ static int each_object(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
+/* In a fork's child: glibc (2.36) initialises the loader's main lock there but not the lock that
+ * dl_iterate_phdr takes, which the child never gets if another thread of the parent held it at the fork
+ * (one inside dl_iterate_phdr, or dlopen adding an object): the child's dumps would hang
+ * (tests/prof/fork.c).  dladdr takes the main lock, which keeps the objects loaded as well; it scans an
+ * object's symbols per address (slower: see above), and names as name_object does. */
+static bool forked;
+
+void mk__prof_symbols_after_fork(void) { forked = true; }
+
+static void name_one(uintptr_t pc, char *name)
+{
+	Dl_info info;
+	if (!dladdr((void *)(pc - 1), &info) || !info.dli_fname)
+		return;
+	if (info.dli_sname) {
+		snprintf(name, PROF_NAME_MAX, "%s", info.dli_sname);
+		return;
+	}
+	const char *file = info.dli_fname[0] ? info.dli_fname : program_invocation_name;
+	const char *slash = strrchr(file, '/');
+	snprintf(name, PROF_NAME_MAX, "%s+0x%lx", slash ? slash + 1 : file, (unsigned long)(pc - (uintptr_t)info.dli_fbase));
+}
+
 void mk__prof_symbolize(const uintptr_t *pcs, size_t n, char (*names)[PROF_NAME_MAX], uintptr_t *scratch)
 {
 	size_t skip = 0;
@@ -135,6 +159,11 @@ void mk__prof_symbolize(const uintptr_t *pcs, size_t n, char (*names)[PROF_NAME_
 		scratch[i] = 0;
 		snprintf(names[i], PROF_NAME_MAX, "0x%lx", (unsigned long)pcs[i]);   /* no object holds it */
 		skip += pcs[i] <= 1;   /* not a return address: stays a number */
+	}
+	if (forked) {
+		for (size_t i = skip; i < n; i++)
+			name_one(pcs[i], names[i]);
+		return;
 	}
 	query q = { pcs + skip, n - skip, names + skip, scratch + skip };
 	dl_iterate_phdr(each_object, &q);

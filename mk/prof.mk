@@ -3,6 +3,8 @@
 #   build/tests/prof-map     heap maps against mallinfo2 (tests/prof/map.c)
 #   build/tests/prof-fork-mk the profiler across fork: dump thread in the child, a fork mid-sample
 #                            (tests/prof/fork.c, on libmemkit-mk.a for the OS layer's named points)
+#   build/tests/prof-reload  the stack walker across dlclose and dlopen of two plugins at one address
+#                            (tests/prof/reload.c, the plugins from tests/prof/reload-lib.S)
 #   tests/prof/prof.sh       end to end: google-pprof, the leak report, signals, the flame graph, Chromium
 #   build/mkprof             reads a profile: top-N text and a flame graph SVG (tools/mkprof.c)
 # Test programs link build/libmemkit.so (so malloc is memkit's) with -rdynamic (so sites have names).
@@ -20,11 +22,19 @@ $(BUILD)/tests/prof-fork-mk: tests/prof/fork.c tests/prof/profile.h $(BUILD)/lib
 	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) -I. $(MK_CFLAGS) $(CFLAGS) $(PROF_TEST_FLAGS) -DMK_TEST_PREFIXED $(LDFLAGS) -o $@ $< \
 	    $(BUILD)/libmemkit-mk.a $(MK_LDLIBS) $(LDLIBS) -lm
 
+# Two plugins from one source: the same code, frames of 1 MiB and of 24 bytes.
+$(BUILD)/tests/prof-reload-a.so: FRAME := 0x100008
+$(BUILD)/tests/prof-reload-b.so: FRAME := 0x18
+$(BUILD)/tests/prof-reload-%.so: tests/prof/reload-lib.S
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -DFRAME=$(FRAME) -shared -fPIC $(LDFLAGS) -o $@ $<
+$(BUILD)/tests/prof-reload: $(BUILD)/tests/prof-reload-a.so $(BUILD)/tests/prof-reload-b.so
+
 $(BUILD)/mkprof: tools/mkprof.c
 	@mkdir -p $(@D)
 	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm $(MK_LDLIBS) $(LDLIBS)
 
-PROF_TESTS := $(BUILD)/tests/prof-sites $(BUILD)/tests/prof-map $(BUILD)/tests/prof-fork-mk
+PROF_TESTS := $(BUILD)/tests/prof-sites $(BUILD)/tests/prof-map $(BUILD)/tests/prof-fork-mk $(BUILD)/tests/prof-reload
 tests/prof/prof.sh: $(PROF_TESTS) $(BUILD)/tests/prof-leak $(BUILD)/mkprof $(BUILD)/libmemkit.so $(BUILD)/tests/fuzz-plain
 ALL += $(BUILD)/mkprof
 TESTS += $(PROF_TESTS) tests/prof/prof.sh

@@ -13,7 +13,7 @@
  * address holds them once decoded: a sample then costs a hash probe and two loads per frame.  A frame
  * whose rule is anything else (a DWARF expression: signal trampolines, realigned stacks), a code address
  * no object claims, or a return address marked undefined (the outermost frames, _start and clone) ends
- * the walk there: a shorter stack, never a wrong one.
+ * the walk there: a shorter stack, not a wrong one (but see `owner` below).
  *
  * Entries are written once and never changed (a slot holds 0, BUSY while its writer fills it, or its
  * address, published with release after the rule): readers need no lock.  Every frame's address is
@@ -23,7 +23,8 @@
  * a loader lock that a fork can leave held in the child: tests/prof/sites.c's fork case hung on it.)
  *
  * Every read of the stack is of a slot a frame below the caller's own CFA, which the rules put in
- * increasing order (each CFA above the last: the walk stops otherwise), and every read of the tables is
+ * increasing order (each CFA above the last: the walk stops otherwise), on a page known readable
+ * (stack_readable: a wrong rule ends the walk rather than fault), and every read of the tables is
  * within the object _dl_find_object names.  Allocates nothing (the table is one mapping, made by the
  * first walk) and takes no lock. */
 #define _GNU_SOURCE
@@ -31,6 +32,8 @@
 #include <link.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "os/os.h"
 #include "prof/prof.h"
@@ -47,8 +50,10 @@
 #define RULE_STOP  (RULE_SET | RULE_END)
 
 /* owner: the object's link map and start, as _dl_find_object gives them, so that a rule is not used for
- * the code of another object loaded where an unloaded one was (unless both come back at one address
- * with one link map, as the same library reloaded does: then the rules are its own again). */
+ * the code of another object loaded where an unloaded one was -- unless both come back at one address
+ * with one link map: the same library reloaded (then the rules are its own again), or another one whose
+ * link map got the freed block (tests/prof/reload.c).  Its frames may then follow the old object's rules
+ * to a wrong stack; stack_readable keeps such a walk from faulting. */
 typedef struct cache_slot { _Atomic uint64_t pc; uint64_t owner, rule, pad_; } cache_slot;
 
 #define CACHE_SLOTS 4096                /* 128 KiB, touched as used */
@@ -386,12 +391,65 @@ static uint64_t rule_of(cache_slot *t, uintptr_t pc, uintptr_t target)
 	return rule;
 }
 
+/* ---- reading the stack ---- */
+
+/* The pages of this thread's current stack known to be readable: [known_lo, known_hi).  A rule can be
+ * wrong (a plugin loaded where an unloaded one was, with its link map: tests/prof/reload.c; tables that
+ * lie) and put a frame past the stack's top, into a guard page or nothing; the 64 MiB bound alone let
+ * that read fault.  Pages beyond the known ones are asked of the kernel once (process_vm_readv of this
+ * process fails where a load would fault, PROT_NONE guard pages included), then read directly. */
+static __thread uintptr_t known_lo, known_hi;
+#define PAGE 4096ul
+
+/* Whether pages [lo, hi) can all be read (one byte of each, 64 pages a call). */
+static bool pages_readable(uintptr_t lo, uintptr_t hi)
+{
+	pid_t self = getpid();
+	char sink[64];
+	while (lo < hi) {
+		struct iovec remote[64], local = { sink, 0 };
+		size_t n = 0;
+		for (; n < 64 && lo + n * PAGE < hi; n++)
+			remote[n] = (struct iovec){ (void *)(lo + n * PAGE), 1 };
+		local.iov_len = n;
+		if (process_vm_readv(self, &local, 1, remote, n, 0) != (ssize_t)n)
+			return false;
+		lo += n * PAGE;
+	}
+	return true;
+}
+
+/* Whether the word at a, outside [known_lo, known_hi), can be read (the known pages grown to hold it), a
+ * walk from first_sp (on this thread's stack) being under way.  A slot below first_sp belongs to no frame
+ * of the walk: a wrong rule. */
+static __attribute__((noinline)) bool stack_readable(uintptr_t a, uintptr_t first_sp)
+{
+	if (a < first_sp)
+		return false;
+	uintptr_t lo = first_sp & ~(PAGE - 1), hi = (a + 8 + PAGE - 1) & ~(PAGE - 1);
+	if (lo >= known_hi || lo + 16 * PAGE < known_lo || !known_hi) {
+		known_lo = lo;            /* another stack (or the first walk): the page of sp is in use */
+		known_hi = lo + PAGE;
+	} else if (lo < known_lo) {
+		if (!pages_readable(lo, known_lo))
+			return false;
+		known_lo = lo;
+	}
+	if (hi <= known_hi)
+		return true;
+	if (!pages_readable(known_hi, hi))
+		return false;
+	known_hi = hi;
+	return true;
+}
+
 int mk__prof_unwind(uintptr_t *frames, int max)
 {
 	uintptr_t pc, sp, bp;
 	__asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2" : "=r"(pc), "=r"(sp), "=r"(bp));
 	cache_slot *t = table_of();
 	const uintptr_t first_sp = sp;
+	uintptr_t lo = known_lo, hi = known_hi;   /* the readable pages: outside them, stack_readable asks */
 	int n = 0;
 	/* The first pc is this function's own; every later one a return address, whose call is at pc - 1. */
 	for (uintptr_t target = pc; n < max; target = pc - 1) {
@@ -403,9 +461,21 @@ int mk__prof_unwind(uintptr_t *frames, int max)
 		 * began: a rule that says otherwise is not followed. */
 		if (cfa <= sp || cfa - first_sp > ((uintptr_t)64 << 20) || (cfa & 7))
 			break;
+		if (mk_unlikely(cfa - 8 < lo || cfa > hi)) {
+			if (!stack_readable(cfa - 8, first_sp))
+				break;
+			lo = known_lo, hi = known_hi;
+		}
 		uintptr_t ra = *(const uintptr_t *)(cfa - 8);
-		if (rule & RULE_SAVED)
-			bp = *(const uintptr_t *)(cfa - ((rule >> 8) & 0xffff));
+		if (rule & RULE_SAVED) {
+			uintptr_t at = cfa - ((rule >> 8) & 0xffff);
+			if (mk_unlikely(at < lo || at + 8 > hi)) {
+				if (!stack_readable(at, first_sp))
+					break;
+				lo = known_lo, hi = known_hi;
+			}
+			bp = *(const uintptr_t *)at;
+		}
 		sp = cfa;
 		if (ra < 4096)
 			break;

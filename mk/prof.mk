@@ -5,6 +5,8 @@
 #                            (tests/prof/fork.c, on libmemkit-mk.a for the OS layer's named points)
 #   build/tests/prof-reload  the stack walker across dlclose and dlopen of two plugins at one address
 #                            (tests/prof/reload.c, the plugins from tests/prof/reload-lib.S)
+#   build/tests/prof-tables  the stack walker on a plugin whose .eh_frame_hdr points out of the object
+#                            (tests/prof/tables.c, the plugin from tests/prof/tables-lib.c)
 #   tests/prof/prof.sh       end to end: google-pprof, the leak report, signals, the flame graph, Chromium
 #   build/mkprof             reads a profile: top-N text and a flame graph SVG (tools/mkprof.c)
 # Test programs link build/libmemkit.so (so malloc is memkit's) with -rdynamic (so sites have names).
@@ -30,11 +32,17 @@ $(BUILD)/tests/prof-reload-%.so: tests/prof/reload-lib.S
 	$(CC) $(CPPFLAGS) -DFRAME=$(FRAME) -shared -fPIC $(LDFLAGS) -o $@ $<
 $(BUILD)/tests/prof-reload: $(BUILD)/tests/prof-reload-a.so $(BUILD)/tests/prof-reload-b.so
 
+$(BUILD)/tests/prof-tables-lib.so: tests/prof/tables-lib.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(TESTS_CFLAGS) -shared -fPIC $(LDFLAGS) -o $@ $<
+$(BUILD)/tests/prof-tables: $(BUILD)/tests/prof-tables-lib.so
+
 $(BUILD)/mkprof: tools/mkprof.c
 	@mkdir -p $(@D)
 	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm $(MK_LDLIBS) $(LDLIBS)
 
-PROF_TESTS := $(BUILD)/tests/prof-sites $(BUILD)/tests/prof-map $(BUILD)/tests/prof-fork-mk $(BUILD)/tests/prof-reload
+PROF_TESTS := $(BUILD)/tests/prof-sites $(BUILD)/tests/prof-map $(BUILD)/tests/prof-fork-mk $(BUILD)/tests/prof-reload \
+              $(BUILD)/tests/prof-tables
 tests/prof/prof.sh: $(PROF_TESTS) $(BUILD)/tests/prof-leak $(BUILD)/mkprof $(BUILD)/libmemkit.so $(BUILD)/tests/fuzz-plain
 ALL += $(BUILD)/mkprof
 TESTS += $(PROF_TESTS) tests/prof/prof.sh

@@ -215,8 +215,10 @@ static bool run_cfa(reader *r, row *w, const row *initial, uintptr_t loc, uintpt
 	return !r->bad;
 }
 
-/* Decodes the rule for code address target of the object whose .eh_frame_hdr is hdr. */
-static uint64_t decode(const uint8_t *hdr, const uint8_t *obj_end, uintptr_t target)
+/* Decodes the rule for code address target of the object [obj_start, obj_end) whose .eh_frame_hdr is
+ * hdr.  Every pointer the tables give (an FDE, its CIE) must lie inside the object: damaged tables end
+ * the walk (tests/prof/tables.c). */
+static uint64_t decode(const uint8_t *hdr, const uint8_t *obj_start, const uint8_t *obj_end, uintptr_t target)
 {
 	reader r = { hdr, obj_end, false };
 	uintptr_t base = (uintptr_t)hdr;
@@ -241,7 +243,7 @@ static uint64_t decode(const uint8_t *hdr, const uint8_t *obj_end, uintptr_t tar
 	if (base + (intptr_t)table[2 * lo] > target)
 		return RULE_STOP;
 	const uint8_t *fde = (const uint8_t *)(base + (intptr_t)table[2 * lo + 1]);
-	if (fde < (const uint8_t *)0x1000 || fde >= obj_end)
+	if (fde < obj_start || fde >= obj_end)
 		return RULE_STOP;
 
 	/* The FDE: length, CIE pointer, address range, augmentation data, instructions. */
@@ -253,7 +255,7 @@ static uint64_t decode(const uint8_t *hdr, const uint8_t *obj_end, uintptr_t tar
 	const uint8_t *cie_field = f.p;
 	uint32_t cie_off = (uint32_t)fixed(&f, 4);
 	const uint8_t *cie = cie_field - cie_off;
-	if (cie_off == 0 || cie < (const uint8_t *)0x1000 || cie >= obj_end)
+	if (cie_off == 0 || cie_off > (uintptr_t)(cie_field - obj_start) || cie >= obj_end)
 		return RULE_STOP;
 
 	/* The CIE: version, augmentation, alignment factors, return register, initial instructions. */
@@ -374,7 +376,7 @@ static uint64_t rule_of(cache_slot *t, uintptr_t pc, uintptr_t target)
 		}
 	if (own && (_dl_find_object((void *)target, &obj) != 0 || !obj.dlfo_eh_frame))
 		return RULE_STOP;
-	uint64_t rule = decode(obj.dlfo_eh_frame, obj.dlfo_map_end, target);
+	uint64_t rule = decode(obj.dlfo_eh_frame, obj.dlfo_map_start, obj.dlfo_map_end, target);
 	if (t)
 		for (int i = 0; i < CACHE_PROBES; i++) {
 			cache_slot *s = &t[(h + (size_t)i) & (CACHE_SLOTS - 1)];

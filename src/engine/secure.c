@@ -244,12 +244,15 @@ static bool read_header(const void *p, blk *b)
 }
 
 /* A huge block (its own mapping) whose header would be just before p: the mapping starts 2^shift before
- * p, shift 4 unless it was allocated aligned. */
+ * p, shift 4 unless it was allocated aligned, and holds p - 16 (a pointer 2^shift past the start of a
+ * smaller mapping is none of its: reading there could fault). */
 static bool huge_header(const void *p)
 {
-	for (unsigned shift = MIN_SHIFT; shift <= 40; shift++)
-		if ((uintptr_t)p > ((uintptr_t)1 << shift) && mk__huge_usable((const char *)p - ((size_t)1 << shift)))
+	for (unsigned shift = MIN_SHIFT; shift <= 40; shift++) {
+		size_t at = (size_t)1 << shift;
+		if ((uintptr_t)p > at && mk__huge_usable((const char *)p - at) >= at)
 			return true;
+	}
 	return false;
 }
 

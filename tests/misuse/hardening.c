@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <malloc.h>
 #include <stdint.h>
+#include <sys/mman.h>
 
 #include "tests/common/test.h"
 #include "tests/contract/abort.h"
@@ -219,6 +220,24 @@ static void strcpy_over(void *a)
 	char *(*volatile cpy)(char *, const char *) = strcpy;
 	cpy(p, "12345678");   /* 9 bytes with its terminator */
 }
+/* A pointer 2^k past the start of a huge block, where 2^k is beyond the block's mapping: the search for a
+ * huge block's header (at p - 16, for each alignment the block could have been allocated with) must not
+ * read p - 16 there.  A no-access page is put at p - 16 (if that address is free) so that such a read
+ * faults instead of finding whatever is mapped there. */
+static void free_past_huge(void *a)
+{
+	(void)a;
+	char *big = malloc(8 << 20);
+	char *start = big - 16, *p = NULL;
+	for (unsigned k = 30; k < 40 && !p; k++) {
+		char *page = start + ((size_t)1 << k) - 4096;
+		if (mmap(page, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) == page)
+			p = start + ((size_t)1 << k);
+	}
+	if (!p)
+		abort();   /* no free address found: the check fails with its own line */
+	free(p);
+}
 static void realloc_overflowed(void *a) { (void)a; char *p = malloc(24); p[24] = 1; p = realloc(p, 4000); }
 
 static void test_secure_detections(void)
@@ -232,6 +251,7 @@ static void test_secure_detections(void)
 	CHECK(aborts_with(memset_freed, "memkit: memset(): write into freed block 0x"));
 	CHECK(aborts_with(strcpy_over, "memkit: strcpy(): heap overflow of 0x"));
 	CHECK(aborts_with(realloc_overflowed, "memkit: realloc(): heap overflow after 0x"));
+	CHECK(aborts_with(free_past_huge, "memkit: free(): invalid pointer 0x"));
 }
 
 /* What a correct program sees: the bytes it asked for, zeroed calloc, realloc keeping its data in place

@@ -254,6 +254,68 @@ static void test_secure_detections(void)
 	CHECK(aborts_with(free_past_huge, "memkit: free(): invalid pointer 0x"));
 }
 
+/* The secret behind seals and canaries never shows in what a new block holds before the program writes
+ * it: not in the canary of the block that had the memory before (one of fewer bytes), nor in the header
+ * of an aligned block (which lies inside a block of the default alignment taking its place).  A program
+ * that read it could forge a header, and free() would accept any pointer with one.  (Read here from the
+ * test's own block: info ^ seal ^ p.) */
+static uint64_t secret_of(const char *p)
+{
+	uint64_t info, seal;
+	memcpy(&info, p - 16, 8);
+	memcpy(&seal, p - 8, 8);
+	return info ^ seal ^ (uintptr_t)p;
+}
+static void test_secure_secret_not_left(void)
+{
+	enum { N = 300 };
+	char *a[N];
+	int canary = 0, header = 0;
+	for (int r = 0; r < 20; r++) {
+		for (int i = 0; i < N; i++)
+			a[i] = malloc(33);   /* engine blocks of 64 bytes, canary at +33 */
+		for (int i = 0; i < N; i++)
+			free(a[i]);
+		for (int i = 0; i < N; i++) {   /* the same class, the program's bytes now past +33 */
+			REQUIRE(a[i] = malloc(40));
+			uint64_t want = ((uintptr_t)a[i] + secret_of(a[i])) | 0x0101010101010101ull, got = 0;
+			memcpy(&got, a[i] + 33, 7);
+			canary += got == (want & 0xffffffffffffffull);
+		}
+		for (int i = 0; i < N; i++)
+			free(a[i]);
+		for (int i = 0; i < N; i++)   /* 150 + 64 + 8 bytes: class 256, header at +48 */
+			REQUIRE(posix_memalign((void **)&a[i], 64, 150) == 0);
+		for (int i = 0; i < N; i++)
+			free(a[i]);
+		for (int i = 0; i < N; i++) {   /* class 256 at the default alignment: the program's bytes from +16 */
+			REQUIRE(a[i] = malloc(230));
+			uint64_t secret = secret_of(a[i]);
+			for (int k = 0; k + 16 <= 230; k += 8) {
+				uint64_t info, seal;
+				memcpy(&info, a[i] + k, 8);
+				memcpy(&seal, a[i] + k + 8, 8);
+				header += info && (info ^ seal ^ ((uintptr_t)a[i] + k + 16)) == secret;
+			}
+		}
+		for (int i = 0; i < N; i++)
+			free(a[i]);
+	}
+	for (size_t n = (3 << 20) + 5; n < (12 << 20); n += n / 3) {   /* huge, grown by mremap */
+		char *p = malloc(n);
+		REQUIRE(p);
+		uintptr_t was = (uintptr_t)p;   /* the old canary is of this address, wherever the pages went */
+		char *q = realloc(p, n + 4096);
+		REQUIRE(q);
+		uint64_t want = (was + secret_of(q)) | 0x0101010101010101ull, got;
+		memcpy(&got, q + n, 8);
+		canary += got == want;
+		free(q);
+	}
+	CHECK(canary == 0);
+	CHECK(header == 0);
+}
+
 /* What a correct program sees: the bytes it asked for, zeroed calloc, realloc keeping its data in place
  * and moved, in-bounds copies, and the quarantine emptied by malloc_trim. */
 static void test_secure_correct_programs(void)
@@ -332,6 +394,7 @@ static void cases(void)
 	if (secure) {
 		RUN(test_secure_detections);
 		RUN(test_secure_correct_programs);
+		RUN(test_secure_secret_not_left);
 	}
 }
 

@@ -258,6 +258,9 @@ void     mk__segments_purge(bool all) MK_HIDDEN;
 /* A purge round (mk__segments_purge(false)) if none ran for the purge delay: for large.c's cache, whose
  * frees take no lock otherwise. */
 void     mk__segments_maybe_purge(uint64_t now) MK_HIDDEN;
+/* The segments' purge budget (bytes of free memory that may stay resident) as of the last purge round,
+ * read without the lock: large.c's cache takes at most a quarter of it. */
+size_t   mk__segments_budget(void) MK_HIDDEN;
 bool     mk__segments_check(int *errors) MK_HIDDEN;
 void     mk__segments_lock(void) MK_HIDDEN;
 void     mk__segments_unlock(void) MK_HIDDEN;

@@ -26,6 +26,7 @@
 #define CACHE_MAX_BYTES  ((size_t)256 << 20)
 #define CACHE_KEEP_MS    1000     /* a cached mapping unused this long is unmapped */
 #define CACHE_PURGE_MS   100      /* at least this long resident: huge blocks are costly to fault in */
+#define CACHE_RESIDENT_MIN ((size_t)48 << 20)   /* resident cache allowed whatever the live huge bytes */
 
 /* origin: the address the mapping a block was cut from was mapped (or moved by mremap) at.  Only cached
  * ranges of one origin are joined: they are then parts of one kernel mapping, which mremap can grow. */
@@ -163,7 +164,9 @@ static void cache_drop(size_t k)
 }
 
 /* Unmaps what waited too long, purges what waited past the purge delay (at least CACHE_PURGE_MS), and
- * purges the oldest until the resident part of the cache is within the live huge bytes (at least 32 MiB):
+ * purges the oldest until the resident part of the cache is within the live huge bytes (at least
+ * CACHE_RESIDENT_MIN: with a few huge blocks live, 32 MiB made a third of the large workload's huge pages
+ * fault in again):
  * a program replacing huge blocks at random reuses about as much as it keeps, and a page faulted in
  * again costs more than the memset of a resident one. */
 static void cache_age(bool all, uint64_t now)
@@ -182,7 +185,7 @@ static void cache_age(bool all, uint64_t now)
 			resident += cache[k].size;
 		k++;
 	}
-	size_t budget = live_bytes > ((size_t)32 << 20) ? live_bytes : (size_t)32 << 20;
+	size_t budget = live_bytes > CACHE_RESIDENT_MIN ? live_bytes : CACHE_RESIDENT_MIN;
 	while (resident > budget) {
 		size_t oldest = CACHE_SLOTS;
 		for (size_t k = 0; k < cache_count; k++)
@@ -195,9 +198,9 @@ static void cache_age(bool all, uint64_t now)
 	}
 }
 
-/* The smallest cached mapping that fits, resident ones first (the caller splits off what it does not
- * need); failing that, with may_grow, the largest resident one (the caller grows it with mremap, keeping
- * its pages). */
+/* The smallest resident cached mapping that fits (the caller splits off what it does not need); failing
+ * that, with may_grow, the largest resident one (the caller grows it with mremap, keeping its pages);
+ * failing that, the smallest purged one that fits. */
 static bool cache_take(size_t size, size_t align, bool may_grow, cached *out)
 {
 	size_t best = CACHE_SLOTS, largest = CACHE_SLOTS;
@@ -211,7 +214,9 @@ static bool cache_take(size_t size, size_t align, bool may_grow, cached *out)
 		if (!c->purged && (largest == CACHE_SLOTS || c->size > cache[largest].size))
 			largest = k;
 	}
-	if (best == CACHE_SLOTS && may_grow)
+	/* Growing the largest resident one faults in only what it lacks, where a purged one would fault in
+	 * the whole block. */
+	if (may_grow && largest != CACHE_SLOTS && (best == CACHE_SLOTS || cache[best].purged))
 		best = largest;
 	if (best == CACHE_SLOTS)
 		return false;

@@ -21,10 +21,9 @@ void mk__reuse_freed_large(const mk_span *s)
 	atomic_store_explicit(&last_freed, s->start, memory_order_relaxed);
 }
 
-bool mk__reuse_is_last_freed(uintptr_t start)
-{
-	return start == atomic_load_explicit(&last_freed, memory_order_relaxed);
-}
+uintptr_t mk__reuse_last_freed(void) { return atomic_load_explicit(&last_freed, memory_order_relaxed); }
+
+bool mk__reuse_is_last_freed(uintptr_t start) { return start == mk__reuse_last_freed(); }
 
 mk_span *mk__reuse_avoid_large(mk_span *s, unsigned slices)
 {

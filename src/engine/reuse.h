@@ -10,5 +10,7 @@ void     mk__reuse_freed_large(const mk_span *s) MK_HIDDEN;
 mk_span *mk__reuse_avoid_large(mk_span *s, unsigned slices) MK_HIDDEN;
 /* Whether a large block starting at `start` is the one freed last (large.c's cache, segment.c's placement). */
 bool     mk__reuse_is_last_freed(uintptr_t start) MK_HIDDEN;
+/* The start of the large block freed last (0: none yet), for a check of several blocks at once. */
+uintptr_t mk__reuse_last_freed(void) MK_HIDDEN;
 
 #endif

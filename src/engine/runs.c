@@ -8,7 +8,16 @@ static mk_slice_link *dirty_link(mk_sref r) { return &mk__sref_seg(r)->dirty_lin
 
 void mk__bin_insert(mk_runs *x, mk_segment *seg, unsigned i, unsigned len)
 {
-	mk_sref r = mk__sref(seg, i), first = x->bin[len];
+	mk_sref r = mk__sref(seg, i), first = x->bin[len], last = x->bin_last[len];
+	/* A run with no dirty slice goes last (not in the last bin, whose order is the order the segments
+	 * became wholly free): mk__bin_find looks at the first run of a bin only, and a clean run there would
+	 * hide the resident ones behind it. */
+	if (last && len < MK_SLICES - 1 && !(seg->dirty_mask & mk__slice_bits(i, len))) {
+		*run_link(r) = (mk_slice_link){ last, 0 };
+		run_link(last)->next = r;
+		x->bin_last[len] = r;
+		return;
+	}
 	*run_link(r) = (mk_slice_link){ 0, first };
 	if (first)
 		run_link(first)->prev = r;
@@ -39,20 +48,22 @@ mk_sref mk__bin_find(const mk_runs *x, unsigned n, unsigned *at)
 {
 	uint64_t m = x->bin_mask & ~(((uint64_t)1 << n) - 1);
 	mk_sref best = 0;
+	unsigned best_dirty = 0;
 	for (int look = 0; m && look < MK_BIN_LOOK; m &= m - 1, look++) {
 		unsigned len = (unsigned)__builtin_ctzll(m);
 		mk_sref r = x->bin[len];
 		uint64_t dirty = mk__sref_seg(r)->dirty_mask;
 		unsigned i = mk__sref_slice(r);
-		uint64_t head = mk__slice_bits(i, n), tail = mk__slice_bits(i + len - n, n);
-		if (!best) {
+		unsigned head = (unsigned)__builtin_popcountll(dirty & mk__slice_bits(i, n));
+		unsigned tail = (unsigned)__builtin_popcountll(dirty & mk__slice_bits(i + len - n, n));
+		unsigned d = head >= tail ? head : tail;
+		if (!best || d > best_dirty) {   /* a tie keeps the shorter run: the better fit */
 			best = r;
-			*at = i;
+			best_dirty = d;
+			*at = tail > head ? i + len - n : i;
 		}
-		if ((dirty & head) == head || (dirty & tail) == tail) {
-			*at = (dirty & head) == head ? i : i + len - n;
-			return r;
-		}
+		if (d == n)
+			break;   /* no page of it faults: as good as it gets */
 	}
 	return best;
 }

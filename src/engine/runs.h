@@ -1,7 +1,8 @@
 /* segment.c's two indexes, which make a span's allocation, its free and purging cost the same whatever
  * the size of the heap:
- *  - bins of free runs by length: bin[k] lists the free runs of exactly k slices (1..63, the last one
- *    inserted first: the likeliest to be still resident), and a bitmap says which bins are not empty,
+ *  - bins of free runs by length: bin[k] lists the free runs of exactly k slices (1..63): those with a
+ *    dirty slice when inserted first, the last one inserted first (the likeliest to be still resident),
+ *    then those with none (but bin 63 is in insertion order alone), and a bitmap says which bins are not empty,
  *    so the best-fitting run is one count-trailing-zeros away;
  *  - the queue of dirty slices (free, and not purged since they were freed) in the order they became
  *    dirty, which is the order of their dirty_since_ms stamps: the delayed purge takes from its front
@@ -39,11 +40,12 @@ typedef struct mk_runs {
 void    mk__bin_insert(mk_runs *x, mk_segment *seg, unsigned i, unsigned len);
 void    mk__bin_remove(mk_runs *x, mk_segment *seg, unsigned i, unsigned len);
 /* The free run to take n slices from, or 0: of the first MK_BIN_LOOK non-empty bins of n slices or
- * more (shortest first), the first whose run has n dirty slices at its start or at its end (no page
- * faults), else the best fit.  *at: the first slice to take: the run's end when only that is dirty
- * (cutting from the end leaves the rest of the run as it was: see segment.c), else its start (where the
- * block freed there had its first bytes, the ones most programs touch; and spans laid from the start of a
- * segment keep the memory below its first span unmapped, which stops a far underflow). */
+ * more (shortest first), the first run whose n slices at its start or at its end are all dirty (no page
+ * faults), else the one whose cut covers the most dirty slices (the shorter run on a tie: the best fit
+ * when none is dirty).  *at: the first slice to take: the run's end when that end covers more dirty
+ * slices (cutting from the end leaves the rest of the run as it was: see segment.c), else its start
+ * (where the block freed there had its first bytes, the ones most programs touch; and spans laid from
+ * the start of a segment keep the memory below its first span unmapped, which stops a far underflow). */
 mk_sref mk__bin_find(const mk_runs *x, unsigned n, unsigned *at);
 
 /* Makes the free slices of `mask` dirty as of now: stamped, and queued at the back. */

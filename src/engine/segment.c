@@ -41,6 +41,7 @@ static pthread_mutex_t seg_lock = PTHREAD_MUTEX_INITIALIZER;
 static mk_segment *segments;      /* all mapped segments, for mk_check and the statistics */
 static size_t nsegments, free_segments, used_slices;
 static _Atomic uint64_t last_purge_ms;   /* the last purge round (read without the lock by large.c's cache) */
+static _Atomic size_t budget_seen = MK_PURGE_BUDGET_MIN;   /* the purge budget at the last round (the same) */
 static mk_runs runs;              /* free runs by length, dirty slices by age */
 /* The span freed last, while no span has been taken since: its run (by its first slice) and where the span
  * lay in it.  The next span that fits there goes exactly there: the freed block's first pages, the ones
@@ -262,6 +263,7 @@ static void purge_due(uint64_t now)
 	release_free_segments(1, now, false);
 	purge_queue(now >= delay ? now - delay : 0, 0, now);
 	size_t cached = mk__large_cached_bytes(), budget = purge_budget(cached);
+	atomic_store_explicit(&budget_seen, budget + cached, memory_order_relaxed);
 	if (dirty_bytes() + cached > budget)
 		purge_queue(UINT64_MAX, budget / 2 > cached ? budget / 2 - cached : 0, now);
 }
@@ -272,9 +274,12 @@ mk_span *mk__span_alloc(unsigned slices, unsigned cls)
 	pthread_mutex_lock(&seg_lock);
 	unsigned at = 1;
 	mk_sref r = 0;
-	/* (Not for a large block that would start where the large block freed last did: reuse.c's rule.) */
+	/* (Not for a large block that would start where the large block freed last did: reuse.c's rule; nor
+	 * for one 1/8 shorter than the span freed last: cutting a long run for a short block where the bins
+	 * have a better fit fragments the segments, and a heap of large blocks then holds more segments.) */
 	if (last_freed.seg && slices <= last_freed.n &&
-	    !(cls == MK_LARGE_CLS && mk__reuse_is_last_freed(slice_addr(last_freed.seg, last_freed.at)))) {
+	    !(cls == MK_LARGE_CLS && (last_freed.n > slices + slices / 8 ||
+	                              mk__reuse_is_last_freed(slice_addr(last_freed.seg, last_freed.at))))) {
 		r = mk__sref(last_freed.seg, last_freed.run);
 		at = last_freed.at;
 	} else {
@@ -311,6 +316,8 @@ void mk__segments_purge(bool all)
 	}
 	pthread_mutex_unlock(&seg_lock);
 }
+
+size_t mk__segments_budget(void) { return atomic_load_explicit(&budget_seen, memory_order_relaxed); }
 
 void mk__segments_maybe_purge(uint64_t now)
 {

@@ -41,6 +41,20 @@ static _Atomic uint64_t held, small_span_bytes, large_bytes, huge_bytes, segment
 #define ADD(x, n) atomic_fetch_add_explicit(&(x), (uint64_t)(n), memory_order_relaxed)
 #define SUB(x, n) atomic_fetch_sub_explicit(&(x), (uint64_t)(n), memory_order_relaxed)
 
+/* For counters that only one lock's holder writes (mk__stat_span's, under the segment lock): a load and
+ * a store, without the locked read-modify-write, which waits for the stores before it (the segment
+ * headers' cache misses) to complete.  Readers still load them atomically. */
+#define LOCKED_ADD(x, n) atomic_store_explicit(&(x), atomic_load_explicit(&(x), memory_order_relaxed) + (uint64_t)(n), memory_order_relaxed)
+#define LOCKED_SUB(x, n) atomic_store_explicit(&(x), atomic_load_explicit(&(x), memory_order_relaxed) - (uint64_t)(n), memory_order_relaxed)
+
+static void locked_gauge_add(_Atomic uint64_t *gauge, _Atomic uint64_t *peak, uint64_t n)
+{
+	uint64_t now = atomic_load_explicit(gauge, memory_order_relaxed) + n;
+	atomic_store_explicit(gauge, now, memory_order_relaxed);
+	if (now > atomic_load_explicit(peak, memory_order_relaxed))
+		atomic_store_explicit(peak, now, memory_order_relaxed);
+}
+
 /* gauge += n, and peak follows it up. */
 static void gauge_add(_Atomic uint64_t *gauge, _Atomic uint64_t *peak, uint64_t n)
 {
@@ -56,23 +70,25 @@ void mk__stat_span(const mk_span *s, int n)
 		return;
 	uint64_t bytes = (uint64_t)s->slices * MK_SLICE_SIZE;
 	bool large = s->cls == MK_LARGE_CLS;
+	/* held is shared with the huge blocks (under their own lock): a real read-modify-write; the rest is
+	 * written under the segment lock alone. */
 	if (n < 0) {
 		SUB(held, bytes);
 		if (large)
-			SUB(large_bytes, bytes);
+			LOCKED_SUB(large_bytes, bytes);
 		else
-			SUB(small_span_bytes, bytes);
+			LOCKED_SUB(small_span_bytes, bytes);
 		return;
 	}
 	gauge_add(&held, &g.bytes_held_peak, bytes);
 	if (large) {
-		ADD(g.large_allocs, 1);
-		ADD(g.large_bytes_total, bytes);
-		gauge_add(&large_bytes, &g.large_bytes_peak, bytes);
+		LOCKED_ADD(g.large_allocs, 1);
+		LOCKED_ADD(g.large_bytes_total, bytes);
+		locked_gauge_add(&large_bytes, &g.large_bytes_peak, bytes);
 	} else {
-		ADD(g.small_spans_made, 1);
-		ADD(gc[s->cls].spans_made, 1);
-		gauge_add(&small_span_bytes, &g.small_span_bytes_peak, bytes);
+		LOCKED_ADD(g.small_spans_made, 1);
+		LOCKED_ADD(gc[s->cls].spans_made, 1);
+		locked_gauge_add(&small_span_bytes, &g.small_span_bytes_peak, bytes);
 	}
 }
 

@@ -26,7 +26,7 @@ typedef struct mk_stats_snapshot {
 void mk__stats_snapshot(mk_stats_snapshot *s) __attribute__((visibility("hidden")));
 
 /* The slow paths' counting (stats.c).  n > 0: made or allocated, n < 0: given back. */
-void mk__stat_span(const mk_span *s, int n) __attribute__((visibility("hidden")));        /* segment.c */
+void mk__stat_span(const mk_span *s, int n) __attribute__((visibility("hidden")));        /* segment.c, under its lock */
 void mk__stat_segment(int n) __attribute__((visibility("hidden")));                       /* segment.c */
 void mk__stat_huge(size_t bytes, int n) __attribute__((visibility("hidden")));           /* huge.c */
 void mk__stat_huge_realloc(size_t old_bytes, size_t new_bytes) __attribute__((visibility("hidden")));

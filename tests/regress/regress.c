@@ -387,14 +387,16 @@ static int all_zero(const unsigned char *p, size_t n)
 static int calloc_after_purge_attempt(void)
 {
 	size_t n = 4 * MiB;
-	unsigned char *p = mk_malloc(n), *r = mk_malloc(3 * MiB);
+	/* r, too big for the huge cache, is unmapped when freed: the cache then holds p's mapping alone (a
+	 * resident r would be grown for q rather than p's purged mapping taken). */
+	unsigned char *p = mk_malloc(n), *r = mk_malloc(80 * MiB);
 	if (!p || !r)
 		return 0;
 	memset(p, 0xa5, n);
 	mk_free(p);
 	sleep_ms(300);            /* past the cache's purge age */
 	mk_free(r);               /* a huge free ages the cache: p's mapping is purged, or should be */
-	unsigned char *q = mk_calloc(1, n);   /* only p's mapping fits */
+	unsigned char *q = mk_calloc(1, n);   /* only p's mapping is cached */
 	int ok = q && all_zero(q, n);
 	mk_free(q);
 	return ok;
@@ -731,7 +733,7 @@ static void realloc_shrink_moves(void)
 RUN_CHILD(realloc_shrink_moves, 20);
 
 /* The huge cache's documented bounds (docs/ARCHITECTURE.md): at most 16 mappings, and of what it keeps no
- * more than 32 MiB resident once the purge age has passed (the live huge bytes when that is more;
+ * more than 48 MiB resident once the purge age has passed (the live huge bytes when that is more;
  * none are live here). */
 static void huge_cache_bounds(void)
 {
@@ -751,9 +753,9 @@ static void huge_cache_bounds(void)
 	mk_free(mk_malloc(3 * MiB));                          /* a huge free ages the cache */
 	size_t rss = test_rss(), above = rss > base ? rss - base : 0;
 #ifndef MK_TEST_SANITIZE   /* a sanitizer's shadow of the blocks is resident too */
-	CHECK(above <= 32 * MiB + 4 * MiB);
+	CHECK(above <= 48 * MiB + 4 * MiB);
 #endif
-	if (!(mi.keepcost == 16 * 8 * MiB && above <= 36 * MiB))
+	if (!(mi.keepcost == 16 * 8 * MiB && above <= 52 * MiB))
 		fprintf(stderr, "  cached %zu MiB, resident %zu MiB above the start\n", mi.keepcost / MiB, above / MiB);
 	CHECK(mk_check() == 0);
 }

@@ -9,7 +9,8 @@
  *   seal   info ^ p ^ the secret: a header the program wrote over (an underflow), or one read at an
  *          address that is no block (an interior or foreign pointer), does not match it
  *   canary 8 bytes derived from p and the secret, right after the n bytes: an overflow by even one byte
- *          changes it; checked by free and realloc, zeroed by free (and so checked zero by the
+ *          changes it, unless it writes the value already there (1 in 128 for a random odd byte, never
+ *          a string's 0); checked by free and realloc, zeroed by free (and so checked zero by the
  *          quarantine, for large blocks)
  *
  * free(p) checks all three (and that the freeing function matches the allocating one), marks the header

@@ -9,8 +9,8 @@
  *   seal   info ^ p ^ the secret: a header the program wrote over (an underflow), or one read at an
  *          address that is no block (an interior or foreign pointer), does not match it
  *   canary 8 bytes derived from p and the secret, right after the n bytes: an overflow by even one byte
- *          changes it, unless it writes the value already there (1 in 128 for a random odd byte, never
- *          a string's 0); checked by free and realloc, zeroed by free (and so checked zero by the
+ *          changes it, unless it writes the value already there (1 in 128 for a random byte of 0x80
+ *          and up, never one below); checked by free and realloc, zeroed by free (and so checked zero by the
  *          quarantine, for large blocks)
  *
  * free(p) checks all three (and that the freeing function matches the allocating one), marks the header
@@ -88,10 +88,11 @@ static const char *const free_names[] = { "free():", "operator delete():", "oper
  * canary copied from elsewhere wrong here, and a program that wants to forge them must first read the
  * secret out of memkit (a keyed multiply, as before, is inverted as easily by one who reads a header).
  * The seal lies where a free engine block keeps its cookie (secret ^ its address): the two differ by
- * info ^ the two addresses, never 0 (info has the shift, 4, in bits 48 and up).  The canary has no zero
- * byte, so a string's terminator written one past the end changes it. */
+ * info ^ the two addresses, never 0 (info has the shift, 4, in bits 48 and up).  Every byte of the
+ * canary has its top bit set: a string's terminator, an ASCII character or a small number written one
+ * past the end always changes it (with the low bit set instead, an odd value went unseen once in 128). */
 static uint64_t seal_of(uint64_t info, uintptr_t p) { return info ^ p ^ mk__secret; }
-static uint64_t canary_of(uintptr_t p) { return (p + mk__secret) | 0x0101010101010101ull; }
+static uint64_t canary_of(uintptr_t p) { return (p + mk__secret) | 0x8080808080808080ull; }
 
 static sec_header *header_of(void *p) { return (sec_header *)p - 1; }
 static uint64_t load64(const void *a)

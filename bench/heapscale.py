@@ -66,7 +66,7 @@ def section(allocs, index, reps, bindir, run_once, say, progress):
                     continue
                 progress("heapscale %s rep %d/%d %s" % (point, rep + 1, reps, a["name"]))
                 cap = max(60.0, 20 * best) if best else 600.0
-                r = run_once(argv, a["preload"], cap)
+                r = run_once(argv, a["preload"], cap, a.get("env"))
                 r.pop("stdout", None)
                 prev.append(r)
                 if r["status"] == "ok":

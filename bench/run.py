@@ -46,8 +46,13 @@ SHARED_PEERS = [
     ("snmalloc", "libsnmallocshim.so", "snmalloc 0.7.5"),
     ("rpmalloc", "librpmalloc.so", "rpmalloc 2.0.1"),
 ]
-# memkit's own, preloaded from the build tree when they have been built.
-OURS = [("memkit", "libmemkit.so"), ("memkit-secure", "libmemkit-secure.so"), ("memkit-sbrk", "libmemkit-sbrk.so")]
+# memkit's own, preloaded from the build tree when they have been built, with the environment each run
+# gets.  memkit-prof is the default build with the heap profiler on at its default rate, as a user runs
+# it: the profile dumped at exit (into the run's temporary directory: "{tmp}" below) and the leak report
+# on stderr (see docs/profiling.md).
+OURS = [("memkit", "libmemkit.so", None), ("memkit-secure", "libmemkit-secure.so", None),
+        ("memkit-sbrk", "libmemkit-sbrk.so", None),
+        ("memkit-prof", "libmemkit.so", {"MEMKIT_PROF": "1", "MEMKIT_PROF_FILE": "{tmp}/memkit.%p.heap"})]
 # Ratios are to this allocator: mimalloc 3 when PEERS_DIR has it (the reference peer), else
 # Debian's mimalloc 2.0.9.  Set in main() (and from a results file by --report).
 BASELINE = "mimalloc"
@@ -165,10 +170,13 @@ def find_allocators(install, wanted, notes):
                                shown=os.path.join("$PEERS_DIR", lib)))
         else:
             notes.append("%s skipped: %s not found (PEERS_DIR=%s)" % (name, lib, PEERS_DIR))
-    for name, lib in OURS:
+    for name, lib, env in OURS:
         path = os.path.join(BUILD, lib)
         if os.path.exists(path):
-            allocs.append(dict(name=name, preload=path, version="this tree", shown=os.path.relpath(path, ROOT)))
+            shown = os.path.relpath(path, ROOT)
+            if env:
+                shown = " ".join("%s=%s" % kv for kv in env.items()) + " " + shown
+            allocs.append(dict(name=name, preload=path, version="this tree", shown=shown, env=env))
         else:
             notes.append("%s skipped: %s is not built" % (name, os.path.relpath(path, ROOT)))
     # MEMKIT_BASELINE=path/to/libmemkit.so (another build, e.g. of the previous commit): measured as
@@ -190,15 +198,16 @@ def find_allocators(install, wanted, notes):
 
 def run_once(argv, preload, timeout, extra_env=None, stdin_path=None, limit_as=None):
     """Runs argv under build/bench/measure (which sets LD_PRELOAD in the child alone and reports the wall
-    time and the child's peak RSS), kills its process group after `timeout` seconds."""
+    time and the child's peak RSS), kills its process group after `timeout` seconds.  "{tmp}" in a value
+    of extra_env is the run's own temporary directory (removed after it)."""
     env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "PYTHONMALLOC", "MALLOC_CONF")}
-    env.update(extra_env or {})
 
     def limits():
         if limit_as:
             import resource
             resource.setrlimit(resource.RLIMIT_AS, (limit_as, limit_as))
     with tempfile.TemporaryDirectory() as d:
+        env.update({k: v.replace("{tmp}", d) for k, v in (extra_env or {}).items()})
         result = os.path.join(d, "result")
         with open(os.path.join(d, "out"), "w+b") as out, open(os.path.join(d, "err"), "w+b") as err:
             stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
@@ -260,7 +269,7 @@ def workload_command(name, program, scale, threads):
 def run_workload(spec, alloc, scale, threads, timeout):
     name, program = spec[0], spec[1]
     argv, extra, stdin, checker = workload_command(name, program, scale, threads)
-    r = run_once(argv, alloc["preload"], timeout, extra, stdin)
+    r = run_once(argv, alloc["preload"], timeout, dict(extra, **(alloc.get("env") or {})), stdin)
     if checker is not None and r["status"] == "FAIL" and r["rc"] == 0:
         r["status"] = "ok" if checker(r["stdout"]) else "FAIL"
     # frag reports the time of its work phase: its wall time holds a second of sampling
@@ -450,7 +459,7 @@ def instructions(allocs, prof):
             cg = os.path.join(d, "cg.out")
             argv = [vg, "--tool=callgrind", "--collect-atstart=no", "--toggle-collect=measure",
                     "--callgrind-out-file=" + cg, os.path.join(BIN, "instr"), str(iters)]
-            r = run_once(argv, a["preload"], 300)
+            r = run_once(argv, a["preload"], 300, a.get("env"))
             total = callgrind_totals(cg) if r["status"] == "ok" and os.path.exists(cg) else None
         if total:
             out[a["name"]] = dict(status="ok", per_pair=total / (64.0 * iters), instructions=total)

@@ -6,7 +6,7 @@
 #               libmemkit-sbrk.so and, when its build rule exists (mk/secure.mk), libmemkit-secure.so
 #   PKGCONFIGDIR memkit.pc, memkit-region.pc        CMAKEDIR  the CMake package (find_package(memkit))
 #   INCLUDEDIR  memkit.h, memkit_region.h           BINDIR    the wrapper memkit, the profile reader mkprof
-#   MANDIR      man1/memkit.1, man3/memkit.3, man3/memkit_region.3
+#   MANDIR      man1/memkit.1, man1/mkprof.1, man3/memkit.3, man3/memkit_region.3
 # `make uninstall` (same variables) removes exactly these files and the package's own CMAKEDIR (and
 # PRELOADDIR when it is not LIBDIR, if empty); the standard directories (LIBDIR, MANDIR/man3, ...) are
 # left, as they may hold other files.
@@ -31,7 +31,7 @@ INSTALL_OPTIONAL = $(notdir $(filter $(BUILD)/libmemkit-secure.so,$(ALL)))
 INSTALL_HEADERS := memkit.h memkit_region.h
 INSTALL_PC     := memkit.pc memkit-region.pc
 INSTALL_CMAKE  := memkit-config.cmake memkit-config-version.cmake
-INSTALL_MAN1   := memkit.1
+INSTALL_MAN1   := memkit.1 mkprof.1
 INSTALL_MAN3   := memkit.3 memkit_region.3
 
 # Every path install writes, without DESTDIR: what uninstall removes.

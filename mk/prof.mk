@@ -1,6 +1,8 @@
 # The observability part (src/prof/, compiled into the engine's libraries: see ENGINE_SRC in mk/engine.mk):
 #   build/tests/prof-sites   the profiler's estimates against known allocation sites (tests/prof/sites.c)
 #   build/tests/prof-map     heap maps against mallinfo2 (tests/prof/map.c)
+#   build/tests/prof-fork-mk the profiler across fork: dump thread in the child, a fork mid-sample
+#                            (tests/prof/fork.c, on libmemkit-mk.a for the OS layer's named points)
 #   tests/prof/prof.sh       end to end: google-pprof, the leak report, signals, the flame graph, Chromium
 #   build/mkprof             reads a profile: top-N text and a flame graph SVG (tools/mkprof.c)
 # Test programs link build/libmemkit.so (so malloc is memkit's) with -rdynamic (so sites have names).
@@ -13,11 +15,16 @@ $(BUILD)/tests/prof-%: tests/prof/%.c tests/prof/profile.h $(BUILD)/libmemkit.so
 $(BUILD)/tests/prof-map: PROF_EXTRA := $(BUILD)/libmemkit-region.a
 $(BUILD)/tests/prof-map: $(BUILD)/libmemkit-region.a
 
+$(BUILD)/tests/prof-fork-mk: tests/prof/fork.c tests/prof/profile.h $(BUILD)/libmemkit-mk.a
+	@mkdir -p $(@D)
+	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) -I. $(MK_CFLAGS) $(CFLAGS) $(PROF_TEST_FLAGS) -DMK_TEST_PREFIXED $(LDFLAGS) -o $@ $< \
+	    $(BUILD)/libmemkit-mk.a $(MK_LDLIBS) $(LDLIBS) -lm
+
 $(BUILD)/mkprof: tools/mkprof.c
 	@mkdir -p $(@D)
 	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm $(MK_LDLIBS) $(LDLIBS)
 
-PROF_TESTS := $(BUILD)/tests/prof-sites $(BUILD)/tests/prof-map
+PROF_TESTS := $(BUILD)/tests/prof-sites $(BUILD)/tests/prof-map $(BUILD)/tests/prof-fork-mk
 tests/prof/prof.sh: $(PROF_TESTS) $(BUILD)/tests/prof-leak $(BUILD)/mkprof $(BUILD)/libmemkit.so $(BUILD)/tests/fuzz-plain
 ALL += $(BUILD)/mkprof
 TESTS += $(PROF_TESTS) tests/prof/prof.sh

@@ -3,6 +3,9 @@
  *
  *   mkprof [--top N] PROFILE                 the N functions holding the most (default 20), both ways
  *   mkprof --flame OUT.svg [--alloc] PROFILE flame graph of live bytes (--alloc: of bytes allocated)
+ *   mkprof --help                            the usage, on stdout
+ * (man/mkprof.1 is the manual.)  Exit status: 0, 1 when the profile cannot be read or the SVG written,
+ * 2 for a bad command line.
  *
  * Estimates are what pprof computes: a line of c samples of size s stands for c / (1 - exp(-s / rate))
  * blocks.  Stacks are merged by function name, from the outermost frame (bottom) to the allocating one. */
@@ -286,7 +289,12 @@ int main(int argc, char **argv)
 {
 	int n = 20, alloc = 0;
 	const char *out = NULL, *path = NULL;
+	static const char usage[] = "usage: mkprof [--top N] PROFILE\n       mkprof --flame OUT.svg [--alloc] PROFILE\n";
 	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0) {
+			fputs(usage, stdout);
+			return 0;
+		}
 		if (strcmp(argv[i], "--top") == 0 && i + 1 < argc)
 			n = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--flame") == 0 && i + 1 < argc)
@@ -299,7 +307,7 @@ int main(int argc, char **argv)
 			path = NULL, i = argc;
 	}
 	if (!path || n <= 0) {
-		fprintf(stderr, "usage: mkprof [--top N] PROFILE\n       mkprof --flame OUT.svg [--alloc] PROFILE\n");
+		fputs(usage, stderr);
 		return 2;
 	}
 	if (read_profile(path) != 0)

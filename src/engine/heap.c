@@ -438,7 +438,7 @@ void *mk__alloc_slow(size_t n)
 	mk_heap *h = heap_get();
 	if (mk_unlikely(!h))
 		return NULL;
-	void *p = mk_unlikely(mk__prof_on) ? mk__prof_alloc(h, n) : alloc_in(h, n);
+	void *p = mk_unlikely(mk__prof_on) ? mk__prof_alloc_in(h, n) : alloc_in(h, n);
 	return mk_unlikely(thread_exited) ? park_again(h, p) : p;
 }
 

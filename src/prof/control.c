@@ -5,8 +5,9 @@
  * when MEMKIT_PROF_SIGNAL or MEMKIT_MAP_INTERVAL asks for it, wakes and writes the profile and the map in an
  * ordinary context, where taking memkit's locks cannot deadlock with the interrupted thread (which may
  * hold them).  The same thread samples RSS and the heap's figures every MEMKIT_MAP_INTERVAL ms for the time
- * view.  A fork's child has no dump thread (threads are not inherited); it goes on sampling as configured
- * and writes its own profile, leak report and map at exit. */
+ * view.  A fork's child inherits the options, the samples and the signal handler but not the thread:
+ * fork_child starts a new one, so that the child's profile and map are written on the signal, and its
+ * time view sampled, as its parent's are (and its own profile, leak report and map at exit). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -29,12 +30,19 @@ static _Atomic int atfork_registered;   /* mk__init runs again in a child forked
 static _Atomic int dumping;            /* a growth dump is being written */
 static double next_growth;
 
+static void start_dump_thread(void);
+
 static void fork_prepare(void) { mk__prof_lock(); }
 static void fork_parent(void) { mk__prof_unlock(); }
+/* Runs after the engine's child handler (registered first), so memkit works again when the thread is
+ * made.  A growth dump the parent was writing is not the child's. */
 static void fork_child(void)
 {
 	mk__prof_reset_lock();
-	atomic_store(&thread_started, 0);
+	atomic_store(&dumping, 0);
+	mk__prof_names_after_fork();
+	if (atomic_exchange(&thread_started, 0))
+		start_dump_thread();
 }
 
 void mk__prof_init(void)
@@ -118,6 +126,21 @@ static void *dump_thread(void *arg)
 	return NULL;
 }
 
+/* The semaphore starts at 0: a signal that came before (in the parent, for a fork's child) is the
+ * parent's to answer. */
+static void start_dump_thread(void)
+{
+	if (sem_init(&wake, 0, 0) != 0)
+		return;
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, dump_thread, NULL) == 0)
+		atomic_store(&thread_started, 1);
+	pthread_attr_destroy(&attr);
+}
+
 /* At load time (after libc is initialised): the unwinder's first call, the signal handler and the thread.
  * With none of them asked for, nothing happens here: memkit still initialises inside the first malloc,
  * reading its options then (tests set them in a child before its first allocation). */
@@ -130,17 +153,9 @@ __attribute__((constructor)) static void prof_start(void)
 		mk__prof_stack_warm_up();
 	if (!mk__prof_opt.signal && mk__prof_opt.map_interval <= 0)
 		return;
-	if (sem_init(&wake, 0, 0) != 0)
-		return;
 	if (mk__prof_opt.map_interval > 0)
 		mk__map_sample_time();
-	pthread_t t;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, dump_thread, NULL) == 0)
-		atomic_store(&thread_started, 1);
-	pthread_attr_destroy(&attr);
+	start_dump_thread();
 	if (mk__prof_opt.signal && atomic_load(&thread_started)) {
 		struct sigaction sa;
 		memset(&sa, 0, sizeof sa);

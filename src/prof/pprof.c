@@ -2,16 +2,16 @@
  * google-pprof reads, and the leak report at exit.
  *
  * The profile is a "symbolised profile" (what `pprof --raw` writes): a `--- symbol` section naming every
- * address (dladdr, at write time only), then the `heap profile:` section, one line per site (stack and
+ * address (symbols.c, at write time only), then the `heap profile:` section, one line per site (stack and
  * block size), then MAPPED_LIBRARIES (a copy of /proc/self/maps) for tools that want the binaries.
  * Counts are the raw sample counts; the header's `heap_v2/RATE` tells pprof to scale each line by
  * 1 / (1 - exp(-size / RATE)), which is exact here because all samples of a line have one size.
  * Bytes are block sizes (what malloc_usable_size says), the memory the program really holds.
  *
- * The sites are copied out under the lock and symbolised after it is released: dladdr takes the dynamic
- * loader's lock, which a thread inside dlopen holds while it calls malloc (and may wait for ours). */
+ * The sites are copied out under the lock and symbolised after it is released: naming takes the dynamic
+ * loader's lock (dl_iterate_phdr), which a thread inside dlopen holds while it calls malloc (and may wait
+ * for ours). */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -35,6 +35,14 @@ void mk__prof_expand(const char *pattern, char *buf, size_t size)
 		}
 	}
 	buf[n] = '\0';
+}
+
+/* A fork's child: its pid is new, so where the name has %p its first dump has no sequence number, as the
+ * parent's first had; without %p the count goes on (the parent's files keep their names). */
+void mk__prof_names_after_fork(void)
+{
+	if (strstr(mk__prof_opt.file, "%p"))
+		atomic_store(&dumps, 0);
 }
 
 void mk__prof_next_name(char *buf, size_t size)
@@ -67,22 +75,26 @@ static void sort_addresses(uintptr_t *a, size_t n)
 		}
 }
 
-/* The name of the function holding return address pc (pc - 1 is inside the call). */
-static void symbol_name(uintptr_t pc, char *buf, size_t size)
+/* Names for the sorted addresses pcs[0..n) (duplicates removed first: n becomes the count of distinct
+ * ones), in scratch memory freed by names_free; NULL when out of memory. */
+typedef struct names { char (*name)[PROF_NAME_MAX]; size_t bytes; } names;
+
+static bool names_of(uintptr_t *pcs, size_t *n, names *out)
 {
-	Dl_info info;
-	if (pc > 1 && dladdr((void *)(pc - 1), &info) && info.dli_fname) {
-		if (info.dli_sname) {
-			snprintf(buf, size, "%s", info.dli_sname);
-			return;
-		}
-		const char *base = strrchr(info.dli_fname, '/');
-		snprintf(buf, size, "%s+0x%lx", base ? base + 1 : info.dli_fname,
-		         (unsigned long)(pc - (uintptr_t)info.dli_fbase));
-		return;
-	}
-	snprintf(buf, size, "0x%lx", (unsigned long)pc);
+	size_t k = 0;
+	for (size_t i = 0; i < *n; i++)
+		if (!k || pcs[i] != pcs[k - 1])
+			pcs[k++] = pcs[i];
+	*n = k;
+	out->bytes = (k + 1) * (PROF_NAME_MAX + sizeof(uintptr_t));
+	out->name = mk__scratch(out->bytes);
+	if (!out->name)
+		return false;
+	mk__prof_symbolize(pcs, k, out->name, (uintptr_t *)(out->name + k));
+	return true;
 }
+
+static void names_free(names *nm) { mk__scratch_free(nm->name, nm->bytes); }
 
 /* A copy of the sites, taken under the lock: freed by the caller with mk__scratch_free. */
 static prof_site *snapshot(size_t *n, size_t *bytes)
@@ -125,12 +137,11 @@ static void write_symbols(mk_out *o, const prof_site *s, size_t n)
 	ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
 	exe[len > 0 ? len : 0] = '\0';
 	mk__out_printf(o, "--- symbol\nbinary=%s\n", exe);
-	for (size_t i = 0; i < k; i++) {
-		if (i && pcs[i] == pcs[i - 1])
-			continue;
-		char name[256];
-		symbol_name(pcs[i], name, sizeof name);
-		mk__out_printf(o, "0x%016lx %s\n", (unsigned long)pcs[i], name);
+	names nm;
+	if (names_of(pcs, &k, &nm)) {
+		for (size_t i = 0; i < k; i++)
+			mk__out_printf(o, "0x%016lx %s\n", (unsigned long)pcs[i], nm.name[i]);
+		names_free(&nm);
 	}
 	mk__out_str(o, "---\n");
 	mk__scratch_free(pcs, bytes);
@@ -221,6 +232,15 @@ void mk__prof_leak_report(int fd)
 	               "blocks (1 sample per %ld bytes; %ld allocations by the unwinder after its warm-up)\n",
 	               (long)getpid(), (unsigned long)samples, (unsigned long)total, (unsigned long)blocks,
 	               mk__prof_opt.rate, atomic_load(&mk__prof_capture_allocs));
+	/* The frames named, at most 8 of each of the top sites. */
+	uintptr_t pcs[LEAK_LINES * 8];
+	size_t npcs = 0;
+	for (size_t t = 0; t < ntop; t++)
+		for (unsigned f = 0; f < s[top[t]].nframes && f < 8; f++)
+			pcs[npcs++] = s[top[t]].frames[f];
+	sort_addresses(pcs, npcs);
+	names nm;
+	bool named = names_of(pcs, &npcs, &nm);
 	for (size_t t = 0; t < ntop; t++) {
 		const prof_site *x = &s[top[t]];
 		double w = mk__prof_weight(x->size);
@@ -228,15 +248,26 @@ void mk__prof_leak_report(int fd)
 		               (unsigned long)(w * (double)(x->live_count * x->size)),
 		               (unsigned long)(w * (double)x->live_count + 0.5), x->size, (unsigned long)x->live_count);
 		for (unsigned f = 0; f < x->nframes && f < 8; f++) {
-			char name[256];
-			symbol_name(x->frames[f], name, sizeof name);
-			mk__out_printf(o, "%s %s", f ? " <" : "", name);
+			size_t a = 0, b = npcs;   /* the frame's place among the sorted names */
+			while (a < b) {
+				size_t m = (a + b) / 2;
+				if (pcs[m] < x->frames[f])
+					a = m + 1;
+				else
+					b = m;
+			}
+			if (named)
+				mk__out_printf(o, "%s %s", f ? " <" : "", nm.name[a]);
+			else
+				mk__out_printf(o, "%s 0x%lx", f ? " <" : "", (unsigned long)x->frames[f]);
 		}
 		if (!x->nframes)
 			mk__out_str(o, " (no stack)");
 		mk__out_str(o, "\n");
 	}
 	mk__out_flush(o);
+	if (named)
+		names_free(&nm);
 	mk__scratch_free(o, sizeof *o);
 	mk__scratch_free(s, bytes);
 }

@@ -33,6 +33,7 @@ typedef struct prof_heap {
 	uint64_t rng;
 	mk_span *from[MK_NCLASSES];       /* the span the proxy's blocks were cut from, or NULL */
 	uint32_t taken[MK_NCLASSES];      /* how many were cut */
+	uint8_t pieces[MK_NCLASSES];      /* pieces cut so far, up to CARVE_AFTER */
 	mk_span proxy[MK_NCLASSES];
 } prof_heap;
 
@@ -40,6 +41,10 @@ typedef struct prof_heap {
  * mk__prof_heap_release can run under the heaps lock without taking the profiler's. */
 static _Atomic(prof_heap *) states;
 static __thread prof_heap *mine;
+/* The countdown of the classes over MK_DIRECT_MAX, which reach mk__alloc_slow on every allocation: per
+ * thread, so that the check is inlined there (mk__prof_alloc_in).  A second Poisson process of the same
+ * rate over other bytes: every byte still has the same chance.  -1: not drawn yet. */
+__thread int64_t mk__prof_mid_left = -1;
 /* Set while this thread captures a stack: an allocation made by the unwinder itself is not sampled. */
 __thread int mk__prof_busy;
 _Atomic long mk__prof_capture_allocs;
@@ -112,16 +117,27 @@ static void reconcile(prof_heap *st, unsigned cls)
 	mk_span *from = st->from[cls], *px = &st->proxy[cls];
 	if (!from)
 		return;
-	uint32_t left = 0;
-	mk_block *last = NULL;
-	for (mk_block *b = px->free; b; b = b->next) {
-		left++;
-		last = b;
-	}
-	st->countdown -= (int64_t)(st->taken[cls] - left) * from->block_size;
+	/* The inlined malloc's pop counts in the proxy's `used` (zeroed by install): no walk to count.
+	 * What is left joins the span's own free list, walking the shorter of the two to its end: the
+	 * span's holds carved + pin - used blocks (the stolen ones count in used), pin 1 while current. */
+	uint32_t left = st->taken[cls] - px->used;
+	st->countdown -= (int64_t)px->used * from->block_size;
 	if (left) {
-		last->next = from->free;
-		from->free = px->free;
+		uint64_t own = from->carved + (st->heap->current[cls] == from) - from->used;
+		if (!from->free) {
+			from->free = px->free;
+		} else if (own < left && own <= from->capacity) {
+			mk_block *last = from->free;      /* the span's own (freed since: warmer) first */
+			while (last->next)
+				last = last->next;
+			last->next = px->free;
+		} else {
+			mk_block *last = px->free;
+			while (last->next)
+				last = last->next;
+			last->next = from->free;
+			from->free = px->free;
+		}
 	}
 	px->free = NULL;
 	st->from[cls] = NULL;
@@ -131,6 +147,7 @@ static void reconcile(prof_heap *st, unsigned cls)
 }
 
 #define PIECE_MIN 32
+#define CARVE_AFTER 8
 
 /* Cuts the next piece of the current span's free list into the proxy, and makes the proxy what the
  * inlined malloc of cls sees. */
@@ -143,8 +160,11 @@ static void install(prof_heap *st, mk_heap *h, unsigned cls)
 	/* A short list would bring the slow path back after a few allocations (a class of 1 KiB blocks has 4
 	 * in a page): the span's untouched tail is carved on, a page at a time, until a piece holds
 	 * PIECE_MIN blocks (or all that fit before the point).  At most PIECE_MIN blocks per class and heap
-	 * become resident earlier than they would have. */
-	if (s != &mk__empty_span) {
+	 * become resident earlier than they would have.  Only for a class this heap keeps coming back for
+	 * (CARVE_AFTER pieces): a short-lived thread's few blocks of a class are not worth the pages. */
+	if (st->pieces[cls] < CARVE_AFTER) {
+		st->pieces[cls]++;
+	} else if (s != &mk__empty_span) {
 		uint64_t want = room < PIECE_MIN ? room : PIECE_MIN;
 		while (s->carved < s->capacity && s->carved + 1 - s->used < want)
 			mk__span_carve(s);
@@ -166,6 +186,7 @@ static void install(prof_heap *st, mk_heap *h, unsigned cls)
 			rest = last->next, last->next = NULL;
 	}
 	px->free = NULL;
+	px->used = 0;
 	px->block_size = bs;
 	if (k) {
 		s->free = rest;
@@ -185,6 +206,7 @@ static void *sample_small(unsigned cls)
 {
 	uintptr_t frames[PROF_MAX_FRAMES];
 	int n = mk__prof_backtrace(frames, PROF_MAX_FRAMES);
+	mk__os_point("prof.sample");      /* between the capture and the record (tests/prof/fork.c) */
 	mk__prof_lock();
 	void *p = mk__heap_alloc_class(&mk__prof_heap, cls);
 	if (p)
@@ -211,16 +233,19 @@ static size_t big_size(void *p)
 
 /* While this thread captures a stack (the unwinder's own allocations), bytes are counted and proxies kept
  * in place, but nothing is sampled. */
-static bool sampled(prof_heap *st, size_t size)
+static bool sampled_on(int64_t *countdown, prof_heap *st, size_t size)
 {
 	if (mk_unlikely(mk__prof_busy == 2))
 		atomic_fetch_add_explicit(&mk__prof_capture_allocs, 1, memory_order_relaxed);
-	return take(&st->countdown, &st->rng, size) && !mk__prof_busy;
+	return take(countdown, &st->rng, size) && !mk__prof_busy;
 }
 
-void *mk__prof_alloc(mk_heap *h, size_t n)
+static bool sampled(prof_heap *st, size_t size) { return sampled_on(&st->countdown, st, size); }
+
+static void *alloc_counted(prof_heap *st, mk_heap *h, size_t n)
 {
-	prof_heap *st = state_of(h, true);
+	if (mk_unlikely(!st || st->heap != h))
+		st = state_of(h, true);
 	if (n > MK_MEDIUM_MAX) {
 		void *p = n <= MK_LARGE_MAX ? mk__large_alloc(n) : n > PTRDIFF_MAX ? NULL : mk__huge_alloc(n, 0, false);
 		if (p && st && sampled(st, big_size(p)))
@@ -231,12 +256,18 @@ void *mk__prof_alloc(mk_heap *h, size_t n)
 	unsigned cls = direct ? mk__direct_class[(n + 15) >> 4] : mk__class_of(n);
 	if (!st)
 		return mk__heap_alloc_class(h, cls);
-	if (direct)
-		reconcile(st, cls);
+	if (!direct)   /* counted on the thread's own countdown (mk__prof_alloc_in) */
+		return sampled_on(&mk__prof_mid_left, st, mk__classes[cls].size) ? sample_small(cls)
+		                                                                  : mk__heap_alloc_class(h, cls);
+	reconcile(st, cls);
 	void *p = sampled(st, mk__classes[cls].size) ? sample_small(cls) : mk__heap_alloc_class(h, cls);
-	if (direct)
-		install(st, h, cls);
+	install(st, h, cls);
 	return p;
+}
+
+void *mk__prof_alloc(mk_heap *h, size_t n)
+{
+	return alloc_counted(mine, h, n);
 }
 
 void *mk__prof_note(void *p, size_t align)
@@ -281,6 +312,8 @@ void *mk__prof_note(void *p, size_t align)
 
 void mk__prof_forget(const void *p)
 {
+	if (!mk__prof_maybe_sampled((uintptr_t)p))
+		return;
 	mk__prof_lock();
 	mk__prof_unrecord((uintptr_t)p);
 	mk__prof_unlock();

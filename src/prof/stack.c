@@ -1,12 +1,14 @@
 /* Stack capture for samples, without calling malloc.
  *
- * glibc's backtrace() unwinds with the DWARF call-frame information of every object (libgcc_s's unwinder,
- * which glibc loads with dlopen on the first call), so it follows frames built without frame pointers,
- * as most of a Debian system is.  Only that first call allocates (the dlopen): mk__prof_stack_warm_up makes
- * it from memkit's constructor, with mk__prof_busy set so that the allocations it makes are not sampled.
- * After it, unwinding walks the loaded objects' tables (dl_iterate_phdr) and allocates nothing; the test
- * tests/prof/capture.c counts the mallocs made during captures to hold this to account.  Until the warm-up
- * has run (allocations during the dynamic loader's start and libc's), samples get no stack.
+ * On x86-64 with glibc 2.35 or later, unwind.c walks the stack with the objects' own unwind tables and a
+ * table of rules decoded once per return address: it follows frames built without frame pointers, as
+ * most of a Debian system is, for about a hash probe per frame.  Elsewhere (or if that walker cannot step
+ * out of this very file, as in a program whose tables it cannot find), glibc's backtrace() does the work:
+ * it unwinds with libgcc_s's unwinder, which glibc loads with dlopen on the first call, the only call
+ * that allocates.  mk__prof_stack_warm_up, from memkit's constructor, chooses between them and makes that
+ * first call if backtrace() is the one, with mk__prof_busy set so that its allocations are not sampled;
+ * the test tests/prof/capture.c counts the mallocs made during captures to hold this to account.  Until
+ * the warm-up has run (allocations during the dynamic loader's start and libc's), samples get no stack.
  *
  * memkit's own frames (malloc, the slow path, this file) are left out when memkit is a shared object: they
  * are the frames inside its text.  In a static link memkit's text is the program's, and they stay. */
@@ -18,7 +20,7 @@
 
 #include "prof/prof.h"
 
-static _Atomic int warm;
+static _Atomic int warm;          /* 1: own walker (unwind.c), 2: backtrace() */
 static uintptr_t own_lo, own_hi;   /* memkit's text when it is a shared object; 0, 0 otherwise */
 
 static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
@@ -42,30 +44,44 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
+/* Whether the own walker steps out of this function into its caller (frames[0] is the return address
+ * into the caller of mk__prof_unwind, i.e. here; frames[1] the caller of this function). */
+static __attribute__((noinline)) bool own_walker_works(void)
+{
+	uintptr_t f[4];
+	return mk__prof_unwind(f, 4) >= 2;
+}
+
 void mk__prof_stack_warm_up(void)
 {
 	if (atomic_load(&warm))
 		return;
-	void *one[2];
 	mk__prof_busy = 1;
-	backtrace(one, 2);
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)mk__prof_stack_warm_up);
+	mk__prof_unwind_own_text(own_lo, own_hi);
+	int how = own_walker_works() ? 1 : 2;
+	if (how == 2) {
+		void *one[2];
+		backtrace(one, 2);
+	}
 	mk__prof_busy = 0;
-	atomic_store(&warm, 1);
+	atomic_store(&warm, how);
 }
 
 int mk__prof_backtrace(uintptr_t *frames, int max)
 {
-	if (!atomic_load_explicit(&warm, memory_order_relaxed) || mk__prof_busy)
+	int how = atomic_load_explicit(&warm, memory_order_relaxed);
+	if (!how || mk__prof_busy)
 		return 0;
-	void *raw[PROF_MAX_FRAMES + 16];
+	uintptr_t raw[PROF_MAX_FRAMES + 16];
 	mk__prof_busy = 2;   /* 2: after the warm-up, where an allocation would break the promise (counted) */
-	int n = backtrace(raw, PROF_MAX_FRAMES + 16);
+	int n = how == 1 ? mk__prof_unwind(raw, PROF_MAX_FRAMES + 16)
+	                 : backtrace((void **)raw, PROF_MAX_FRAMES + 16);
 	mk__prof_busy = 0;
 	int i = 0, k = 0;
-	while (i < n && (uintptr_t)raw[i] >= own_lo && (uintptr_t)raw[i] < own_hi)
+	while (i < n && raw[i] >= own_lo && raw[i] < own_hi)
 		i++;
 	for (; i < n && k < max; i++)
-		frames[k++] = (uintptr_t)raw[i];
+		frames[k++] = raw[i];
 	return k;
 }

@@ -1,6 +1,7 @@
 /* The sample table (live sampled blocks, by address) and the site table (one entry per stack and block
  * size, with its counts), both open-addressing hash tables in mappings of their own, under one lock.
  * Sites are never removed, so a site's index is stable and a dump copies them in one go. */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "os/os.h"
@@ -22,6 +23,12 @@ static size_t sites_cap, sites_n;
 static uint32_t *site_index;      /* site + 1; 0: empty */
 static size_t site_index_cap;
 static double live_estimate;
+/* How many live samples hash to each bucket, written under the lock and read without it: a free whose
+ * bucket reads 0 holds no sample, and skips the lock (every large and huge free asks).  A sample of p was
+ * recorded before malloc returned p, and a free of p comes after that in any correct program (the
+ * program's own synchronisation hands p over), so that free reads p's count or a later one, never 0. */
+#define FILTER_BUCKETS 4096
+static _Atomic uint32_t filter[FILTER_BUCKETS];
 
 static uint64_t mix(uint64_t x)
 {
@@ -99,6 +106,7 @@ static long site_of(size_t size, const uintptr_t *frames, int n)
 	s->hash = h;
 	s->size = (uint32_t)(size < UINT32_MAX ? size : UINT32_MAX);
 	s->nframes = (uint16_t)n;
+	s->bytes_each = mk__prof_weight(s->size) * s->size;
 	memcpy(s->frames, frames, (size_t)n * sizeof *frames);
 	site_index[j] = (uint32_t)++sites_n;
 	return (long)sites_n - 1;
@@ -113,12 +121,14 @@ bool mk__prof_record(uintptr_t p, size_t size, const uintptr_t *frames, int nfra
 		return false;
 	sites[site].live_count++;
 	sites[site].alloc_count++;
-	live_estimate += mk__prof_weight(sites[site].size) * sites[site].size;
+	live_estimate += sites[site].bytes_each;
 	size_t j = mix(p) & (samples_cap - 1);
 	while (samples[j].p && samples[j].p != p)
 		j = (j + 1) & (samples_cap - 1);
-	if (samples[j].p != p)
+	if (samples[j].p != p) {
 		samples_n++;
+		atomic_fetch_add_explicit(&filter[mix(p) >> 52], 1, memory_order_relaxed);
+	}
 	samples[j] = (sample){ p, (uint32_t)site };
 	return true;
 }
@@ -134,8 +144,9 @@ void mk__prof_unrecord(uintptr_t p)
 		return;
 	prof_site *s = &sites[samples[j].site];
 	s->live_count--;
-	live_estimate -= mk__prof_weight(s->size) * s->size;
+	live_estimate -= s->bytes_each;
 	samples_n--;
+	atomic_fetch_sub_explicit(&filter[mix(p) >> 52], 1, memory_order_relaxed);
 	/* Backward-shift deletion keeps every probe sequence unbroken without tombstones. */
 	size_t hole = j;
 	for (size_t k = (j + 1) & mask; samples[k].p; k = (k + 1) & mask) {
@@ -146,6 +157,11 @@ void mk__prof_unrecord(uintptr_t p)
 		}
 	}
 	samples[hole].p = 0;
+}
+
+bool mk__prof_maybe_sampled(uintptr_t p)
+{
+	return atomic_load_explicit(&filter[mix(p) >> 52], memory_order_relaxed) != 0;
 }
 
 size_t mk__prof_sites_count(void) { return sites_n; }

@@ -38,7 +38,7 @@ expected() {
 		$libdir/pkgconfig/memkit.pc $libdir/pkgconfig/memkit-region.pc \
 		$libdir/cmake/memkit/memkit-config.cmake $libdir/cmake/memkit/memkit-config-version.cmake \
 		$prefix/include/memkit.h $prefix/include/memkit_region.h $prefix/bin/memkit $prefix/bin/mkprof \
-		$prefix/share/man/man1/memkit.1 $prefix/share/man/man3/memkit.3 $prefix/share/man/man3/memkit_region.3
+		$prefix/share/man/man1/memkit.1 $prefix/share/man/man1/mkprof.1 $prefix/share/man/man3/memkit.3 $prefix/share/man/man3/memkit_region.3
 	[ -e build/libmemkit-secure.so ] && echo "$preloaddir/libmemkit-secure.so"
 }
 present() {

@@ -2,11 +2,11 @@
 # The man pages (build/man/, from man/*.in): each renders with groff's and man's warnings on and none
 # printed; memkit(3) carries the options fragment and names every MEMKIT_* option of the sources and
 # every function of memkit.h; memkit_region(3) every function of memkit_region.h; memkit(1) every option
-# the wrapper accepts.
+# the wrapper accepts; mkprof(1) every option tools/mkprof.c accepts.
 set -u
 cd "$(dirname "$0")/../.."
-echo "PLAN 9"
-pages="memkit.1 memkit.3 memkit_region.3"
+echo "PLAN 11"
+pages="memkit.1 mkprof.1 memkit.3 memkit_region.3"
 for p in $pages; do
 	f=build/man/$p
 	if [ ! -f "$f" ]; then
@@ -51,3 +51,6 @@ missing region-functions-documented build/man/memkit_region.3 "${mkr[@]}"
 mapfile -t wopts < <(grep -E -- '^\s*(-[a-z] \| )?--[a-z]+[^)]*\)' tools/memkit.in | grep -oE -- '--[a-z]+(=[a-z]+)?' |
 	sed 's/-/\\-/g' | sort -u)
 missing wrapper-options-documented build/man/memkit.1 "${wopts[@]}"
+# mkprof's options: the strcmp(argv[i], "--name") tests of its parser, written in troff as \-\-name.
+mapfile -t popts < <(grep -oE 'strcmp\(argv\[i\], "--[a-z]+"\)' tools/mkprof.c | grep -oE -- '--[a-z]+' | sed 's/-/\\-/g' | sort -u)
+missing mkprof-options-documented build/man/mkprof.1 "${popts[@]}"

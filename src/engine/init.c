@@ -67,6 +67,11 @@ void mk__init(void)
 		memcpy(&secret, random, sizeof secret);
 	secret ^= (uintptr_t)&secret ^ ((uintptr_t)mk__now_ms() << 32);
 	mk__secret = secret | 1; /* never 0, so a zeroed cookie never matches */
+#if MK_SECURE
+	/* The seal's top byte (p[-1]) is then 0x80 or above in every live header: a one-byte underflow with
+	 * a smaller value always breaks it (docs/hardening.md). */
+	mk__secret |= (uintptr_t)1 << 63;
+#endif
 	mk__classes_init();
 	mk__options_read();
 	mk__stats_init();

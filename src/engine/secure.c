@@ -9,7 +9,9 @@
  *   seal   info ^ p ^ the secret: a header the program wrote over (an underflow), or one read at an
  *          address that is no block (an interior or foreign pointer), does not match it
  *   canary 8 bytes derived from p and the secret, right after the n bytes: an overflow by even one byte
- *          changes it; checked by free, realloc and (large blocks) the quarantine
+ *          changes it, unless it writes the value already there (1 in 128 for a random byte of 0x80
+ *          and up, never one below); checked by free and realloc, zeroed by free (and so checked zero by the
+ *          quarantine, for large blocks)
  *
  * free(p) checks all three (and that the freeing function matches the allocating one), marks the header
  * freed, zeroes the block (whole up to ZERO_ALL bytes, else its first CHECK_HEAD bytes and last word),
@@ -86,10 +88,11 @@ static const char *const free_names[] = { "free():", "operator delete():", "oper
  * canary copied from elsewhere wrong here, and a program that wants to forge them must first read the
  * secret out of memkit (a keyed multiply, as before, is inverted as easily by one who reads a header).
  * The seal lies where a free engine block keeps its cookie (secret ^ its address): the two differ by
- * info ^ the two addresses, never 0 (info has the shift, 4, in bits 48 and up).  The canary has no zero
- * byte, so a string's terminator written one past the end changes it. */
+ * info ^ the two addresses, never 0 (info has the shift, 4, in bits 48 and up).  Every byte of the
+ * canary has its top bit set: a string's terminator, an ASCII character or a small number written one
+ * past the end always changes it (with the low bit set instead, an odd value went unseen once in 128). */
 static uint64_t seal_of(uint64_t info, uintptr_t p) { return info ^ p ^ mk__secret; }
-static uint64_t canary_of(uintptr_t p) { return (p + mk__secret) | 0x0101010101010101ull; }
+static uint64_t canary_of(uintptr_t p) { return (p + mk__secret) | 0x8080808080808080ull; }
 
 static sec_header *header_of(void *p) { return (sec_header *)p - 1; }
 static uint64_t load64(const void *a)
@@ -244,12 +247,15 @@ static bool read_header(const void *p, blk *b)
 }
 
 /* A huge block (its own mapping) whose header would be just before p: the mapping starts 2^shift before
- * p, shift 4 unless it was allocated aligned. */
+ * p, shift 4 unless it was allocated aligned, and holds p - 16 (a pointer 2^shift past the start of a
+ * smaller mapping is none of its: reading there could fault). */
 static bool huge_header(const void *p)
 {
-	for (unsigned shift = MIN_SHIFT; shift <= 40; shift++)
-		if ((uintptr_t)p > ((uintptr_t)1 << shift) && mk__huge_usable((const char *)p - ((size_t)1 << shift)))
+	for (unsigned shift = MIN_SHIFT; shift <= 40; shift++) {
+		size_t at = (size_t)1 << shift;
+		if ((uintptr_t)p > at && mk__huge_usable((const char *)p - at) >= at)
 			return true;
+	}
 	return false;
 }
 
@@ -309,9 +315,10 @@ static void validate(const void *p, blk *b, const char *fn, int want)
  * of Q_BYTES, the other batch (the blocks freed before those) goes back to the engine in one loop and
  * the two trade places.  So every block waits between one batch and two of its thread's frees, the
  * next malloc never gets the block just freed, and a free costs one store into an array.  An entry is
- * the engine block's address and two flags: a block of a carved class at the default alignment goes
- * back unlooked at (its next malloc checks it: clean.h), a large one is checked (Q_CHECK), an aligned
- * one tagged clean (Q_ALIGNED) on its way out. */
+ * the engine block's address (an aligned block's: the program's pointer) and two flags: a block of a
+ * carved class at the default alignment goes back unlooked at (its next malloc checks it: clean.h), a
+ * large one is checked (Q_CHECK), an aligned one's header checked and zeroed and its block tagged clean
+ * (Q_ALIGNED) on its way out. */
 #define Q_CHECK   ((uintptr_t)1)
 #define Q_ALIGNED ((uintptr_t)2)
 typedef struct quarantine {
@@ -371,7 +378,7 @@ static size_t first_dirty(const char *p, size_t n)
 	return 0;
 }
 
-/* A large block leaving the quarantine: still zero, header and canary as free left them. */
+/* A large block leaving the quarantine: still zero (its canary too), its header as free left it. */
 static __attribute__((noinline)) void check_large(char *p)
 {
 	blk b;
@@ -381,20 +388,38 @@ static __attribute__((noinline)) void check_large(char *p)
 	if (mk_unlikely(!looks_clean(p, b.n)))
 		report("free(): write after free of %p (%zu-byte block, written at +%zu while in the quarantine)",
 		       (void *)p, b.n, first_dirty(p, b.n));
-	if (mk_unlikely(load64(p + b.n) != canary_of((uintptr_t)p)))
+	if (mk_unlikely(load64(p + b.n) != 0))   /* the canary, zeroed by free */
 		report("free(): heap overflow after %p (%zu-byte block, canary at +%zu, written while freed)", (void *)p,
 		       b.n, b.n);
 }
 
-/* An entry back to the engine.  An aligned block is tagged clean here, not when freed: with an
- * alignment of 32 its header lies where the tag goes, and must say "freed" while it waits. */
+/* An aligned block back to the engine, its entry the program's pointer p: tagged clean here, not when
+ * freed (with an alignment of 32 its header lies where the tag goes, and must say "freed" while it
+ * waits), and its header zeroed: it lies inside the next block of the default alignment in this memory,
+ * and its seal would tell that block's program the secret.  The engine block's start comes from the
+ * header, which must still be the one free sealed. */
+static __attribute__((noinline)) void evict_aligned(char *p)
+{
+	blk b;
+	if (mk_unlikely(!read_header(p, &b) || !b.freed))
+		report("free(): heap underflow or write after free before %p (the freed block's header was written "
+		       "over while it was in the quarantine)", (void *)p);
+	char *base = p - ((size_t)1 << b.shift);
+	store128(p - 16, 0);
+	mk__mark_clean(base);
+	mk__engine_free(base);
+}
+
+/* An entry back to the engine. */
 static inline __attribute__((always_inline)) void evict(uintptr_t e)
 {
 	char *base = (char *)(e & ~(uintptr_t)15);
+	if (mk_unlikely(e & Q_ALIGNED)) {
+		evict_aligned(base);
+		return;
+	}
 	if (mk_unlikely(e & Q_CHECK))
 		check_large(base + 16);
-	if (mk_unlikely(e & Q_ALIGNED))
-		mk__mark_clean(base);
 	mk__engine_free(base);
 }
 
@@ -508,12 +533,15 @@ static inline __attribute__((always_inline)) void quarantine_put(uintptr_t e, si
 /* ---- freeing ---- */
 
 /* Zeroes what the program had: all of a block up to ZERO_ALL bytes, and of a bigger one what the reuse
- * check looks at (its first CHECK_HEAD bytes and last word).  Blocks over Q_MAX_BLOCK are given back at
+ * check looks at (its first CHECK_HEAD bytes and last word); and the canary.  Blocks over Q_MAX_BLOCK are given back at
  * once and zeroed the same way: purging their pages instead (as this did) made the next huge malloc
  * fault every page in again, 4.4 times the default build's time on the huge workload; the engine
  * purges free memory after its delay as it does for the default build. */
 static inline __attribute__((always_inline)) void scrub(char *p, size_t n)
 {
+	/* The canary is (p + the secret): left there, the next block in this memory would show it to a
+	 * program reading bytes it has not written yet, and the secret lets one forge a header free accepts. */
+	store64(p + n, 0);
 	if (n <= 256 && n >= 16) {   /* small: a few 16-byte stores beat a call into the C library */
 		size_t i = 0;
 		for (; i + 32 <= n; i += 32) {
@@ -549,9 +577,9 @@ static inline __attribute__((always_inline)) void scrub(char *p, size_t n)
 static __attribute__((noinline)) void retire(char *p, size_t n, unsigned shift)
 {
 	scrub(p, n);
-	uintptr_t e = (uintptr_t)p - ((size_t)1 << shift);
+	uintptr_t e = (uintptr_t)p - 16;
 	if (shift != MIN_SHIFT)
-		e |= Q_ALIGNED;
+		e = (uintptr_t)p | Q_ALIGNED;   /* p: evict_aligned finds the rest from its header */
 	else if (CARVED(n))
 		mk__mark_clean(p - 16);
 	else
@@ -611,6 +639,7 @@ static inline __attribute__((always_inline)) void free_common(void *p, size_t si
 	if (i + 16 <= n)
 		store128(c + i, 0);
 	store128(c + n - 16, 0);
+	store64(c + n, 0);   /* the canary too (scrub says why) */
 	mk__mark_clean(c - 16);
 	quarantine_put((uintptr_t)p - 16, n);
 	return;
@@ -677,6 +706,8 @@ void *mk__secure_realloc(void *p, size_t n)
 		char *nb = mk__huge_realloc(base, n + sizeof(sec_header) + CANARY);
 		if (!nb)
 			return NULL;
+		if (n > b.n)   /* the old canary, now among the bytes the program has not written (see scrub) */
+			store64(nb + sizeof(sec_header) + b.n, 0);
 		return wrap(nb, n, MIN_SHIFT, b.kind);
 	}
 	/* A block that grows usually goes on growing: room for half again its size saves copies (as the

@@ -34,7 +34,7 @@ $(BUILD)/tests/prof-reload: $(BUILD)/tests/prof-reload-a.so $(BUILD)/tests/prof-
 
 $(BUILD)/tests/prof-tables-lib.so: tests/prof/tables-lib.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(TESTS_CFLAGS) -shared -fPIC $(LDFLAGS) -o $@ $<
+	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(TESTS_CFLAGS) -shared -fPIC $(LDFLAGS) -o $@ $<
 $(BUILD)/tests/prof-tables: $(BUILD)/tests/prof-tables-lib.so
 
 $(BUILD)/mkprof: tools/mkprof.c

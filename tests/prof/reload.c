@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "tests/common/test.h"
+#include "tests/prof/reexec.h"
 
 static const char *plugin[2] = { "prof-reload-a.so", "prof-reload-b.so" };   /* 1 MiB, 24-byte frames */
 
@@ -57,14 +58,7 @@ static void cases(void)
 int main(int argc, char **argv)
 {
 	(void)argc;
-	if (!getenv("MEMKIT_PROF")) {
-		setenv("MEMKIT_PROF", "1", 1);
-		setenv("MEMKIT_PROF_RATE", "64", 1);
-		setenv("MEMKIT_PROF_AT_EXIT", "0", 1);
-		setenv("MEMKIT_PROF_LEAKS", "0", 1);
-		execv("/proc/self/exe", argv);
-		perror("execv");
+	if (prof_reexec(argv, "64"))
 		return 1;
-	}
 	return test_main(cases);
 }

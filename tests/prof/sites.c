@@ -17,6 +17,7 @@
 #include "include/memkit.h"
 #include "tests/common/test.h"
 #include "tests/prof/profile.h"
+#include "tests/prof/reexec.h"
 
 #define RATE 16384
 static char dir[64];
@@ -274,16 +275,10 @@ static void cases(void)
 int main(int argc, char **argv)
 {
 	(void)argc;
-	if (!getenv("MEMKIT_PROF")) {
-		setenv("MEMKIT_PROF", "1", 1);
-		setenv("MEMKIT_PROF_RATE", "16384", 1);
+	if (!getenv("MEMKIT_PROF"))
 		setenv("MEMKIT_PROF_FILE", "sites.heap", 1);
-		setenv("MEMKIT_PROF_AT_EXIT", "0", 1);
-		setenv("MEMKIT_PROF_LEAKS", "0", 1);
-		execv("/proc/self/exe", argv);
-		perror("execv");
+	if (prof_reexec(argv, "16384"))
 		return 1;
-	}
 	snprintf(dir, sizeof dir, "/tmp/memkit-prof-sites.%ld", (long)getpid());
 	mkdir(dir, 0755);
 	setup();

@@ -17,6 +17,7 @@
 
 #include "include/memkit.h"
 #include "tests/common/test.h"
+#include "tests/prof/reexec.h"
 
 /* Copies src to dst with every FDE offset of .eh_frame_hdr's table set to -1 GiB; the count of entries
  * changed, or -1. */
@@ -84,14 +85,7 @@ static void cases(void)
 int main(int argc, char **argv)
 {
 	(void)argc;
-	if (!getenv("MEMKIT_PROF")) {
-		setenv("MEMKIT_PROF", "1", 1);
-		setenv("MEMKIT_PROF_RATE", "64", 1);
-		setenv("MEMKIT_PROF_AT_EXIT", "0", 1);
-		setenv("MEMKIT_PROF_LEAKS", "0", 1);
-		execv("/proc/self/exe", argv);
-		perror("execv");
+	if (prof_reexec(argv, "64"))
 		return 1;
-	}
 	return test_main(cases);
 }

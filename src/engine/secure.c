@@ -537,20 +537,26 @@ static inline __attribute__((always_inline)) void quarantine_put(uintptr_t e, si
  * once and zeroed the same way: purging their pages instead (as this did) made the next huge malloc
  * fault every page in again, 4.4 times the default build's time on the huge workload; the engine
  * purges free memory after its delay as it does for the default build. */
+/* Zeroes [p + i, p + n) with 16-byte stores, n >= 16 and i <= n: pairs, one more, then the last 16 bytes
+ * overlapping what came before (never past n: the canary's place). */
+static inline __attribute__((always_inline)) void zero_by_16(char *p, size_t i, size_t n)
+{
+	for (; i + 32 <= n; i += 32) {
+		store128(p + i, 0);
+		store128(p + i + 16, 0);
+	}
+	if (i + 16 <= n)
+		store128(p + i, 0);
+	store128(p + n - 16, 0);
+}
+
 static inline __attribute__((always_inline)) void scrub(char *p, size_t n)
 {
 	/* The canary is (p + the secret): left there, the next block in this memory would show it to a
 	 * program reading bytes it has not written yet, and the secret lets one forge a header free accepts. */
 	store64(p + n, 0);
 	if (n <= 256 && n >= 16) {   /* small: a few 16-byte stores beat a call into the C library */
-		size_t i = 0;
-		for (; i + 32 <= n; i += 32) {
-			store128(p + i, 0);
-			store128(p + i + 16, 0);
-		}
-		if (i + 16 <= n)
-			store128(p + i, 0);
-		store128(p + n - 16, 0);   /* the tail, overlapping: never past the n bytes (the canary) */
+		zero_by_16(p, 0, n);
 		return;
 	}
 	if (n < 16) {
@@ -629,16 +635,8 @@ static inline __attribute__((always_inline)) void free_common(void *p, size_t si
 		retire(p, n, MIN_SHIFT);
 		return;
 	}
-	char *c = p;   /* zeroed from +16 by 16-byte stores (the tag then takes the first 16, and the tail
-	                * store may overlap them) */
-	size_t i = 16;
-	for (; i + 32 <= n; i += 32) {
-		store128(c + i, 0);
-		store128(c + i + 16, 0);
-	}
-	if (i + 16 <= n)
-		store128(c + i, 0);
-	store128(c + n - 16, 0);
+	char *c = p;   /* zeroed from +16 (the tag then takes the first 16, and the tail store may overlap them) */
+	zero_by_16(c, 16, n);
 	store64(c + n, 0);   /* the canary too (scrub says why) */
 	mk__mark_clean(c - 16);
 	quarantine_put((uintptr_t)p - 16, n);

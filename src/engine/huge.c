@@ -27,6 +27,7 @@
 #define CACHE_KEEP_MS    1000     /* a cached mapping unused this long is unmapped */
 #define CACHE_PURGE_MS   100      /* at least this long resident: huge blocks are costly to fault in */
 #define CACHE_RESIDENT_MIN ((size_t)48 << 20)   /* resident cache allowed whatever the live huge bytes */
+#define CACHE_RESIDENT_MAX ((size_t)128 << 20)  /* ... and what that floor may rise to (resident_floor) */
 
 /* origin: the address the mapping a block was cut from was mapped (or moved by mremap) at.  Only cached
  * ranges of one origin are joined: they are then parts of one kernel mapping, which mremap can grow. */
@@ -38,6 +39,14 @@ static entry *table;              /* capacity a power of two; addr 0 = empty */
 static size_t capacity, count, live_bytes;
 static cached cache[CACHE_SLOTS];
 static size_t cache_count, cache_bytes;
+/* The resident cache allowed whatever the live huge bytes: CACHE_RESIDENT_MIN, doubled (up to
+ * CACHE_RESIDENT_MAX) by every "regret", a huge allocation that finds no resident range to reuse within
+ * CACHE_PURGE_MS of a purge over the budget (the pages just given back are faulted in again: with the
+ * large workload's few huge blocks live, a 48 MiB floor re-faulted 1.3 GB), and halved for every
+ * CACHE_KEEP_MS without one.  A program that does not churn huge blocks keeps the 48 MiB floor. */
+static size_t resident_floor = CACHE_RESIDENT_MIN;
+static uint64_t budget_purge_ms;   /* the last purge over the budget (0: none yet) */
+static uint64_t floor_changed_ms;  /* the last regret, or halving */
 
 void mk__huge_lock(void) { pthread_mutex_lock(&huge_lock); }
 void mk__huge_unlock(void) { pthread_mutex_unlock(&huge_lock); }
@@ -165,7 +174,7 @@ static void cache_drop(size_t k)
 
 /* Unmaps what waited too long, purges what waited past the purge delay (at least CACHE_PURGE_MS), and
  * purges the oldest until the resident part of the cache is within the live huge bytes (at least
- * CACHE_RESIDENT_MIN: with a few huge blocks live, 32 MiB made a third of the large workload's huge pages
+ * resident_floor: with a few huge blocks live, 32 MiB made a third of the large workload's huge pages
  * fault in again):
  * a program replacing huge blocks at random reuses about as much as it keeps, and a page faulted in
  * again costs more than the memset of a resident one. */
@@ -185,7 +194,14 @@ static void cache_age(bool all, uint64_t now)
 			resident += cache[k].size;
 		k++;
 	}
-	size_t budget = live_bytes > CACHE_RESIDENT_MIN ? live_bytes : CACHE_RESIDENT_MIN;
+	if (resident_floor > CACHE_RESIDENT_MIN && now - floor_changed_ms >= CACHE_KEEP_MS) {
+		resident_floor /= 2;
+		resident_floor = resident_floor > CACHE_RESIDENT_MIN ? resident_floor : CACHE_RESIDENT_MIN;
+		floor_changed_ms = now;
+	}
+	size_t budget = live_bytes > resident_floor ? live_bytes : resident_floor;
+	if (resident > budget)
+		budget_purge_ms = now;
 	while (resident > budget) {
 		size_t oldest = CACHE_SLOTS;
 		for (size_t k = 0; k < cache_count; k++)
@@ -234,6 +250,14 @@ void *mk__huge_alloc(size_t n, size_t align, bool zero)
 	cached c;
 	pthread_mutex_lock(&huge_lock);
 	bool hit = cache_take(size, align, align == MK_PAGE_SIZE, &c);
+	if (mk_unlikely(!hit || c.purged || c.size < size) && budget_purge_ms) {   /* pages to fault in */
+		uint64_t now = mk__now_ms();
+		if (now - budget_purge_ms < CACHE_PURGE_MS) {
+			resident_floor = resident_floor * 2 < CACHE_RESIDENT_MAX ? resident_floor * 2 : CACHE_RESIDENT_MAX;
+			floor_changed_ms = now;
+			budget_purge_ms = 0;   /* one regret per purge */
+		}
+	}
 	if (hit && c.size < size) {   /* grown in place or moved: its pages come along, only the rest faults */
 		pthread_mutex_unlock(&huge_lock);
 		MK_ASAN_LIVE((void *)c.addr, c.size);   /* the range it may leave behind goes to whoever maps it */

@@ -761,6 +761,41 @@ static void huge_cache_bounds(void)
 }
 RUN_CHILD(huge_cache_bounds, 20);
 
+/* The huge cache's resident floor rises when what it purged is wanted again at once, and falls back
+ * (docs/ARCHITECTURE.md): ten 8 MiB blocks freed leave 48 MiB resident; allocating them again finds
+ * purged ranges within 100 ms of that purge, so the floor doubles and the next round keeps all 80 MiB;
+ * a second without such a miss halves it again.  (Before, every round purged 32 MiB and faulted it in
+ * again: the large workload spent most of its time there.) */
+static void huge_cache_floor_adapts(void)
+{
+	enum { N = 10 };
+	static char *h[N];
+	size_t base = test_rss(), above[3];
+	for (int round = 0; round < 3; round++) {
+		if (round == 2)
+			sleep_ms(1100);   /* no miss for a second: the floor halves at the next free */
+		for (int i = 0; i < N; i++) {
+			h[i] = mk_malloc(8 * MiB);
+			REQUIRE(h[i]);
+			memset(h[i], 0x5a, 8 * MiB);
+		}
+		for (int i = 0; i < N; i++)
+			mk_free(h[i]);
+		size_t rss = test_rss();
+		above[round] = rss > base ? rss - base : 0;
+	}
+#ifndef MK_TEST_SANITIZE   /* a sanitizer's shadow of the blocks is resident too */
+	CHECK(above[0] <= 48 * MiB + 4 * MiB);
+	CHECK(above[1] >= above[0] + 24 * MiB);   /* 80 MiB kept against 48 */
+	CHECK(above[2] <= above[0] + 4 * MiB);
+#endif
+	if (above[0] > 52 * MiB || above[1] < above[0] + 24 * MiB || above[2] > above[0] + 4 * MiB)
+		fprintf(stderr, "  resident above the start after each round: %zu, %zu, %zu MiB\n", above[0] / MiB,
+		        above[1] / MiB, above[2] / MiB);
+	CHECK(mk_check() == 0);
+}
+RUN_CHILD(huge_cache_floor_adapts, 20);
+
 /* A TLS destructor that allocates in glibc's last round of destructors (it sets its key again each round)
  * took a heap that was never parked: every such thread lost a heap and a span.  found by review */
 static pthread_key_t rearm_key;
@@ -821,6 +856,7 @@ static void cases(void)
 	RUN(free_keeps_errno_on_refused_release_case);
 	RUN(realloc_shrink_moves_case);
 	RUN(huge_cache_bounds_case);
+	RUN(huge_cache_floor_adapts_case);
 	RUN(destructor_allocates_after_exit_case);
 #ifdef __SANITIZE_ADDRESS__
 	RUN(asan_sees_freed_blocks_case);

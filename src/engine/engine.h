@@ -246,7 +246,8 @@ void     mk__lock_all(void) MK_HIDDEN;
 void     mk__unlock_all(void) MK_HIDDEN;
 
 /* segment.c: spans out of segments, purge, segment map */
-/* The purge budget when MEMKIT_PURGE_LIMIT is 0: 1/8 of the memory in spans, at least this. */
+/* The purge budget when MEMKIT_PURGE_LIMIT is 0: 1/8 of the memory in spans (up to 1/2 while what was
+ * purged is wanted back at once: segment.c), at least this. */
 #define MK_PURGE_BUDGET_MIN ((size_t)4 << 20)
 /* A span of `slices` for blocks of class cls (or one MK_LARGE_CLS block), its geometry set under the
  * segment lock so that no walker (check, a fork's child) sees it half made.  NULL when the OS refuses. */

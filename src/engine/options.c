@@ -43,7 +43,7 @@ static const option options[] = {
 	  &mk__opt.purge_delay_ms, NULL },
 	{ "MEMKIT_PURGE_LIMIT", T_SIZE, 0, 0, PURGE_LIMIT_MAX,
 	  "unpurged free memory allowed before the oldest is purged at once, down to half of it (0: adaptive, "
-	  "1/8 of the memory in spans, at least 4 MiB)",
+	  "1/8 of the memory in spans, up to 1/2 while purged memory is wanted back at once, at least 4 MiB)",
 	  &mk__opt.purge_limit, NULL },
 	{ "MEMKIT_STATS", T_STATS, MK_STATS_OFF, MK_STATS_OFF, MK_STATS_JSON,
 	  "print statistics at exit: off, text (or 1, yes, on) or json (one line)", &mk__opt.stats, NULL },
@@ -513,7 +513,7 @@ void mk__options_print_values(void)
 	if (mk__opt.purge_limit)
 		snprintf(limit, sizeof limit, "%ld bytes", mk__opt.purge_limit);
 	else
-		snprintf(limit, sizeof limit, "adaptive (1/8 of in use, at least %zu bytes)", MK_PURGE_BUDGET_MIN);
+		snprintf(limit, sizeof limit, "adaptive (1/8 to 1/2 of in use, at least %zu bytes)", MK_PURGE_BUDGET_MIN);
 	static const char *const stats[] = { "off", "on (text)", "on (json)" };
 	mk__message("memkit: purge delay %ld ms, purge limit %s, statistics at exit %s%s%s, verbose %s\n",
 	            mk__opt.purge_delay_ms, limit, stats[mk__opt.stats], *mk__opt.stats_file ? " to " : "",

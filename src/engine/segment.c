@@ -14,10 +14,13 @@
  *    dirty_since_ms when each was freed; only free slices are dirty, and every dirty slice is in the
  *    dirty queue, oldest first (runs.h).  Tracking this per slice, not per run, keeps both right when
  *    runs merge: a purged neighbour stays clean, an old one stays old.
- *  - the dirty total is within the purge budget (MK_PURGE_BUDGET_MIN or 1/8 of the memory in spans,
+ *  - the dirty total is within the purge budget (MK_PURGE_BUDGET_MIN or a share of the memory in spans,
  *    whichever is more) after every span free, unless the system refused a purge, so free memory goes
  *    back promptly even when the program then stops calling the allocator.  Going over the budget
- *    purges the oldest down to half of it, so that purges come in batches.
+ *    purges the oldest down to half of it, so that purges come in batches.  The share is 1/8, doubled
+ *    (up to 1/2) whenever a span must be cut from purged slices within PURGE_REGRET_MS of such a purge
+ *    (what was just given back is wanted again: the purge cost a system call and page faults for
+ *    nothing), and halved back for every second without that.
  *  - used_slices counts the slices of all spans in use; free_segments the wholly free segments (each one
  *    run of 63 slices, in the last bin); at most one of them stays mapped after a span free.
  *  - mk__segmap[seg >> 22] == 1 exactly while seg is mapped.
@@ -43,6 +46,14 @@ static size_t nsegments, free_segments, used_slices;
 static _Atomic uint64_t last_purge_ms;   /* the last purge round (read without the lock by large.c's cache) */
 static _Atomic size_t budget_seen = MK_PURGE_BUDGET_MIN;   /* the purge budget at the last round (the same) */
 static mk_runs runs;              /* free runs by length, dirty slices by age */
+/* The purge budget's share of the memory in spans, as a shift (3: 1/8), and what moves it (see above). */
+#define BUDGET_SHIFT_BASE 3
+#define BUDGET_SHIFT_MIN  1
+#define PURGE_REGRET_MS   100
+#define BUDGET_DECAY_MS   1000
+static unsigned budget_shift = BUDGET_SHIFT_BASE;
+static uint64_t budget_purge_ms;      /* the last purge over the budget (0: none since the last regret) */
+static uint64_t budget_changed_ms;    /* the last regret or halving */
 /* The span freed last, while no span has been taken since: its run (by its first slice) and where the span
  * lay in it.  The next span that fits there goes exactly there: the freed block's first pages, the ones
  * programs touch first, are the likeliest resident (a run's dirty slices need not have been touched). */
@@ -241,14 +252,14 @@ static void purge_queue(uint64_t older, size_t keep, uint64_t now)
 	}
 }
 
-/* How much free memory may stay resident whatever its age: MEMKIT_PURGE_LIMIT when set, else 1/8 of the
- * memory in spans, at least MK_PURGE_BUDGET_MIN (the purge delay deals with the rest while the program runs;
- * the budget bounds what stays when it stops calling the allocator). */
+/* How much free memory may stay resident whatever its age: MEMKIT_PURGE_LIMIT when set, else 1/8 (up to
+ * 1/2, budget_shift) of the memory in spans, at least MK_PURGE_BUDGET_MIN (the purge delay deals with the
+ * rest while the program runs; the budget bounds what stays when it stops calling the allocator). */
 static size_t purge_budget(size_t cached)
 {
 	if (mk__opt.purge_limit > 0)
 		return (size_t)mk__opt.purge_limit;
-	size_t b = (used_slices * MK_SLICE_SIZE - cached) / 8;
+	size_t b = (used_slices * MK_SLICE_SIZE - cached) >> budget_shift;
 	return b > MK_PURGE_BUDGET_MIN ? b : MK_PURGE_BUDGET_MIN;
 }
 
@@ -260,12 +271,35 @@ static void purge_due(uint64_t now)
 {
 	uint64_t delay = (uint64_t)mk__opt.purge_delay_ms;
 	atomic_store_explicit(&last_purge_ms, now, memory_order_relaxed);
+	if (budget_shift < BUDGET_SHIFT_BASE && now - budget_changed_ms >= BUDGET_DECAY_MS) {
+		budget_shift++;
+		budget_changed_ms = now;
+	}
 	release_free_segments(1, now, false);
 	purge_queue(now >= delay ? now - delay : 0, 0, now);
 	size_t cached = mk__large_cached_bytes(), budget = purge_budget(cached);
 	atomic_store_explicit(&budget_seen, budget + cached, memory_order_relaxed);
-	if (dirty_bytes() + cached > budget)
+	if (dirty_bytes() + cached > budget) {
+		budget_purge_ms = now;
 		purge_queue(UINT64_MAX, budget / 2 > cached ? budget / 2 - cached : 0, now);
+	}
+}
+
+/* A span about to be cut from slices [at, at + n) of seg, a free run that was there before: when some of
+ * them are clean (purged, or never used) within PURGE_REGRET_MS of a purge over the budget, the budget's
+ * share doubles (once per such purge). */
+static void note_regret(mk_segment *seg, unsigned at, unsigned n)
+{
+	uint64_t bits = mk__slice_bits(at, n);
+	if (!budget_purge_ms || (seg->dirty_mask & bits) == bits || mk__opt.purge_limit > 0)
+		return;
+	uint64_t now = mk__now_ms();
+	if (now - budget_purge_ms >= PURGE_REGRET_MS)
+		return;
+	budget_purge_ms = 0;
+	budget_changed_ms = now;
+	if (budget_shift > BUDGET_SHIFT_MIN)
+		budget_shift--;
 }
 
 mk_span *mk__span_alloc(unsigned slices, unsigned cls)
@@ -285,7 +319,9 @@ mk_span *mk__span_alloc(unsigned slices, unsigned cls)
 	} else {
 		r = mk__bin_find(&runs, slices, &at);
 	}
-	if (!r) {
+	if (r) {
+		note_regret(mk__sref_seg(r), at, slices);
+	} else {
 		mk_segment *seg = segment_new();
 		r = seg ? mk__sref(seg, 1) : 0;
 	}

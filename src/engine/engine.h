@@ -192,12 +192,14 @@ typedef struct mk_bad_words {
 mk_span *mk__valid_block(const void *p, const mk_bad_words *words) MK_HIDDEN;
 
 /* realloc that stays in place: a block of this thread's heap that still fits and is not more than twice
- * what is asked (validated as the fast free validates). */
+ * what is asked (validated as the fast free validates).  The span may be parked as full (its heap pointer
+ * tagged): a span of a few big blocks, all out, usually is, and the block stays where it is all the same. */
 MK_INLINE void *mk__engine_realloc(void *p, size_t n)
 {
 	if (mk_likely(mk__is_ours_small(p))) {
 		mk_span *s = mk__span_of(mk__segment_of(p), p);
-		if (mk_likely(MK_LOAD(s->heap) == mk__tls_heap && n <= s->block_size && n >= s->block_size / 2 &&
+		if (mk_likely(((uintptr_t)MK_LOAD(s->heap) & ~MK_FULL_TAG) == (uintptr_t)mk__tls_heap &&
+		              n <= s->block_size && n >= s->block_size / 2 &&
 		              mk__is_own_block_start(s, (uintptr_t)p) && ((mk_block *)p)->cookie != mk__cookie(p)))
 			return p;
 	}

@@ -62,7 +62,7 @@ void mk__heaps_after_fork_child(void)
 			unfull(h, h->full.first);
 }
 
-#define FULL_TAG ((uintptr_t)1)
+#define FULL_TAG MK_FULL_TAG
 static mk_heap *owner_of(const mk_span *s) { return (mk_heap *)((uintptr_t)MK_LOAD(s->heap) & ~FULL_TAG); }
 
 /* ---- span lists ---- */

@@ -67,13 +67,17 @@ enum mk_span_state {
 
 struct mk_heap;
 
+/* In a span's heap pointer (heaps are 64-byte aligned): the span is parked as full, so the inlined free's
+ * owner test fails and the owner's free of one of its blocks takes it off the full list (heap.c). */
+#define MK_FULL_TAG ((uintptr_t)1)
+
 /* Three cache lines, by who touches them: what any freeing thread reads to validate a pointer and find
  * the owner (written once per span, or rarely by the owner); what the owner updates on every malloc and
  * free; and the word other threads push onto.  Sharing a line between the last two would make every
  * remote free steal the owner's hottest line. */
 typedef struct mk_span {
 	/* Read-mostly. */
-	struct mk_heap *heap;   /* owner (| 1 while parked as full), NULL when free or large */
+	struct mk_heap *heap;   /* owner (| MK_FULL_TAG while parked as full), NULL when free or large */
 	uintptr_t start;        /* address of the first block */
 	uint64_t div_mul;       /* ror((p - start) * div_mul, div_shift): p's block index, if it is */
 	uint32_t block_size;

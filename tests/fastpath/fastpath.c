@@ -156,6 +156,32 @@ static void test_remote_never_carved(void)
 	mk_free(p);
 }
 
+/* realloc within the block stays in place in a span parked as full (every block of a span of four
+ * 16 KiB blocks out: the inlined realloc's owner test masks the tag), and a freed block of such a span is
+ * still refused.  Content survives; the heap checks out. */
+static void realloc_freed(void *arg) { (void)mk_realloc(arg, 15000); }
+
+static void test_realloc_in_full_span(void)
+{
+	enum { N = 16 };
+	char *p[N];
+	for (int i = 0; i < N; i++) {
+		REQUIRE((p[i] = mk_malloc(16000)) != NULL);
+		memset(p[i], 'a' + i, 16000);
+	}
+	for (int i = 0; i < N; i++) {
+		char *q = mk_realloc(p[i], 16384 - 16 * (size_t)i);
+		CHECK(q == p[i]);
+		CHECK(q[0] == 'a' + i && q[15999] == 'a' + i);
+	}
+	CHECK(mk_check() == 0);
+	mk_free(p[0]);
+	CHECK(test_expect_bad_free(realloc_freed, p[0], p[0], "realloc(): use after free of"));
+	for (int i = 1; i < N; i++)
+		mk_free(p[i]);
+	CHECK(mk_check() == 0);
+}
+
 /* A thread that used a few classes and freed everything: its exit gives back their spans (only the
  * classes it used are walked, and every one of them is). */
 static void *use_classes(void *arg)
@@ -194,6 +220,7 @@ static void cases(void)
 	RUN(test_remote_double_free);
 	RUN(test_remote_interior_pointer);
 	RUN(test_remote_never_carved);
+	RUN(test_realloc_in_full_span);
 	RUN(test_thread_exit_gives_back);
 }
 

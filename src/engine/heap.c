@@ -548,11 +548,28 @@ void mk__remote_free(mk_span *s, mk_block *b) { remote_push(s, owner_of(s), b); 
  * thread's heap: a block of another thread's heap goes straight to its span (the inlined free's checks,
  * made here with the non-owner's reads), everything else (full spans of this heap, large blocks, free
  * runs, bad pointers) to mk__free_slow.  Nothing here touches errno (collect_parked keeps it). */
+/* A large block, freed as mk__free_slow frees it once mk__valid_block has checked it: for a live
+ * one-block span those checks are these (an active span, its block's start, no cookie); anything else,
+ * and every large free while profiling, goes there, to be reported or forgotten by the profiler. */
+static bool free_large(mk_span *s, void *p)
+{
+	if (s->cls != MK_LARGE_CLS || MK_LOAD(s->state) != MK_SPAN_ACTIVE || (uintptr_t)p != s->start ||
+	    ((mk_block *)p)->cookie == mk__cookie(p) || mk__prof_on)
+		return false;
+	int saved = errno;   /* free keeps errno, and the segments may call the system */
+	s->zeroed = 0;       /* whatever path hands this run out next, it holds data now */
+	mk__large_free(s);
+	errno = saved;
+	return true;
+}
+
 void mk__free_other(mk_span *s, void *p)
 {
 	mk_heap *h = owner_of(s);
 	if (mk_unlikely(h == NULL || h == mk__tls_heap || h == &mk__prof_heap || !mk__is_block_start(s, (uintptr_t)p) ||
 	                ((mk_block *)p)->cookie == mk__cookie(p))) {   /* &mk__prof_heap: a sampled block (src/prof) */
+		if (h == NULL && free_large(s, p))
+			return;
 		mk__free_slow(p);
 		return;
 	}

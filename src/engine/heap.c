@@ -521,10 +521,20 @@ static MK_SLOW void remote_free_full(mk_span *s, mk_heap *owner, mk_block *b)
 /* One compare-and-swap onto s's xfree; the rare cases (a span parked as full, a parked heap's span that
  * has gathered enough blocks) are tail calls, so the common one saves no register.  owner: owner_of(s),
  * read while b keeps s from being retired (heaps themselves are never unmapped). */
+/* The freeing thread's count of remote frees (in its own heap: no shared line). */
+MK_INLINE void count_remote_free(void)
+{
+	mk_heap *me = mk__tls_heap;
+	if (mk_likely(me != &mk__empty_heap))
+		MK_STAT_OWN_INC(me->stats.remote_frees);
+	else
+		__atomic_fetch_add(&mk__heapless_stats.remote_frees, 1, __ATOMIC_RELAXED);
+}
+
 MK_INLINE void remote_push(mk_span *s, mk_heap *owner, mk_block *b)
 {
 	unsigned long generation = MK_LOAD(owner->generation);
-	mk__stat_remote_free();
+	count_remote_free();
 	MK_ASAN_FREE(b, s->block_size);
 	b->cookie = mk__cookie(b);
 	uintptr_t old = atomic_load_explicit(&s->xfree, memory_order_relaxed), count;

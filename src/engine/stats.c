@@ -34,7 +34,7 @@
 static struct { MK_STATS_LIST(GLOBAL_FIELD) } g;
 static struct { MK_CLASS_STATS_LIST(GLOBAL_FIELD) } gc[MK_NCLASSES];
 /* Source H counted by a thread that has no heap (it only frees): shared, so atomic. */
-static mk_heap_stats heapless;
+mk_heap_stats mk__heapless_stats;   /* what threads with no heap count (remote frees) */
 /* What the peaks are peaks of. */
 static _Atomic uint64_t held, small_span_bytes, large_bytes, huge_bytes, segments;
 
@@ -132,15 +132,6 @@ void mk__stat_heap(int adopted)
 		ADD(g.heaps_created, 1);
 }
 
-void mk__stat_remote_free(void)
-{
-	mk_heap *h = mk__tls_heap;
-	if (h != &mk__empty_heap)
-		MK_STAT_OWN_INC(h->stats.remote_frees);
-	else
-		__atomic_fetch_add(&heapless.remote_frees, 1, __ATOMIC_RELAXED);
-}
-
 /* ---- the snapshot ---- */
 
 static uint64_t start_ms;
@@ -236,7 +227,7 @@ void mk__stats_snapshot(mk_stats_snapshot *s)
 #define COPY_CLASS_G_D(field)
 		MK_CLASS_STATS_LIST(COPY_CLASS_G)
 	}
-	add_heap_stats(s, &heapless);
+	add_heap_stats(s, &mk__heapless_stats);
 	mk__heaps_walk(visit_heap, s);
 
 	mk_os_counts os;

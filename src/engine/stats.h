@@ -31,7 +31,9 @@ void mk__stat_segment(int n) __attribute__((visibility("hidden")));             
 void mk__stat_huge(size_t bytes, int n) __attribute__((visibility("hidden")));           /* huge.c */
 void mk__stat_huge_realloc(size_t old_bytes, size_t new_bytes) __attribute__((visibility("hidden")));
 void mk__stat_heap(int adopted) __attribute__((visibility("hidden")));                    /* heap.c */
-void mk__stat_remote_free(void) __attribute__((visibility("hidden")));                    /* heap.c */
+/* Counted by a thread with no heap (a remote free is counted in the freeing thread's heap: heap.c, inlined
+ * there so that the remote free makes no call). */
+extern mk_heap_stats mk__heapless_stats __attribute__((visibility("hidden")));
 
 /* The public functions' backends (api.c: mk_stats_print, mk_stats_get) and docs/stats.md's table. */
 void mk__engine_stats_print_to(void (*write_cb)(void *opaque, const char *text), void *opaque, const char *options)

@@ -40,10 +40,11 @@ static size_t capacity, count, live_bytes;
 static cached cache[CACHE_SLOTS];
 static size_t cache_count, cache_bytes;
 /* The resident cache allowed whatever the live huge bytes: CACHE_RESIDENT_MIN, doubled (up to
- * CACHE_RESIDENT_MAX) by every "regret", a huge allocation that finds no resident range to reuse within
+ * CACHE_RESIDENT_MAX) by every "regret", a huge allocation that has to fault in a purged range within
  * CACHE_PURGE_MS of a purge over the budget (the pages just given back are faulted in again: with the
- * large workload's few huge blocks live, a 48 MiB floor re-faulted 1.3 GB), and halved for every
- * CACHE_KEEP_MS without one.  A program that does not churn huge blocks keeps the 48 MiB floor. */
+ * large workload's few huge blocks live, a 48 MiB floor re-faulted 1.3 GB), and halved once for every
+ * CACHE_KEEP_MS without one (at the next huge free).  A program that does not churn huge blocks keeps the
+ * 48 MiB floor. */
 static size_t resident_floor = CACHE_RESIDENT_MIN;
 static uint64_t budget_purge_ms;   /* the last purge over the budget (0: none yet) */
 static uint64_t floor_changed_ms;  /* the last regret, or halving */
@@ -195,10 +196,13 @@ static void cache_age(bool all, uint64_t now)
 		k++;
 	}
 	if (resident_floor > CACHE_RESIDENT_MIN && now - floor_changed_ms >= CACHE_KEEP_MS) {
-		resident_floor /= 2;
+		for (uint64_t s = (now - floor_changed_ms) / CACHE_KEEP_MS; s && resident_floor > CACHE_RESIDENT_MIN; s--)
+			resident_floor /= 2;   /* once for every second that passed */
 		resident_floor = resident_floor > CACHE_RESIDENT_MIN ? resident_floor : CACHE_RESIDENT_MIN;
 		floor_changed_ms = now;
 	}
+	if (all)
+		budget_purge_ms = 0;   /* malloc_trim's: no purge over the budget */
 	size_t budget = live_bytes > resident_floor ? live_bytes : resident_floor;
 	if (resident > budget)
 		budget_purge_ms = now;
@@ -242,6 +246,14 @@ static bool cache_take(size_t size, size_t align, bool may_grow, cached *out)
 	return true;
 }
 
+static bool purged_fits(size_t size, size_t align)
+{
+	for (size_t k = 0; k < cache_count; k++)
+		if (cache[k].purged && cache[k].size >= size && (cache[k].addr & (align - 1)) == 0)
+			return true;
+	return false;
+}
+
 void *mk__huge_alloc(size_t n, size_t align, bool zero)
 {
 	size_t size = page_round(n);
@@ -250,7 +262,10 @@ void *mk__huge_alloc(size_t n, size_t align, bool zero)
 	cached c;
 	pthread_mutex_lock(&huge_lock);
 	bool hit = cache_take(size, align, align == MK_PAGE_SIZE, &c);
-	if (mk_unlikely(!hit || c.purged || c.size < size) && budget_purge_ms) {   /* pages to fault in */
+	/* Regretted only when the pages to fault in are a purged range's: one taken, or one that fits and was
+	 * passed over for growing a smaller resident one (a bigger floor would have kept it resident).  A
+	 * request no cached range fits faults in as much whatever the floor. */
+	if (mk_unlikely(hit && (c.purged || (c.size < size && purged_fits(size, align)))) && budget_purge_ms) {
 		uint64_t now = mk__now_ms();
 		if (now - budget_purge_ms < CACHE_PURGE_MS) {
 			resident_floor = resident_floor * 2 < CACHE_RESIDENT_MAX ? resident_floor * 2 : CACHE_RESIDENT_MAX;

@@ -20,7 +20,7 @@
  *    purges the oldest down to half of it, so that purges come in batches.  The share is 1/8, doubled
  *    (up to 1/2) whenever a span must be cut from purged slices within PURGE_REGRET_MS of such a purge
  *    (what was just given back is wanted again: the purge cost a system call and page faults for
- *    nothing), and halved back for every second without that.
+ *    nothing), and halved back once for every second without that, at the next span operation.
  *  - used_slices counts the slices of all spans in use; free_segments the wholly free segments (each one
  *    run of 63 slices, in the last bin); at most one of them stays mapped after a span free.
  *  - mk__segmap[seg >> 22] == 1 exactly while seg is mapped.
@@ -272,7 +272,8 @@ static void purge_due(uint64_t now)
 	uint64_t delay = (uint64_t)mk__opt.purge_delay_ms;
 	atomic_store_explicit(&last_purge_ms, now, memory_order_relaxed);
 	if (budget_shift < BUDGET_SHIFT_BASE && now - budget_changed_ms >= BUDGET_DECAY_MS) {
-		budget_shift++;
+		uint64_t halvings = (now - budget_changed_ms) / BUDGET_DECAY_MS;   /* one per second that passed */
+		budget_shift = halvings >= BUDGET_SHIFT_BASE - budget_shift ? BUDGET_SHIFT_BASE : budget_shift + (unsigned)halvings;
 		budget_changed_ms = now;
 	}
 	release_free_segments(1, now, false);
@@ -286,12 +287,16 @@ static void purge_due(uint64_t now)
 }
 
 /* A span about to be cut from slices [at, at + n) of seg, a free run that was there before: when some of
- * them are clean (purged, or never used) within PURGE_REGRET_MS of a purge over the budget, the budget's
- * share doubles (once per such purge). */
+ * them were freed and purged (a never-used slice is clean too, but its stamp is 0), within
+ * PURGE_REGRET_MS of a purge over the budget, the budget's share doubles (once per such purge). */
 static void note_regret(mk_segment *seg, unsigned at, unsigned n)
 {
-	uint64_t bits = mk__slice_bits(at, n);
-	if (!budget_purge_ms || (seg->dirty_mask & bits) == bits || mk__opt.purge_limit > 0)
+	if (!budget_purge_ms || mk__opt.purge_limit > 0)
+		return;
+	bool purged = false;   /* a clean slice that was ever freed: a never-used one stamps 0 */
+	for (uint64_t clean = mk__slice_bits(at, n) & ~seg->dirty_mask; clean && !purged; clean &= clean - 1)
+		purged = seg->dirty_since_ms[__builtin_ctzll(clean)] != 0;
+	if (!purged)
 		return;
 	uint64_t now = mk__now_ms();
 	if (now - budget_purge_ms >= PURGE_REGRET_MS)
@@ -345,6 +350,7 @@ void mk__segments_purge(bool all)
 	pthread_mutex_lock(&seg_lock);
 	uint64_t now = mk__now_ms();   /* read under the lock, as everywhere */
 	if (all) {
+		budget_purge_ms = 0;   /* what malloc_trim gives back is no purge over the budget to regret */
 		release_free_segments(0, now, true);
 		purge_queue(UINT64_MAX, 0, now);
 	} else {

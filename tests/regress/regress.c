@@ -658,6 +658,29 @@ static void purge_budget_adapts(void)
 }
 RUN_CHILD(purge_budget_adapts, 20);
 
+/* Only purged slices are regretted: after a purge over the budget, spans cut at once from the never-used
+ * slices of a fresh segment (nothing given back was wanted again) leave the share at 1/8.  found by review */
+static void purge_budget_ignores_fresh_slices(void)
+{
+	setenv("MEMKIT_PURGE_DELAY", "100000", 1);
+	enum { N = 840 };
+	static void *l[N];
+	for (int i = 0; i < N; i++)
+		REQUIRE((l[i] = mk_malloc(LARGE_REQ)) != NULL);
+	free_thirds(l, N, 0);
+	void *a = mk_malloc(20 * 64 * KiB - 4096), *b = mk_malloc(20 * 64 * KiB - 4096);   /* no hole fits */
+	REQUIRE(a && b);
+	mk_free(a);
+	mk_free(b);
+	sleep_ms(150);   /* the refill below, from the purged holes, comes too late to be regretted */
+	for (int i = 0; i < N; i++)
+		if (!l[i])
+			REQUIRE((l[i] = mk_malloc(LARGE_REQ)) != NULL);
+	free_thirds(l, N, 0);
+	CHECK(mk_check() == 0);
+}
+RUN_CHILD(purge_budget_ignores_fresh_slices, 20);
+
 /* Under AddressSanitizer the engine poisons free blocks: a write into one is stopped where it happens. */
 #ifdef __SANITIZE_ADDRESS__
 static void write_after_free(void *arg)
@@ -837,6 +860,38 @@ static void huge_cache_floor_adapts(void)
 }
 RUN_CHILD(huge_cache_floor_adapts, 20);
 
+/* A request that no cached range fits (here grown from the largest resident one) faults in as much
+ * whatever the floor: it is no regret, and the floor stays 48 MiB.  found by review */
+static void huge_cache_floor_ignores_growth(void)
+{
+	enum { N = 10 };
+	static char *h[N];
+	size_t base = test_rss();
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < N; i++) {
+			REQUIRE((h[i] = mk_malloc(8 * MiB)) != NULL);
+			memset(h[i], 0x5a, 8 * MiB);
+		}
+		for (int i = 0; i < N; i++)
+			mk_free(h[i]);
+		if (round == 0) {
+			char *big = mk_malloc(40 * MiB);   /* larger than any cached range, at once */
+			REQUIRE(big);
+			memset(big, 0x5b, 40 * MiB);
+			mk_free(big);
+			sleep_ms(150);
+		}
+	}
+	size_t rss = test_rss(), above = rss > base ? rss - base : 0;
+#ifndef MK_TEST_SANITIZE
+	CHECK(above <= 48 * MiB + 4 * MiB);
+#endif
+	if (above > 52 * MiB)
+		fprintf(stderr, "  resident above the start: %zu MiB\n", above / MiB);
+	CHECK(mk_check() == 0);
+}
+RUN_CHILD(huge_cache_floor_ignores_growth, 20);
+
 /* A TLS destructor that allocates in glibc's last round of destructors (it sets its key again each round)
  * took a heap that was never parked: every such thread lost a heap and a span.  found by review */
 static pthread_key_t rearm_key;
@@ -894,11 +949,13 @@ static void cases(void)
 	RUN(purge_merge_keeps_age_case);
 	RUN(purge_budget_is_4mib_case);
 	RUN(purge_budget_adapts_case);
+	RUN(purge_budget_ignores_fresh_slices_case);
 	RUN(high_pointers_case);
 	RUN(free_keeps_errno_on_refused_release_case);
 	RUN(realloc_shrink_moves_case);
 	RUN(huge_cache_bounds_case);
 	RUN(huge_cache_floor_adapts_case);
+	RUN(huge_cache_floor_ignores_growth_case);
 	RUN(destructor_allocates_after_exit_case);
 #ifdef __SANITIZE_ADDRESS__
 	RUN(asan_sees_freed_blocks_case);

@@ -110,8 +110,15 @@ static void add_run(mk_segment *seg, unsigned i, unsigned n)
 	r->slices = n;
 	seg->span_at[i] = seg->span_at[i + n - 1] = offset_of_span(i);
 	mk__bin_insert(&runs, seg, i, n);
-	if (n == MK_SLICES - 1)
+	if (n == MK_SLICES - 1) {
+		/* Its slices' stamps do not change while it stays wholly free (a purge keeps them): the newest,
+		 * found once here, is what the purge rounds compare with the delay, each time they run. */
+		uint64_t last = 0;
+		for (unsigned k = 1; k < MK_SLICES; k++)
+			last = seg->dirty_since_ms[k] > last ? seg->dirty_since_ms[k] : last;
+		seg->whole_free_since_ms = last;
 		free_segments++;
+	}
 }
 
 static void remove_run(mk_segment *seg, unsigned i, unsigned n)
@@ -157,6 +164,8 @@ static bool segment_release(mk_segment *seg, uint64_t now)
 		list_push_front(seg);
 		add_run(seg, 1, MK_SLICES - 1);
 		mk__dirty_add(&runs, seg, dirty, now);
+		if (dirty)
+			seg->whole_free_since_ms = now;   /* as its slices now say */
 		return false;
 	}
 	nsegments--;
@@ -165,13 +174,7 @@ static bool segment_release(mk_segment *seg, uint64_t now)
 }
 
 /* How long a wholly free segment has been so: since its last slice was freed (slices never used hold 0). */
-static uint64_t wholly_free_for(mk_segment *seg, uint64_t now)
-{
-	uint64_t last = 0;
-	for (unsigned k = 1; k < MK_SLICES; k++)
-		last = seg->dirty_since_ms[k] > last ? seg->dirty_since_ms[k] : last;
-	return now - last;
-}
+static uint64_t wholly_free_for(mk_segment *seg, uint64_t now) { return now - seg->whole_free_since_ms; }
 
 /* Unmaps wholly free segments until `keep` are left, those wholly free for the purge delay only unless
  * `all`; the last bin lists them newest first, so its end is the one free the longest.  Stops at a
@@ -247,6 +250,8 @@ static void purge_queue(uint64_t older, size_t keep, uint64_t now)
 		mk__dirty_clear(&runs, seg, mask);
 		if (mk__os_purge((void *)slice_addr(seg, i), (size_t)n * MK_SLICE_SIZE) != 0) {
 			mk__dirty_add(&runs, seg, mask, now);
+			if (seg->free_slices == MK_SLICES - 1)
+				seg->whole_free_since_ms = now;   /* as its slices now say */
 			return;
 		}
 	}
@@ -525,8 +530,15 @@ bool mk__segments_check(int *errors)
 		if (free_slices != seg->free_slices)
 			SEG_ERROR("memkit: check: segment %p counts %u free slices, has %u\n", (void *)seg,
 			          seg->free_slices, free_slices);
-		if (free_slices == MK_SLICES - 1)
+		if (free_slices == MK_SLICES - 1) {
 			wholly_free++;
+			uint64_t last = 0;
+			for (unsigned k = 1; k < MK_SLICES; k++)
+				last = seg->dirty_since_ms[k] > last ? seg->dirty_since_ms[k] : last;
+			if (seg->whole_free_since_ms != last)
+				SEG_ERROR("memkit: check: segment %p wholly free since %llu, its slices say %llu\n", (void *)seg,
+				          (unsigned long long)seg->whole_free_since_ms, (unsigned long long)last);
+		}
 		in_spans += MK_SLICES - 1 - free_slices;
 	}
 	if (in_spans != used_slices)

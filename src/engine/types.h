@@ -116,6 +116,9 @@ typedef struct mk_segment {
 	 * slice, so that merging free runs neither makes purged pages dirty again nor makes old ones young. */
 	uint64_t dirty_mask;
 	uint64_t dirty_since_ms[MK_SLICES];
+	/* While the segment is wholly free: when its last slice was freed (the newest dirty_since_ms; 0 if
+	 * it never held a span), set when its one free run is made (segment.c). */
+	uint64_t whole_free_since_ms;
 	/* Byte offset, from the segment, of the descriptor of the run covering each slice: one load takes
 	 * free() from an address to its span. */
 	uint16_t span_at[MK_SLICES];

@@ -24,7 +24,9 @@ mk_span *mk__valid_block(const void *p, const mk_bad_words *words)
 	uint64_t index = mk__block_index(s, (uintptr_t)p);
 	if (index >= MK_LOAD(s->carved))   /* a block boundary never handed out (not carved, or the tail slack), or none */
 		mk__fatal(s->cls != MK_LARGE_CLS && index <= s->capacity ? words->invalid : words->interior, p);
-	if (((const mk_block *)p)->cookie == mk__cookie(p))
+	/* A large span with no block out waits in its thread's cache (large.c): its block was freed, even if
+	 * a use after free wrote over the cookie (accepted, it would go into a cache twice). */
+	if (((const mk_block *)p)->cookie == mk__cookie(p) || (s->cls == MK_LARGE_CLS && MK_LOAD(s->used) == 0))
 		mk__fatal(words->freed, p);
 	return s;
 }

@@ -518,9 +518,6 @@ static MK_SLOW void remote_free_full(mk_span *s, mk_heap *owner, mk_block *b)
 	                                              memory_order_relaxed));
 }
 
-/* One compare-and-swap onto s's xfree; the rare cases (a span parked as full, a parked heap's span that
- * has gathered enough blocks) are tail calls, so the common one saves no register.  owner: owner_of(s),
- * read while b keeps s from being retired (heaps themselves are never unmapped). */
 /* The freeing thread's count of remote frees (in its own heap: no shared line). */
 MK_INLINE void count_remote_free(void)
 {
@@ -531,6 +528,9 @@ MK_INLINE void count_remote_free(void)
 		__atomic_fetch_add(&mk__heapless_stats.remote_frees, 1, __ATOMIC_RELAXED);
 }
 
+/* One compare-and-swap onto s's xfree; the rare cases (a span parked as full, a parked heap's span that
+ * has gathered enough blocks) are tail calls, so the common one saves no register.  owner: owner_of(s),
+ * read while b keeps s from being retired (heaps themselves are never unmapped). */
 MK_INLINE void remote_push(mk_span *s, mk_heap *owner, mk_block *b)
 {
 	unsigned long generation = MK_LOAD(owner->generation);
@@ -554,17 +554,13 @@ MK_INLINE void remote_push(mk_span *s, mk_heap *owner, mk_block *b)
 
 void mk__remote_free(mk_span *s, mk_block *b) { remote_push(s, owner_of(s), b); }
 
-/* From the inlined free, for a pointer of our segments in a span that is not a live span of this
- * thread's heap: a block of another thread's heap goes straight to its span (the inlined free's checks,
- * made here with the non-owner's reads), everything else (full spans of this heap, large blocks, free
- * runs, bad pointers) to mk__free_slow.  Nothing here touches errno (collect_parked keeps it). */
 /* A large block, freed as mk__free_slow frees it once mk__valid_block has checked it: for a live
  * one-block span those checks are these (an active span, its block's start, no cookie); anything else,
  * and every large free while profiling, goes there, to be reported or forgotten by the profiler. */
 static bool free_large(mk_span *s, void *p)
 {
 	if (s->cls != MK_LARGE_CLS || MK_LOAD(s->state) != MK_SPAN_ACTIVE || (uintptr_t)p != s->start ||
-	    ((mk_block *)p)->cookie == mk__cookie(p) || mk__prof_on)
+	    ((mk_block *)p)->cookie == mk__cookie(p) || MK_LOAD(s->used) == 0 || mk__prof_on)
 		return false;
 	int saved = errno;   /* free keeps errno, and the segments may call the system */
 	s->zeroed = 0;       /* whatever path hands this run out next, it holds data now */
@@ -573,6 +569,11 @@ static bool free_large(mk_span *s, void *p)
 	return true;
 }
 
+/* From the inlined free, for a pointer of our segments in a span that is not a live span of this
+ * thread's heap: a block of another thread's heap goes straight to its span (the inlined free's checks,
+ * made here with the non-owner's reads), a large block to free_large, everything else (full spans of
+ * this heap, free runs, bad pointers, large blocks free_large refuses) to mk__free_slow.  errno is kept
+ * (collect_parked and free_large save it). */
 void mk__free_other(mk_span *s, void *p)
 {
 	mk_heap *h = owner_of(s);

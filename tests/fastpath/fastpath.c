@@ -158,7 +158,8 @@ static void test_remote_never_carved(void)
 
 /* realloc within the block stays in place in a span parked as full (every block of a span of four
  * 16 KiB blocks out: the inlined realloc's owner test masks the tag), and a freed block of such a span is
- * still refused.  Content survives; the heap checks out. */
+ * still refused: freed by another thread, so that the span stays parked (the owner's own free would take
+ * it off the full list first).  Content survives; the heap checks out. */
 static void realloc_freed(void *arg) { (void)mk_realloc(arg, 15000); }
 
 static void test_realloc_in_full_span(void)
@@ -175,11 +176,33 @@ static void test_realloc_in_full_span(void)
 		CHECK(q[0] == 'a' + i && q[15999] == 'a' + i);
 	}
 	CHECK(mk_check() == 0);
-	mk_free(p[0]);
+	void *first = p[0];
+	free_in_thread(&first, 1);   /* onto the heap's xblocks: p[0]'s span keeps its tag */
 	CHECK(test_expect_bad_free(realloc_freed, p[0], p[0], "realloc(): use after free of"));
+	CHECK(mk_realloc(p[1], 16000) == p[1]);   /* a live block of the same parked span */
 	for (int i = 1; i < N; i++)
 		mk_free(p[i]);
 	CHECK(mk_check() == 0);
+}
+
+/* A large block freed, its cookie word then overwritten (a use after free), freed again: its span waits
+ * in the thread's cache with no block out (used 0), so the second free is still a double free, not a
+ * second entry of the same span in the cache (handed out twice after).  found by review */
+static void large_free_twice(void *arg)
+{
+	char *a = arg;
+	mk_free(a);
+	memset(a, 0, 16);
+	mk_free(a);
+	fprintf(stderr, "second free accepted\n");
+}
+
+static void test_large_double_free_after_write(void)
+{
+	char *a = mk_malloc(256 * 1024);
+	REQUIRE(a != NULL);
+	CHECK(test_expect_bad_free(large_free_twice, a, a, "free(): double free of"));
+	mk_free(a);
 }
 
 /* A thread that used a few classes and freed everything: its exit gives back their spans (only the
@@ -221,6 +244,7 @@ static void cases(void)
 	RUN(test_remote_interior_pointer);
 	RUN(test_remote_never_carved);
 	RUN(test_realloc_in_full_span);
+	RUN(test_large_double_free_after_write);
 	RUN(test_thread_exit_gives_back);
 }
 

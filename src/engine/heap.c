@@ -62,8 +62,7 @@ void mk__heaps_after_fork_child(void)
 			unfull(h, h->full.first);
 }
 
-#define FULL_TAG MK_FULL_TAG
-static mk_heap *owner_of(const mk_span *s) { return (mk_heap *)((uintptr_t)MK_LOAD(s->heap) & ~FULL_TAG); }
+static mk_heap *owner_of(const mk_span *s) { return (mk_heap *)((uintptr_t)MK_LOAD(s->heap) & ~MK_FULL_TAG); }
 
 /* ---- span lists ---- */
 
@@ -338,7 +337,7 @@ static bool park_full(mk_heap *h, mk_span *s)
 		return false;
 	list_remove(&h->active[s->cls], s);
 	MK_STORE(s->state, MK_SPAN_FULL);
-	MK_STORE(s->heap, (mk_heap *)((uintptr_t)h | FULL_TAG));
+	MK_STORE(s->heap, (mk_heap *)((uintptr_t)h | MK_FULL_TAG));
 	list_push(&h->full, s, true);
 	return true;
 }

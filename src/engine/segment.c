@@ -100,6 +100,15 @@ static void point_to(mk_segment *seg, unsigned i, unsigned n)
 		seg->span_at[k] = offset_of_span(i);
 }
 
+/* The newest of seg's slice stamps: when its last slice was freed (slices never used hold 0). */
+static uint64_t newest_stamp(const mk_segment *seg)
+{
+	uint64_t last = 0;
+	for (unsigned k = 1; k < MK_SLICES; k++)
+		last = seg->dirty_since_ms[k] > last ? seg->dirty_since_ms[k] : last;
+	return last;
+}
+
 /* Makes slices [i, i + n) one free run, in its bin (their dirtiness is the caller's business); their
  * span_at already name free descriptors in the run (see the top). */
 static void add_run(mk_segment *seg, unsigned i, unsigned n)
@@ -113,10 +122,7 @@ static void add_run(mk_segment *seg, unsigned i, unsigned n)
 	if (n == MK_SLICES - 1) {
 		/* Its slices' stamps do not change while it stays wholly free (a purge keeps them): the newest,
 		 * found once here, is what the purge rounds compare with the delay, each time they run. */
-		uint64_t last = 0;
-		for (unsigned k = 1; k < MK_SLICES; k++)
-			last = seg->dirty_since_ms[k] > last ? seg->dirty_since_ms[k] : last;
-		seg->whole_free_since_ms = last;
+		seg->whole_free_since_ms = newest_stamp(seg);
 		free_segments++;
 	}
 }
@@ -532,9 +538,7 @@ bool mk__segments_check(int *errors)
 			          seg->free_slices, free_slices);
 		if (free_slices == MK_SLICES - 1) {
 			wholly_free++;
-			uint64_t last = 0;
-			for (unsigned k = 1; k < MK_SLICES; k++)
-				last = seg->dirty_since_ms[k] > last ? seg->dirty_since_ms[k] : last;
+			uint64_t last = newest_stamp(seg);
 			if (seg->whole_free_since_ms != last)
 				SEG_ERROR("memkit: check: segment %p wholly free since %llu, its slices say %llu\n", (void *)seg,
 				          (unsigned long long)seg->whole_free_since_ms, (unsigned long long)last);

@@ -796,6 +796,18 @@ static void realloc_shrink_moves(void)
 }
 RUN_CHILD(realloc_shrink_moves, 20);
 
+/* n huge blocks of 8 MiB, each its own mapping (distinct sizes would be as good), written whole with
+ * `fill`, then all freed into the huge cache. */
+static void huge_round(char **h, int n, int fill)
+{
+	for (int i = 0; i < n; i++) {
+		REQUIRE((h[i] = mk_malloc(8 * MiB)) != NULL);
+		memset(h[i], fill, 8 * MiB);
+	}
+	for (int i = 0; i < n; i++)
+		mk_free(h[i]);
+}
+
 /* The huge cache's documented bounds (docs/ARCHITECTURE.md): at most 16 mappings, and of what it keeps no
  * more than 48 MiB resident once the purge age has passed (the live huge bytes when that is more;
  * none are live here). */
@@ -804,13 +816,7 @@ static void huge_cache_bounds(void)
 	enum { N = 20 };
 	static char *h[N];
 	size_t base = test_rss();
-	for (int i = 0; i < N; i++) {
-		h[i] = mk_malloc(8 * MiB);   /* distinct sizes would be as good: each is its own mapping */
-		REQUIRE(h[i]);
-		memset(h[i], 0x77, 8 * MiB);
-	}
-	for (int i = 0; i < N; i++)
-		mk_free(h[i]);
+	huge_round(h, N, 0x77);
 	struct mallinfo2 mi = mk_mallinfo2();
 	CHECK(mi.hblks == 0 && mi.keepcost == 16 * 8 * MiB);   /* 16 kept, the 4 oldest unmapped */
 	sleep_ms(300);                                        /* past the 100 ms purge age */
@@ -838,13 +844,7 @@ static void huge_cache_floor_adapts(void)
 	for (int round = 0; round < 3; round++) {
 		if (round == 2)
 			sleep_ms(1100);   /* no miss for a second: the floor halves at the next free */
-		for (int i = 0; i < N; i++) {
-			h[i] = mk_malloc(8 * MiB);
-			REQUIRE(h[i]);
-			memset(h[i], 0x5a, 8 * MiB);
-		}
-		for (int i = 0; i < N; i++)
-			mk_free(h[i]);
+		huge_round(h, N, 0x5a);
 		size_t rss = test_rss();
 		above[round] = rss > base ? rss - base : 0;
 	}
@@ -868,12 +868,7 @@ static void huge_cache_floor_ignores_growth(void)
 	static char *h[N];
 	size_t base = test_rss();
 	for (int round = 0; round < 2; round++) {
-		for (int i = 0; i < N; i++) {
-			REQUIRE((h[i] = mk_malloc(8 * MiB)) != NULL);
-			memset(h[i], 0x5a, 8 * MiB);
-		}
-		for (int i = 0; i < N; i++)
-			mk_free(h[i]);
+		huge_round(h, N, 0x5a);
 		if (round == 0) {
 			char *big = mk_malloc(40 * MiB);   /* larger than any cached range, at once */
 			REQUIRE(big);

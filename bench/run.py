@@ -70,7 +70,7 @@ WORKLOADS = [
     ("prodcons", "prodcons", (10, 2000, 6000), 2, True, "producer/consumer pairs: one thread allocates, one frees"),
     ("realloc", "realloc", (2, 40, 120), 1, False, "strings and arrays grown by realloc, interleaved"),
     ("large", "large", (20, 300, 1200), 1, False, "large blocks 64 KiB-32 MiB, touched page by page"),
-    ("huge", "huge", (20, 500, 2000), 1, False, "huge blocks 5-25 MiB, 20 live, replaced at random, zeroed whole"),
+    ("huge", "huge", (20, 500, 2000), 1, False, "huge blocks 5-25 MiB from calloc, 20 live, replaced at random, written at their ends"),
     ("frag", "frag", (8, 128, 512), 1, False, "allocate, free 90% at random, keep the newest 10% (time of that phase)"),
     ("xthread", "xthread", (20, 3000, 10000), 2, True, "cross-thread: 8 B-16 KiB blocks freed by the next thread in batches"),
     ("mstress", "mstress", (20, 6000, 20000), 4, True, "threads churn mostly small blocks, random lifetimes, some migrate"),

@@ -254,6 +254,31 @@ static bool purged_fits(size_t size, size_t align)
 	return false;
 }
 
+/* calloc's bytes [p, p + n) of a cached range that was not purged.  Where most of its pages are resident
+ * (the last block there was used whole) a memset clears them; where most are not (it was used sparsely:
+ * a zeroed table, a buffer written at its ends) the range is purged instead, which costs about what its
+ * resident pages cost to free, and then reads zero: the program faults in only what it touches, where a
+ * memset would fault in all of it and make it resident.  Which is the case is judged from ZERO_SAMPLES
+ * windows of ZERO_WINDOW pages spread over the range (mincore on all of it costs more than the purge).
+ * A query or a purge the system refuses leaves the memset. */
+#define ZERO_SAMPLES 4
+#define ZERO_WINDOW  16
+static void zero_reused(void *p, size_t n)
+{
+	size_t pages = page_round(n) / MK_PAGE_SIZE, sampled = 0, resident = 0;
+	for (size_t k = 0; k < ZERO_SAMPLES; k++) {
+		size_t first = pages * k / ZERO_SAMPLES, len = pages - first < ZERO_WINDOW ? pages - first : ZERO_WINDOW;
+		long r = mk__os_resident((char *)p + first * MK_PAGE_SIZE, len * MK_PAGE_SIZE);
+		if (r < 0)
+			break;
+		sampled += len;
+		resident += (size_t)r;
+	}
+	if (sampled == ZERO_SAMPLES * ZERO_WINDOW && resident * 2 < sampled && mk__os_purge(p, page_round(n)) == 0)
+		return;   /* n's last page is the block's own whole: purged with the rest */
+	memset(p, 0, n);
+}
+
 void *mk__huge_alloc(size_t n, size_t align, bool zero)
 {
 	size_t size = page_round(n);
@@ -273,6 +298,7 @@ void *mk__huge_alloc(size_t n, size_t align, bool zero)
 			budget_purge_ms = 0;   /* one regret per purge */
 		}
 	}
+	size_t old_size = hit ? c.size : 0;   /* what may hold old data: a grown range's tail reads zero */
 	if (hit && c.size < size) {   /* grown in place or moved: its pages come along, only the rest faults */
 		pthread_mutex_unlock(&huge_lock);
 		MK_ASAN_LIVE((void *)c.addr, c.size);   /* the range it may leave behind goes to whoever maps it */
@@ -307,7 +333,7 @@ void *mk__huge_alloc(size_t n, size_t align, bool zero)
 		p = (void *)c.addr;
 		MK_ASAN_LIVE(p, size);
 		if (zero && !c.purged)
-			memset(p, 0, n);
+			zero_reused(p, n < old_size ? n : old_size);
 	} else {
 		p = align > MK_PAGE_SIZE ? mk__os_map_aligned(size, align) : mk__os_map(size);
 		/* Refused (RLIMIT_AS, the map count): what malloc_trim(0) gives back (empty spans of this

@@ -237,6 +237,7 @@ void mk__stats_snapshot(mk_stats_snapshot *s)
 	s->os_madvise = os.madvise;
 	s->os_mremap = os.mremap;
 	s->os_mprotect = os.mprotect;
+	s->os_mincore = os.mincore;
 	s->purges = os.purges;
 	s->purged_bytes = os.purged_bytes;
 

@@ -49,7 +49,7 @@ static int should_fail(injector *in, int err)
 
 /* System calls made, for the engine's statistics: relaxed counts, next to a system call they cost nothing. */
 static struct {
-	_Atomic unsigned long mmap, munmap, madvise, mremap, mprotect, purges, purged_bytes;
+	_Atomic unsigned long mmap, munmap, madvise, mremap, mprotect, mincore, purges, purged_bytes;
 } counts;
 #define COUNT(name, n) atomic_fetch_add_explicit(&counts.name, (n), memory_order_relaxed)
 
@@ -60,6 +60,7 @@ void mk__os_counts(mk_os_counts *c)
 	c->madvise = atomic_load(&counts.madvise);
 	c->mremap = atomic_load(&counts.mremap);
 	c->mprotect = atomic_load(&counts.mprotect);
+	c->mincore = atomic_load(&counts.mincore);
 	c->purges = atomic_load(&counts.purges);
 	c->purged_bytes = atomic_load(&counts.purged_bytes);
 }
@@ -170,6 +171,26 @@ int mk__os_purge(void *p, size_t size)
 	COUNT(purged_bytes, size);
 	errno = saved;
 	return 0;
+}
+
+long mk__os_resident(const void *p, size_t size)
+{
+	unsigned char vec[1024];   /* a page each: 4 MiB per call */
+	size_t pages = page_round(size) / MK_PAGE_SIZE;
+	long resident = 0;
+	int saved = errno;
+	if (should_fail(&give_back, ENOMEM))
+		return -1;
+	for (size_t off = 0; off < pages; off += sizeof vec) {
+		size_t k = pages - off < sizeof vec ? pages - off : sizeof vec;
+		COUNT(mincore, 1);
+		if (mincore((char *)p + off * MK_PAGE_SIZE, k * MK_PAGE_SIZE, vec) != 0)
+			return -1;
+		for (size_t i = 0; i < k; i++)
+			resident += vec[i] & 1;
+	}
+	errno = saved;
+	return resident;
 }
 
 void *mk__os_remap(void *p, size_t old_size, size_t new_size, int may_move)

@@ -1,10 +1,12 @@
-/* The system interface: the only code in memkit that calls mmap, munmap, madvise, mremap and brk/sbrk.
+/* The system interface: the only code in memkit that calls mmap, munmap, madvise, mremap, mincore and brk/sbrk.
  *
  * Contract, for every caller:
  *  - sizes are byte counts; mapping calls round them up to whole pages.
  *  - a call that cannot get memory returns NULL (sbrk: (void *)-1) with errno = ENOMEM and changes nothing.
  *  - a call that gives memory back (unmap, purge) returns 0, or -1 with errno set when the system refused
  *    (the memory is then as it was: still mapped, or still holding its data); errno is kept on success.
+ *  - mk__os_resident, a query, returns -1 with errno set when the system refused; its caller then assumes
+ *    the worst (every page resident).
  *  - none of these functions allocates, takes a lock, or calls back into malloc.
  *  - tests make the memory-granting calls fail on purpose with mk__os_inject_fail(): the next `skip` calls
  *    succeed, the `count` after them fail as if the kernel had refused; mk__os_inject_release_fail() does
@@ -31,6 +33,9 @@ int   mk__os_unmap(void *p, size_t size);
 /* Gives the pages back to the kernel at once: RSS drops and the range reads as zero afterwards.  -1 when
  * the system refused (madvise fails on locked pages, for one): then the pages still hold their data. */
 int   mk__os_purge(void *p, size_t size);
+/* How many pages of [p, p + size) (p page-aligned) are resident, by mincore(2); -1 when the system
+ * refused (errno set).  Counted with the release calls by mk__os_inject_release_fail. */
+long  mk__os_resident(const void *p, size_t size);
 /* Resizes a mapping; with may_move the kernel may move it (pages are moved, not copied).
  * Returns the new start or NULL (the old mapping is then unchanged). */
 void *mk__os_remap(void *p, size_t old_size, size_t new_size, int may_move);
@@ -41,7 +46,7 @@ void *mk__os_sbrk(intptr_t increment);
 
 /* The system calls made so far (every caller of this layer counts), and the purges that succeeded. */
 typedef struct mk_os_counts {
-	unsigned long mmap, munmap, madvise, mremap, mprotect, purges, purged_bytes;
+	unsigned long mmap, munmap, madvise, mremap, mprotect, mincore, purges, purged_bytes;
 } mk_os_counts;
 void  mk__os_counts(mk_os_counts *c);
 

@@ -431,6 +431,87 @@ static void calloc_under_mlockall(void)
 }
 RUN_CHILD(calloc_under_mlockall, 20);
 
+/* Pages of [p, p + n) resident now. */
+static size_t resident_pages(const void *p, size_t n)
+{
+	static unsigned char vec[(64 * MiB) / 4096];
+	size_t pages = (n + 4095) / 4096, r = 0;
+	if (pages > sizeof vec || mincore((void *)p, pages * 4096, vec) != 0) {
+		CHECK(!"mincore of the block");
+		return 0;
+	}
+	for (size_t i = 0; i < pages; i++)
+		r += vec[i] & 1;
+	return r;
+}
+
+/* A huge block used sparsely (written at a few places), freed into the huge cache, then calloc'ed
+ * again at the same size: `dense` writes it whole instead.  Returns the new block's resident pages
+ * (it reads zero throughout), or (size_t)-1 when it does not read zero. */
+static size_t calloc_reusing(int dense)
+{
+	size_t n = 16 * MiB;
+	unsigned char *p = mk_malloc(n);
+	if (!p)
+		return (size_t)-1;
+	if (dense)
+		memset(p, 0xa5, n);
+	else
+		for (size_t off = 0; off < n; off += n / 8)
+			p[off] = p[off + 4095] = 0xa5;
+	p[n - 1] = 0xa5;
+	mk_free(p);
+	unsigned char *q = mk_calloc(1, n);   /* the cached range (the only one), before its purge age */
+	if (!q)
+		return (size_t)-1;
+	size_t r = resident_pages(q, n);
+	int ok = q == p && all_zero(q, n);
+	mk_free(q);
+	return ok ? r : (size_t)-1;
+}
+
+/* calloc of a huge block from a cached range that was used sparsely purges it rather than memset it: it
+ * reads zero and stays mostly non-resident; one used whole is cleared by memset (it stays resident). */
+static void calloc_reuses_sparse_range(void)
+{
+	uint64_t before = 0, after = 0;
+	REQUIRE(mk_stats_get("os.mincore", &before) == 0);
+	size_t sparse = calloc_reusing(0);
+	CHECK(sparse != (size_t)-1);
+	CHECK(sparse < 64);                       /* of 4096: the purge dropped the few that were written */
+	REQUIRE(mk_stats_get("os.mincore", &after) == 0);
+	CHECK(after > before);
+	size_t dense = calloc_reusing(1);
+	CHECK(dense != (size_t)-1);
+#ifndef MK_TEST_SANITIZE   /* a sanitizer may purge or poison on its own */
+	CHECK(dense > 4000);                      /* the memset's, of 4096 */
+#endif
+	if (sparse >= 64 || dense <= 4000)
+		fprintf(stderr, "  resident pages after calloc: sparse %zu, dense %zu of 4096\n", sparse, dense);
+	CHECK(mk_check() == 0);
+}
+RUN_CHILD(calloc_reuses_sparse_range, 20);
+
+/* The same with the system refusing: the residency query (the first release-class call), or the purge
+ * after it (four queries succeed, the purge is refused); calloc then clears by memset. */
+static void calloc_sparse_refused(void)
+{
+	for (long skip = 0; skip <= 4; skip += 4) {
+		mk_malloc_trim(0);                     /* a fresh mapping each time, written sparsely */
+		long failures = mk__os_injected_failures();
+		mk__os_inject_release_fail(skip, 1);
+		size_t r = calloc_reusing(0);
+		CHECK(r != (size_t)-1);
+		CHECK(mk__os_injected_failures() == failures + 1);
+#ifndef MK_TEST_SANITIZE
+		CHECK(r > 4000);                       /* cleared by memset: resident */
+#endif
+		mk__os_inject_release_fail(0, 0);
+	}
+	CHECK(mk_check() == 0);
+}
+RUN_CHILD(calloc_sparse_refused, 20);
+
 /* Purging over budget with every purge refused must not spin, nor lose count of the dirty memory. */
 static void purge_refused_over_budget(void)
 {
@@ -938,6 +1019,8 @@ static void cases(void)
 	RUN(stale_cookie_copy_case);
 	RUN(calloc_after_failed_purge_case);
 	RUN(calloc_under_mlockall_case);
+	RUN(calloc_reuses_sparse_range_case);
+	RUN(calloc_sparse_refused_case);
 	RUN(purge_refused_over_budget_case);
 	RUN(fork_after_claim_case);
 	RUN(purge_merge_keeps_clean_case);

@@ -15,6 +15,7 @@
  * lock, and so does the mapping behind it: realloc holds the lock across its mremap, because once the
  * kernel has moved the pages another thread's mmap may get the old address at once, and the registry must
  * not name it then. */
+#include <errno.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -266,6 +267,7 @@ static bool purged_fits(size_t size, size_t align)
 static void zero_reused(void *p, size_t n)
 {
 	size_t pages = page_round(n) / MK_PAGE_SIZE, sampled = 0, resident = 0;
+	int saved = errno;   /* a refused query or purge is no error of calloc's */
 	for (size_t k = 0; k < ZERO_SAMPLES; k++) {
 		size_t first = pages * k / ZERO_SAMPLES, len = pages - first < ZERO_WINDOW ? pages - first : ZERO_WINDOW;
 		long r = mk__os_resident((char *)p + first * MK_PAGE_SIZE, len * MK_PAGE_SIZE);
@@ -276,6 +278,7 @@ static void zero_reused(void *p, size_t n)
 	}
 	if (sampled == ZERO_SAMPLES * ZERO_WINDOW && resident * 2 < sampled && mk__os_purge(p, page_round(n)) == 0)
 		return;   /* n's last page is the block's own whole: purged with the rest */
+	errno = saved;
 	memset(p, 0, n);
 }
 
@@ -302,7 +305,9 @@ void *mk__huge_alloc(size_t n, size_t align, bool zero)
 	if (hit && c.size < size) {   /* grown in place or moved: its pages come along, only the rest faults */
 		pthread_mutex_unlock(&huge_lock);
 		MK_ASAN_LIVE((void *)c.addr, c.size);   /* the range it may leave behind goes to whoever maps it */
+		int saved = errno;   /* refused, the block is mapped afresh: no error of the caller's */
 		void *q = mk__os_remap((void *)c.addr, c.size, size, 1);
+		errno = saved;
 		pthread_mutex_lock(&huge_lock);
 		if (q) {
 			if ((uintptr_t)q != c.addr)

@@ -173,6 +173,12 @@ int mk__os_purge(void *p, size_t size)
 	return 0;
 }
 
+int mk__os_mincore(const void *p, size_t size, unsigned char *vec)
+{
+	COUNT(mincore, 1);
+	return mincore((void *)p, page_round(size), vec);
+}
+
 long mk__os_resident(const void *p, size_t size)
 {
 	unsigned char vec[1024];   /* a page each: 4 MiB per call */
@@ -183,8 +189,7 @@ long mk__os_resident(const void *p, size_t size)
 		return -1;
 	for (size_t off = 0; off < pages; off += sizeof vec) {
 		size_t k = pages - off < sizeof vec ? pages - off : sizeof vec;
-		COUNT(mincore, 1);
-		if (mincore((char *)p + off * MK_PAGE_SIZE, k * MK_PAGE_SIZE, vec) != 0)
+		if (mk__os_mincore((char *)p + off * MK_PAGE_SIZE, k * MK_PAGE_SIZE, vec) != 0)
 			return -1;
 		for (size_t i = 0; i < k; i++)
 			resident += vec[i] & 1;

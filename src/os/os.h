@@ -36,6 +36,8 @@ int   mk__os_purge(void *p, size_t size);
 /* How many pages of [p, p + size) (p page-aligned) are resident, by mincore(2); -1 when the system
  * refused (errno set).  Counted with the release calls by mk__os_inject_release_fail. */
 long  mk__os_resident(const void *p, size_t size);
+/* mincore(2) itself (vec: a byte per page), for the heap map; -1 with errno set when refused. */
+int   mk__os_mincore(const void *p, size_t size, unsigned char *vec);
 /* Resizes a mapping; with may_move the kernel may move it (pages are moved, not copied).
  * Returns the new start or NULL (the old mapping is then unchanged). */
 void *mk__os_remap(void *p, size_t old_size, size_t new_size, int may_move);

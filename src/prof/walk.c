@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 
 #include "engine/engine.h"
+#include "os/os.h"
 #include "prof/out.h"
 #include "prof/walk.h"
 
@@ -46,7 +47,7 @@ int mk__map_walk(map_walk *w)
 		if (__atomic_load_n(&mk__segmap[(a >> MK_SEG_SHIFT) & MK_SEGMAP_MASK], __ATOMIC_RELAXED) != 1)
 			continue;
 		mk_segment *seg = (mk_segment *)a;
-		bool have_vec = mincore(seg, MK_SEG_SIZE, vec) == 0;
+		bool have_vec = mk__os_mincore(seg, MK_SEG_SIZE, vec) == 0;
 		if (!have_vec)
 			memset(vec, 0, sizeof vec);
 		w->segments[nseg] = a;

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include "memkit.h"
@@ -474,6 +475,7 @@ static size_t calloc_reusing(int dense)
  * reads zero and stays mostly non-resident; one used whole is cleared by memset (it stays resident). */
 static void calloc_reuses_sparse_range(void)
 {
+	prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);   /* a huge page would make the sparse use dense */
 	uint64_t before = 0, after = 0;
 	REQUIRE(mk_stats_get("os.mincore", &before) == 0);
 	size_t sparse = calloc_reusing(0);
@@ -496,6 +498,7 @@ RUN_CHILD(calloc_reuses_sparse_range, 20);
  * after it (four queries succeed, the purge is refused); calloc then clears by memset. */
 static void calloc_sparse_refused(void)
 {
+	prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
 	for (long skip = 0; skip <= 4; skip += 4) {
 		mk_malloc_trim(0);                     /* a fresh mapping each time, written sparsely */
 		long failures = mk__os_injected_failures();
@@ -511,6 +514,71 @@ static void calloc_sparse_refused(void)
 	CHECK(mk_check() == 0);
 }
 RUN_CHILD(calloc_sparse_refused, 20);
+
+/* Every shape of a reused cached range (taken whole, split, bigger and kept whole, grown in place by
+ * mremap, grown and moved), used sparsely or whole, with the release calls refused at each of the first
+ * eight (the residency queries, the purge, mremap's fallback's frees): the calloc reads zero over the
+ * n bytes asked for, keeps errno, and the heap checks out. */
+static void sparse_or_dense(unsigned char *p, size_t n, int dense)
+{
+	if (dense) {
+		memset(p, 0xa5, n);
+		return;
+	}
+	for (size_t off = 0; off < n; off += n / 8)
+		p[off] = 0xa5;
+	p[n - 1] = 0xa5;
+}
+
+static void calloc_reuse_shapes(void)
+{
+	prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);   /* a huge page would make a sparse use dense */
+	for (int shape = 0; shape < 5; shape++)
+		for (int dense = 0; dense < 2; dense++)
+			for (long skip = 0; skip < 8; skip++) {
+				mk_malloc_trim(0);
+				unsigned char *keep = NULL, *old;
+				size_t n = 16 * MiB - 5, used = 8 * MiB;
+				if (shape == 0) {
+					used = n = 16 * MiB;
+				} else if (shape == 1) {
+					used = 24 * MiB, n = 8 * MiB + 123;
+				} else if (shape == 2) {
+					used = 9 * MiB, n = 8 * MiB + 1;
+				} else if (shape == 3) {   /* a mapping just above it, unmapped: room to grow in place */
+					unsigned char *above = mk_malloc(used);
+					old = mk_malloc(used);
+					mk_free(above);
+					mk_malloc_trim(0);
+					mk_free(old);
+				} else {
+					keep = mk_malloc(used);   /* stays live after the freed one: it grows elsewhere */
+				}
+				REQUIRE((old = mk_malloc(used)) != NULL);
+				sparse_or_dense(old, used, dense);
+				mk_free(old);
+				uint64_t remaps = 0, remaps_after = 0;
+				mk_stats_get("os.mremap", &remaps);
+				mk__os_inject_release_fail(skip, 1);
+				errno = 1234;
+				unsigned char *q = mk_calloc(1, n);
+				int e = errno;
+				mk__os_inject_release_fail(0, 0);
+				REQUIRE(q != NULL);
+				CHECK(e == 1234);
+				mk_stats_get("os.mremap", &remaps_after);
+				CHECK((remaps_after > remaps) == (shape >= 3));   /* the shape is the one meant */
+				if (!all_zero(q, n)) {
+					fprintf(stderr, "  shape %d %s, refusal after %ld calls: not zero\n", shape,
+					        dense ? "dense" : "sparse", skip);
+					CHECK(0);
+				}
+				mk_free(q);
+				mk_free(keep);
+			}
+	CHECK(mk_check() == 0);
+}
+RUN_CHILD(calloc_reuse_shapes, 60);
 
 /* Purging over budget with every purge refused must not spin, nor lose count of the dirty memory. */
 static void purge_refused_over_budget(void)
@@ -1021,6 +1089,7 @@ static void cases(void)
 	RUN(calloc_under_mlockall_case);
 	RUN(calloc_reuses_sparse_range_case);
 	RUN(calloc_sparse_refused_case);
+	RUN(calloc_reuse_shapes_case);
 	RUN(purge_refused_over_budget_case);
 	RUN(fork_after_claim_case);
 	RUN(purge_merge_keeps_clean_case);

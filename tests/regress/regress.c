@@ -446,6 +446,18 @@ static size_t resident_pages(const void *p, size_t n)
 	return r;
 }
 
+/* A huge block's n bytes written sparsely (8 places and the last byte) or, with `dense`, whole. */
+static void sparse_or_dense(unsigned char *p, size_t n, int dense)
+{
+	if (dense) {
+		memset(p, 0xa5, n);
+		return;
+	}
+	for (size_t off = 0; off < n; off += n / 8)
+		p[off] = 0xa5;
+	p[n - 1] = 0xa5;
+}
+
 /* A huge block used sparsely (written at a few places), freed into the huge cache, then calloc'ed
  * again at the same size: `dense` writes it whole instead.  Returns the new block's resident pages
  * (it reads zero throughout), or (size_t)-1 when it does not read zero. */
@@ -455,12 +467,7 @@ static size_t calloc_reusing(int dense)
 	unsigned char *p = mk_malloc(n);
 	if (!p)
 		return (size_t)-1;
-	if (dense)
-		memset(p, 0xa5, n);
-	else
-		for (size_t off = 0; off < n; off += n / 8)
-			p[off] = p[off + 4095] = 0xa5;
-	p[n - 1] = 0xa5;
+	sparse_or_dense(p, n, dense);
 	mk_free(p);
 	unsigned char *q = mk_calloc(1, n);   /* the cached range (the only one), before its purge age */
 	if (!q)
@@ -519,17 +526,6 @@ RUN_CHILD(calloc_sparse_refused, 20);
  * mremap, grown and moved), used sparsely or whole, with the release calls refused at each of the first
  * eight (the residency queries, the purge, mremap's fallback's frees): the calloc reads zero over the
  * n bytes asked for, keeps errno, and the heap checks out. */
-static void sparse_or_dense(unsigned char *p, size_t n, int dense)
-{
-	if (dense) {
-		memset(p, 0xa5, n);
-		return;
-	}
-	for (size_t off = 0; off < n; off += n / 8)
-		p[off] = 0xa5;
-	p[n - 1] = 0xa5;
-}
-
 static void calloc_reuse_shapes(void)
 {
 	prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);   /* a huge page would make a sparse use dense */

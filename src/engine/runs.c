@@ -47,10 +47,13 @@ void mk__bin_remove(mk_runs *x, mk_segment *seg, unsigned i, unsigned len)
 mk_sref mk__bin_find(const mk_runs *x, unsigned n, unsigned *at)
 {
 	uint64_t m = x->bin_mask & ~(((uint64_t)1 << n) - 1);
+	unsigned widest = n + n / 8;   /* at most 8 bins past the first (n <= 63) */
 	mk_sref best = 0;
 	unsigned best_dirty = 0;
-	for (int look = 0; m && look < MK_BIN_LOOK; m &= m - 1, look++) {
+	for (; m; m &= m - 1) {
 		unsigned len = (unsigned)__builtin_ctzll(m);
+		if (best && len > widest)
+			break;   /* the best fit, when nothing within its 1/8 is more resident */
 		mk_sref r = x->bin[len];
 		uint64_t dirty = mk__sref_seg(r)->dirty_mask;
 		unsigned i = mk__sref_slice(r);

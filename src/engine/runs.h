@@ -34,18 +34,20 @@ typedef struct mk_runs {
 	size_t ndirty;                   /* how many */
 } mk_runs;
 
-/* How many non-empty bins mk__bin_find looks into for a run that is resident where it would be cut. */
-#define MK_BIN_LOOK 8
-
 void    mk__bin_insert(mk_runs *x, mk_segment *seg, unsigned i, unsigned len);
 void    mk__bin_remove(mk_runs *x, mk_segment *seg, unsigned i, unsigned len);
-/* The free run to take n slices from, or 0: of the first MK_BIN_LOOK non-empty bins of n slices or
- * more (shortest first), the first run whose n slices at its start or at its end are all dirty (no page
- * faults), else the one whose cut covers the most dirty slices (the shorter run on a tie: the best fit
- * when none is dirty).  *at: the first slice to take: the run's end when that end covers more dirty
- * slices (cutting from the end leaves the rest of the run as it was: see segment.c), else its start
- * (where the block freed there had its first bytes, the ones most programs touch; and spans laid from
- * the start of a segment keep the memory below its first span unmapped, which stops a far underflow). */
+/* The free run to take n slices from, or 0: the best fit (the first run of the shortest non-empty bin of
+ * n slices or more), unless a run of at most n + n/8 slices is more resident where it would be cut: of
+ * those bins, the first run whose n slices at its start or at its end are all dirty (no page faults),
+ * else the one whose cut covers the most dirty slices (the shorter run on a tie).  Not further: cutting
+ * a resident run much longer than the request, where a better fit is free, fragments the segments
+ * (holding 16 GiB of 128 KiB-1 MiB blocks and replacing them at random, looking 8 bins up for residency
+ * mapped 13% more segments and took 1.3-1.7x the time per replacement, in purges and page faults of the
+ * extra memory; the 1/8 is the waste a size class allows).  *at: the first slice to take: the run's end
+ * when that end covers more dirty slices (cutting from the end leaves the rest of the run as it was: see
+ * segment.c), else its start (where the block freed there had its first bytes, the ones most programs
+ * touch; and spans laid from the start of a segment keep the memory below its first span unmapped, which
+ * stops a far underflow). */
 mk_sref mk__bin_find(const mk_runs *x, unsigned n, unsigned *at);
 
 /* Makes the free slices of `mask` dirty as of now: stamped, and queued at the back. */

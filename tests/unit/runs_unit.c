@@ -72,28 +72,35 @@ static void test_bins_prefer_resident_runs(void)
 	mk_segment *a = fake_segment();
 	REQUIRE(a);
 	unsigned at = 0;
-	mk__bin_insert(&x, a, 1, 4);     /* the best fit for 4, clean */
-	mk__bin_insert(&x, a, 10, 8);    /* dirty at its end */
-	mk__bin_insert(&x, a, 30, 12);   /* dirty at its start */
-	a->dirty_mask = mk__slice_bits(14, 4) | mk__slice_bits(30, 4);
-	CHECK(mk__bin_find(&x, 4, &at) == mk__sref(a, 10) && at == 14);   /* a dirty end beats the best fit */
-	/* No run has 5 dirty slices at an end: the cut covering the most dirty ones (4: 13..17 and 30..34),
-	 * the shorter run on a tie. */
-	CHECK(mk__bin_find(&x, 5, &at) == mk__sref(a, 10) && at == 13);
-	a->dirty_mask = mk__slice_bits(17, 1) | mk__slice_bits(30, 3);
-	CHECK(mk__bin_find(&x, 5, &at) == mk__sref(a, 30) && at == 30);   /* 3 dirty beat 1 */
-	a->dirty_mask = mk__slice_bits(30, 4);
-	CHECK(mk__bin_find(&x, 4, &at) == mk__sref(a, 30) && at == 30);   /* only its start is dirty */
+	mk__bin_insert(&x, a, 1, 16);    /* A: the best fit for 16 */
+	mk__bin_insert(&x, a, 20, 18);   /* B: 16 + 16/8 slices, within the 1/8 */
+	mk__bin_insert(&x, a, 40, 19);   /* C: beyond it */
+	a->dirty_mask = mk__slice_bits(22, 16) | mk__slice_bits(40, 16);
+	CHECK(mk__bin_find(&x, 16, &at) == mk__sref(a, 20) && at == 22);   /* a dirty end within 1/8 beats the best fit */
+	a->dirty_mask = mk__slice_bits(40, 16);
+	CHECK(mk__bin_find(&x, 16, &at) == mk__sref(a, 1) && at == 1);     /* one beyond it does not */
 	a->dirty_mask = 0;
-	CHECK(mk__bin_find(&x, 4, &at) == mk__sref(a, 1) && at == 1);
-	/* Only the first MK_BIN_LOOK non-empty bins are looked into: a dirty run further on is not taken. */
+	CHECK(mk__bin_find(&x, 16, &at) == mk__sref(a, 1) && at == 1);
+	/* 17 slices (up to 19 looked at): no run has 17 dirty at an end, the cut covering the most wins, the
+	 * shorter run on a tie. */
+	a->dirty_mask = mk__slice_bits(21, 3) | mk__slice_bits(40, 5);
+	CHECK(mk__bin_find(&x, 17, &at) == mk__sref(a, 40) && at == 40);   /* 5 dirty beat 3 */
+	a->dirty_mask = mk__slice_bits(21, 3) | mk__slice_bits(56, 3);
+	CHECK(mk__bin_find(&x, 17, &at) == mk__sref(a, 20) && at == 20);   /* a tie: B, at its start */
+	a->dirty_mask = mk__slice_bits(20, 3);
+	CHECK(mk__bin_find(&x, 17, &at) == mk__sref(a, 20) && at == 20);   /* its start covers more than its end */
+	a->dirty_mask = mk__slice_bits(36, 2);
+	CHECK(mk__bin_find(&x, 17, &at) == mk__sref(a, 20) && at == 21);   /* its end does */
+	/* Short requests (n / 8 = 0): the best fit alone, however resident a longer run is. */
 	mk_runs y = { 0 };
-	for (unsigned len = 2; len < 2 + MK_BIN_LOOK; len++)
-		mk__bin_insert(&y, a, len, len);   /* MK_BIN_LOOK clean bins, of 2.. slices */
-	unsigned far = 2 + MK_BIN_LOOK;
-	mk__bin_insert(&y, a, 40, far);
-	a->dirty_mask = mk__slice_bits(40, far);
-	CHECK(mk__bin_find(&y, 2, &at) == mk__sref(a, 2) && at == 2);
+	mk__bin_insert(&y, a, 1, 5);
+	mk__bin_insert(&y, a, 10, 6);
+	a->dirty_mask = mk__slice_bits(10, 6);
+	CHECK(mk__bin_find(&y, 4, &at) == mk__sref(a, 1) && at == 1);
+	CHECK(mk__bin_find(&y, 5, &at) == mk__sref(a, 1) && at == 1);
+	CHECK(mk__bin_find(&y, 6, &at) == mk__sref(a, 10) && at == 10);
+	a->dirty_mask = mk__slice_bits(2, 4);   /* and of the best fit, the resident end */
+	CHECK(mk__bin_find(&y, 4, &at) == mk__sref(a, 1) && at == 2);
 	mk__os_unmap(a, MK_SEG_SIZE);
 }
 

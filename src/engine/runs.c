@@ -47,7 +47,7 @@ void mk__bin_remove(mk_runs *x, mk_segment *seg, unsigned i, unsigned len)
 mk_sref mk__bin_find(const mk_runs *x, unsigned n, unsigned *at)
 {
 	uint64_t m = x->bin_mask & ~(((uint64_t)1 << n) - 1);
-	unsigned widest = n + n / 8;   /* at most 8 bins past the first (n <= 63) */
+	unsigned widest = n + n / 8;   /* at most 7 lengths past n (n <= 63) */
 	mk_sref best = 0;
 	unsigned best_dirty = 0;
 	for (; m; m &= m - 1) {

@@ -41,9 +41,9 @@ void    mk__bin_remove(mk_runs *x, mk_segment *seg, unsigned i, unsigned len);
  * those bins, the first run whose n slices at its start or at its end are all dirty (no page faults),
  * else the one whose cut covers the most dirty slices (the shorter run on a tie).  Not further: cutting
  * a resident run much longer than the request, where a better fit is free, fragments the segments
- * (holding 16 GiB of 128 KiB-1 MiB blocks and replacing them at random, looking 8 bins up for residency
- * mapped 13% more segments and took 1.3-1.7x the time per replacement, in purges and page faults of the
- * extra memory; the 1/8 is the waste a size class allows).  *at: the first slice to take: the run's end
+ * (holding 4-16 GiB of 128 KiB-1 MiB blocks and replacing them at random, looking 8 bins up for
+ * residency took 1.35-1.40x the time per replacement, and mapped 13% more segments at 16 GiB: purges and
+ * page faults of the extra memory; the 1/8 is the waste a size class allows).  *at: the first slice to take: the run's end
  * when that end covers more dirty slices (cutting from the end leaves the rest of the run as it was: see
  * segment.c), else its start (where the block freed there had its first bytes, the ones most programs
  * touch; and spans laid from the start of a segment keep the memory below its first span unmapped, which

@@ -91,6 +91,14 @@ static void test_bins_prefer_resident_runs(void)
 	CHECK(mk__bin_find(&x, 17, &at) == mk__sref(a, 20) && at == 20);   /* its start covers more than its end */
 	a->dirty_mask = mk__slice_bits(36, 2);
 	CHECK(mk__bin_find(&x, 17, &at) == mk__sref(a, 20) && at == 21);   /* its end does */
+	/* The window is the request's 1/8, not the first bin's: with runs of 17 (clean) and 19 (dirty), 16
+	 * slices come from the 17 (19 > 16 + 2). */
+	mk_runs z = { 0 };
+	mk__bin_insert(&z, a, 1, 17);
+	mk__bin_insert(&z, a, 20, 19);
+	a->dirty_mask = mk__slice_bits(20, 19);
+	CHECK(mk__bin_find(&z, 16, &at) == mk__sref(a, 1) && at == 1);
+	CHECK(mk__bin_find(&z, 17, &at) == mk__sref(a, 20) && at == 20);   /* 19 <= 17 + 2 */
 	/* Short requests (n / 8 = 0): the best fit alone, however resident a longer run is. */
 	mk_runs y = { 0 };
 	mk__bin_insert(&y, a, 1, 5);

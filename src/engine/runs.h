@@ -46,11 +46,10 @@ void    mk__bin_remove(mk_runs *x, mk_segment *seg, unsigned i, unsigned len);
  * page faults of the extra memory; the 1/8 is the waste a size class allows).  What it costs: a program
  * that writes all of its large blocks faults in more of them (the `large` workload: 10% more page faults
  * with the purge delay out of the way, 0-18% with it, and about 10% more CPU time; a window of n + n/2
- * lost most of the gain above).  *at: the first slice to take: the run's end
- * when that end covers more dirty slices (cutting from the end leaves the rest of the run as it was: see
- * segment.c), else its start (where the block freed there had its first bytes, the ones most programs
- * touch; and spans laid from the start of a segment keep the memory below its first span unmapped, which
- * stops a far underflow). */
+ * lost most of the gain above).  *at: the first slice to take: the run's end when that end covers more
+ * dirty slices (cutting from the end leaves the rest of the run as it was: see segment.c), else its start
+ * (where the block freed there had its first bytes, the ones most programs touch; and spans laid from
+ * the start of a segment keep the memory below its first span unmapped, which stops a far underflow). */
 mk_sref mk__bin_find(const mk_runs *x, unsigned n, unsigned *at);
 
 /* Makes the free slices of `mask` dirty as of now: stamped, and queued at the back. */

@@ -42,7 +42,7 @@
 	X(O, os_madvise, "os.madvise", "calls", "madvise system calls (purges, refused ones too)")                  \
 	X(O, os_mremap, "os.mremap", "calls", "mremap system calls")                                                \
 	X(O, os_mprotect, "os.mprotect", "calls", "mprotect system calls")                                          \
-	X(O, os_mincore, "os.mincore", "calls", "mincore system calls (calloc of a reused huge block, heap maps)")         \
+	X(O, os_mincore, "os.mincore", "calls", "mincore system calls (calloc of a reused huge block, heap maps)")  \
 	X(D, heaps, "heaps.current", "heaps", "thread heaps made (never unmapped)")                                 \
 	X(D, heaps_parked, "heaps.parked", "heaps", "of those, parked (their thread exited) and waiting")           \
 	X(G, heaps_created, "heaps.created", "heaps", "thread heaps created, in all")                               \

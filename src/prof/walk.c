@@ -5,7 +5,6 @@
  * mallinfo2.  Residency comes from mincore(2), a query that changes nothing. */
 #define _GNU_SOURCE
 #include <string.h>
-#include <sys/mman.h>
 
 #include "engine/engine.h"
 #include "os/os.h"

@@ -274,6 +274,7 @@ void     mk__segments_walk(void (*visit)(const mk_span *s, void *arg), void *arg
 
 /* heap.c: thread heaps */
 void    *mk__heap_alloc_class(mk_heap *h, unsigned cls) MK_HIDDEN;
+mk_span *mk__heap_move_on(mk_heap *h, unsigned cls, uint32_t want) MK_HIDDEN;   /* prof/sample.c */
 void     mk__remote_free(mk_span *s, mk_block *b) MK_HIDDEN;
 void     mk__heaps_lock(void) MK_HIDDEN;
 void     mk__heaps_unlock(void) MK_HIDDEN;

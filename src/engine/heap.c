@@ -398,6 +398,31 @@ void *mk__heap_alloc_class(mk_heap *h, unsigned cls)
 	return mk_likely(b != NULL) ? b : refill(h, cls);
 }
 
+/* For the profiler's proxies (prof/sample.c), which cut pieces of the current span's free list: when
+ * that list is shorter than `want` and nothing is left to carve, the heap moves on, as refill does once
+ * the list is gone, to one of the first few active spans holding at least `want` free blocks (the old
+ * current keeps its own for later).  Without it a span that frees come back to a few at a time would
+ * bring the slow path back every few allocations.  Returns the current span. */
+#define MOVE_ON_LOOK 4
+
+mk_span *mk__heap_move_on(mk_heap *h, unsigned cls, uint32_t want)
+{
+	mk_span *cur = h->current[cls];
+	if (cur == &mk__empty_span || cur->carved < cur->capacity || cur->carved + 1 - cur->used >= want)
+		return cur;
+	if (collect(cur) && cur->carved + 1 - cur->used >= want)   /* other threads' frees first */
+		return cur;
+	unsigned looked = 0;
+	for (mk_span *s = h->active[cls].first; s && looked < MOVE_ON_LOOK; s = s->next, looked++)
+		if (s != cur && (s->free || collect(s)) && s->carved - s->used >= want) {
+			list_remove(&h->active[cls], s);
+			list_push(&h->active[cls], s, true);
+			set_current(h, cls, s);
+			return s;
+		}
+	return cur;
+}
+
 static void heap_abandon(mk_heap *h);
 
 /* After thread_exit (see thread_exited): the heap goes back to the pool at once, with the new block out. */
@@ -630,16 +655,18 @@ void mk__free_slow(void *p)
 /* ---- thread exit and abandoned heaps ---- */
 
 /* Takes back what other threads freed and gives every empty span to its segment (the current ones too:
- * the next malloc of the heap's thread picks a span again). */
-static void heap_collect(mk_heap *h)
+ * the next malloc of the heap's thread picks a span again; but a heap parked with the profiler on keeps
+ * the current spans its proxies hold pieces of, see mk__prof_heap_release). */
+static void heap_collect(mk_heap *h, bool parking)
 {
 	if (mk_unlikely(mk__prof_on))
-		mk__prof_heap_release(h);
+		mk__prof_heap_release(h, parking);
 	drain_xblocks(h);
 	for (unsigned w = 0; w < sizeof h->classes / sizeof h->classes[0]; w++)
 		for (uint64_t bits = h->classes[w]; bits; bits &= bits - 1) {
 			unsigned cls = w * 64 + (unsigned)__builtin_ctzll(bits);
-			set_current(h, cls, &mk__empty_span);
+			if (!(mk_unlikely(mk__prof_on) && parking && mk__prof_kept(h, cls)))
+				set_current(h, cls, &mk__empty_span);
 			mk_span *next;
 			for (mk_span *s = h->active[cls].first; s; s = next) {
 				next = s->next;
@@ -663,7 +690,7 @@ static void heap_collect(mk_heap *h)
 
 static void heap_abandon(mk_heap *h)
 {
-	heap_collect(h);
+	heap_collect(h, true);
 	pthread_mutex_lock(&heaps_lock);
 	MK_STORE(h->owned, 0);
 	MK_STORE(h->generation, h->generation + 1);
@@ -690,13 +717,18 @@ void mk__heaps_collect_abandoned(void)
 	pthread_mutex_lock(&heaps_lock);
 	for (mk_heap *h = pool; h; h = h->next_in_pool) {
 		mk__os_point("collect_abandoned.heap");
-		heap_collect(h);
+		heap_collect(h, false);
 		MK_STORE(h->generation, h->generation + 1);   /* after: see collect_parked */
 	}
 	pthread_mutex_unlock(&heaps_lock);
 	mk_heap *mine = mk__tls_heap;
 	if (mine != &mk__empty_heap)
-		heap_collect(mine);
+		heap_collect(mine, false);
+	if (mk_unlikely(mk__prof_on)) {   /* freed sampled blocks wait in mk__prof_heap's spans (src/prof) */
+		mk__prof_lock();
+		heap_collect(&mk__prof_heap, false);
+		mk__prof_unlock();
+	}
 }
 
 size_t mk__heaps_count(size_t *abandoned)

@@ -33,7 +33,9 @@ void *mk__prof_alloc(mk_heap *h, size_t n) MK_HIDDEN;      /* mk__prof_alloc_in'
 void *mk__prof_note(void *p, size_t align) MK_HIDDEN;      /* a block made elsewhere (aligned, calloc'd huge) */
 void  mk__prof_forget(const void *p) MK_HIDDEN;            /* before a large or huge block, or one of
                                                               mk__prof_heap's, is freed */
-void  mk__prof_heap_release(mk_heap *h) MK_HIDDEN;         /* heap_collect: proxies give their blocks back */
+void  mk__prof_heap_release(mk_heap *h, bool parking) MK_HIDDEN;   /* heap_collect, before: proxies give
+                                                              their blocks back (parking: only the counts) */
+bool  mk__prof_kept(const mk_heap *h, unsigned cls) MK_HIDDEN;   /* heap_collect: a piece of cls kept */
 bool  mk__prof_direct_ok(const mk_heap *h, unsigned d) MK_HIDDEN;  /* mk_check: direct[d] is h's proxy */
 void  mk__prof_heap_init(void) MK_HIDDEN;
 void  mk__prof_after_sample(void) MK_HIDDEN;                 /* growth dumps */

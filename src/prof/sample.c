@@ -29,8 +29,15 @@ mk_heap mk__prof_heap;
 typedef struct prof_heap {
 	mk_heap *heap;                    /* the thread heap these proxies belong to, for ever */
 	struct prof_heap *next;
-	int64_t countdown;                /* bytes before the next sample point */
+	int64_t countdown;                /* bytes before the next point, of what is counted block by block */
 	uint64_t rng;
+	/* Bytes of class cls before its next sample point, for the classes the proxies serve (-1: not drawn
+	 * yet).  One countdown per class, not one per heap: a proxy is cut to what fits before its class's
+	 * point, so that its blocks can be popped unseen; with a shared countdown, every class's proxy would
+	 * be cut to the same point, and the pops of one would pass points the others' had counted on (the
+	 * points missed would go unsampled).  Independent Poisson processes of one rate over disjoint bytes
+	 * are one over all of them: every byte still has the same chance. */
+	int64_t left[MK_NCLASSES];
 	mk_span *from[MK_NCLASSES];       /* the span the proxy's blocks were cut from, or NULL */
 	uint32_t taken[MK_NCLASSES];      /* how many were cut */
 	uint8_t pieces[MK_NCLASSES];      /* pieces cut so far, up to CARVE_AFTER */
@@ -100,6 +107,8 @@ static prof_heap *state_of(mk_heap *h, bool create)
 		st->heap = h;
 		st->rng = (mk__secret ^ (uintptr_t)h) | 1;
 		st->countdown = gap(&st->rng);
+		for (unsigned c = 0; c < MK_NCLASSES; c++)
+			st->left[c] = -1;
 		st->next = atomic_load_explicit(&states, memory_order_relaxed);
 		while (!atomic_compare_exchange_weak_explicit(&states, &st->next, st, memory_order_release,
 		                                              memory_order_relaxed))
@@ -121,7 +130,7 @@ static void reconcile(prof_heap *st, unsigned cls)
 	 * What is left joins the span's own free list, walking the shorter of the two to its end: the
 	 * span's holds carved + pin - used blocks (the stolen ones count in used), pin 1 while current. */
 	uint32_t left = st->taken[cls] - px->used;
-	st->countdown -= (int64_t)px->used * from->block_size;
+	st->left[cls] -= (int64_t)px->used * from->block_size;   /* px->used <= taken: fits before the point */
 	if (left) {
 		uint64_t own = from->carved + (st->heap->current[cls] == from) - from->used;
 		if (!from->free) {
@@ -155,8 +164,10 @@ static void install(prof_heap *st, mk_heap *h, unsigned cls)
 {
 	mk_span *s = h->current[cls], *px = &st->proxy[cls];
 	uint32_t bs = mk__classes[cls].size;
-	uint64_t room = st->countdown > 0 ? (uint64_t)st->countdown / bs : 0;
+	uint64_t room = st->left[cls] > 0 ? (uint64_t)st->left[cls] / bs : 0;
+	uint64_t want = room < PIECE_MIN ? room : PIECE_MIN;
 	uint32_t k = 0;
+	s = mk__heap_move_on(h, cls, (uint32_t)want);
 	/* A short list would bring the slow path back after a few allocations (a class of 1 KiB blocks has 4
 	 * in a page): the span's untouched tail is carved on, a page at a time, until a piece holds
 	 * PIECE_MIN blocks (or all that fit before the point).  At most PIECE_MIN blocks per class and heap
@@ -165,7 +176,6 @@ static void install(prof_heap *st, mk_heap *h, unsigned cls)
 	if (st->pieces[cls] < CARVE_AFTER) {
 		st->pieces[cls]++;
 	} else if (s != &mk__empty_span) {
-		uint64_t want = room < PIECE_MIN ? room : PIECE_MIN;
 		while (s->carved < s->capacity && s->carved + 1 - s->used < want)
 			mk__span_carve(s);
 	}
@@ -260,7 +270,8 @@ static void *alloc_counted(prof_heap *st, mk_heap *h, size_t n)
 		return sampled_on(&mk__prof_mid_left, st, mk__classes[cls].size) ? sample_small(cls)
 		                                                                  : mk__heap_alloc_class(h, cls);
 	reconcile(st, cls);
-	void *p = sampled(st, mk__classes[cls].size) ? sample_small(cls) : mk__heap_alloc_class(h, cls);
+	void *p = sampled_on(&st->left[cls], st, mk__classes[cls].size) ? sample_small(cls)
+	                                                                 : mk__heap_alloc_class(h, cls);
 	install(st, h, cls);
 	return p;
 }
@@ -319,17 +330,39 @@ void mk__prof_forget(const void *p)
 	mk__prof_unlock();
 }
 
-void mk__prof_heap_release(mk_heap *h)
+/* Before heap_collect.  A heap whose thread exits goes to the pool with its proxies' blocks (parking):
+ * giving them back would walk one of two lists to its end for each class, cold blocks most of them
+ * (1,000 thread exits of larsonsrv walked 500,000), and the next thread of the heap pops them as they
+ * are.  What was popped is counted now, so that the piece left is a new one of `taken` blocks.  The
+ * piece's span stays the current one of its class, pinned (heap_collect asks mk__prof_kept), as it is
+ * whenever a piece is out: the blocks count in its `used`, and the pin keeps the next thread's frees of
+ * what it pops from emptying and retiring it under the proxy.  At most one span per class stays, until
+ * the heap is used again or malloc_trim collects it (parking false: everything back). */
+void mk__prof_heap_release(mk_heap *h, bool parking)
 {
 	prof_heap *st = state_of(h, false);
 	if (!st)
 		return;
 	for (unsigned cls = 0; cls < MK_NCLASSES; cls++) {
+		mk_span *px = &st->proxy[cls];
+		if (parking && st->from[cls] && px->used < st->taken[cls] && st->from[cls] == h->current[cls] &&
+		    h->direct[mk__classes[cls].direct_lo] == px) {
+			st->left[cls] -= (int64_t)px->used * px->block_size;
+			st->taken[cls] -= px->used;
+			px->used = 0;
+			continue;
+		}
 		reconcile(st, cls);
-		if (h->direct[mk__classes[cls].direct_lo] == &st->proxy[cls])
+		if (h->direct[mk__classes[cls].direct_lo] == px)
 			for (unsigned d = mk__classes[cls].direct_lo; d < mk__classes[cls].direct_hi; d++)
 				h->direct[d] = h->current[cls];
 	}
+}
+
+bool mk__prof_kept(const mk_heap *h, unsigned cls)
+{
+	prof_heap *st = state_of((mk_heap *)h, false);
+	return st && st->from[cls];
 }
 
 bool mk__prof_direct_ok(const mk_heap *h, unsigned d)

@@ -4,6 +4,8 @@
  * the profile names the sites; runs itself again with MEMKIT_PROF=1 and a 16 KiB rate when started
  * without them (so run-all.sh can start it plainly).  Bounds: prof_bound in profile.h (5 standard
  * deviations of the sampling estimate). */
+#include <malloc.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -61,6 +63,26 @@ NOINLINE void site_aligned(void)
 	}
 }
 
+/* Allocations of 64 classes interleaved, each block freed 1,000 allocations later: every class has a
+ * proxy out at once, and the bytes of one class's must not hide another's sample points. */
+enum { N_MIXED = 300000, MIXED_RING = 1000 };
+static double mixed_truth, mixed_var, mixed_max;
+NOINLINE void site_mixed(void)
+{
+	static void *ring[MIXED_RING];
+	for (int i = 0; i < N_MIXED; i++) {
+		free(ring[i % MIXED_RING]);
+		void *p = malloc(16 * (1 + (size_t)(i * 37 % 64)));
+		ring[i % MIXED_RING] = p;
+		double s = (double)malloc_usable_size(p), q = 1 - exp(-s / RATE);
+		mixed_truth += s;
+		mixed_var += s * s * (1 - q) / q;
+		mixed_max = s > mixed_max ? s : mixed_max;
+	}
+	for (int i = 0; i < MIXED_RING; i++)
+		free(ring[i]);
+}
+
 static void *remote_blocks[N_REMOTE];
 NOINLINE void site_remote(void)
 {
@@ -107,6 +129,7 @@ static void setup(void)
 	site_huge();
 	site_loop();
 	site_aligned();
+	site_mixed();
 	pthread_t t;
 	pthread_create(&t, NULL, remote_thread, NULL);
 	pthread_join(t, NULL);
@@ -157,6 +180,13 @@ static void test_malloc_free_loop_counted(void)
 	             prof_bound(20000, 256, RATE)));
 }
 
+static void test_interleaved_classes_counted(void)
+{
+	REQUIRE(have_profile);
+	CHECK(within("site_mixed allocated", prof_estimate(&prof, "site_mixed", 1), mixed_truth,
+	             5 * sqrt(mixed_var) + mixed_max));
+}
+
 static void test_remote_frees_forgotten(void)
 {
 	REQUIRE(have_profile);
@@ -187,6 +217,85 @@ static void test_frees_forgotten(void)
 }
 
 static void test_heap_consistent(void) { CHECK(mk_check() == 0); }
+
+/* A thread exits with pieces of free lists in its proxies: its heap is parked with them (no walk to give
+ * them back), the next thread pops them, no block is handed out twice, the heaps stay consistent, and
+ * malloc_trim gives every piece back (no live block of the class left). */
+enum { N_PARKED = 300, PARKED_SIZE = 700 };
+static void *parked_blocks[2][N_PARKED];
+static void *parked_thread(void *arg)
+{
+	void **b = arg;
+	for (int i = 0; i < N_PARKED; i++) {
+		b[i] = malloc(PARKED_SIZE);
+		if (b[i])
+			memset(b[i], i & 0xff, PARKED_SIZE);
+	}
+	for (int i = 0; i < N_PARKED; i++)
+		if (!b[i] || ((unsigned char *)b[i])[PARKED_SIZE - 1] != (i & 0xff))
+			return (void *)1;
+	return NULL;
+}
+
+/* Allocates `arg` blocks and frees them all: a thread that pops exactly what its predecessor's proxy
+ * kept, and frees it, must not empty the span under the piece. */
+static void *parked_churn(void *arg)
+{
+	void *b[64];
+	int n = (int)(intptr_t)arg;
+	for (int i = 0; i < n; i++)
+		b[i] = malloc(PARKED_SIZE);
+	for (int i = 0; i < n; i++)
+		free(b[i]);
+	return NULL;
+}
+
+static int ptr_cmp(const void *a, const void *b)
+{
+	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void test_parked_heap_proxies(void)
+{
+	for (int t = 0; t < 2; t++) {
+		pthread_t th;
+		void *r = (void *)1;
+		REQUIRE(pthread_create(&th, NULL, parked_thread, parked_blocks[t]) == 0);
+		pthread_join(th, &r);
+		CHECK(r == NULL);
+		CHECK(mk_check() == 0);
+		if (t == 0)   /* the second thread allocates while the first one's blocks are still live */
+			continue;
+		static void *all[2 * N_PARKED];
+		memcpy(all, parked_blocks, sizeof all);
+		qsort(all, 2 * N_PARKED, sizeof all[0], ptr_cmp);
+		int twice = 0;
+		for (int i = 1; i < 2 * N_PARKED; i++)
+			twice += all[i] == all[i - 1];
+		CHECK(twice == 0);
+	}
+	for (int t = 0; t < 2; t++)
+		for (int i = 0; i < N_PARKED; i++)
+			free(parked_blocks[t][i]);
+	CHECK(mk_check() == 0);
+	for (int k = 0; k < 400; k++) {   /* then one block each: some thread pops a piece's last block */
+		pthread_t th;
+		REQUIRE(pthread_create(&th, NULL, parked_churn, (void *)(intptr_t)(k < 64 ? k + 1 : 1)) == 0);
+		pthread_join(th, NULL);
+	}
+	CHECK(mk_check() == 0);
+	void *probe = malloc(PARKED_SIZE);
+	size_t cls = malloc_usable_size(probe);
+	free(probe);
+	malloc_trim(0);
+	char name[64];
+	snprintf(name, sizeof name, "class.%zu.live", cls);
+	uint64_t live = 1;
+	CHECK(mk_stats_get(name, &live) == 0);
+	CHECK(live == 0);
+	CHECK(mk_check() == 0);
+}
 
 /* Threads allocate and free while the main thread forks: every child profiles, dumps and exits. */
 static volatile int stop;
@@ -265,9 +374,11 @@ static void cases(void)
 	RUN(test_mid_site);
 	RUN(test_large_and_huge_sites);
 	RUN(test_malloc_free_loop_counted);
+	RUN(test_interleaved_classes_counted);
 	RUN(test_remote_frees_forgotten);
 	RUN(test_frees_forgotten);
 	RUN(test_heap_consistent);
+	RUN(test_parked_heap_proxies);
 	RUN(test_fork_while_threads_allocate);
 	RUN(test_dump_errors);
 }

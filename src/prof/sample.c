@@ -121,16 +121,32 @@ static prof_heap *state_of(mk_heap *h, bool create)
 
 /* The proxy of cls is empty (or about to be abandoned): counts what was popped from it and gives what was
  * not back to the span it came from. */
+/* Counts on the class's countdown what the inlined malloc popped from its proxy (the pops count in the
+ * proxy's `used`: no walk to count; used <= taken, so they fit before the point), leaving a piece of the
+ * blocks not popped. */
+static void count_popped(prof_heap *st, unsigned cls)
+{
+	mk_span *px = &st->proxy[cls];
+	st->left[cls] -= (int64_t)px->used * px->block_size;
+	st->taken[cls] -= px->used;
+	px->used = 0;
+}
+
+static void point_direct(mk_heap *h, unsigned cls, mk_span *s)
+{
+	for (unsigned d = mk__classes[cls].direct_lo; d < mk__classes[cls].direct_hi; d++)
+		h->direct[d] = s;
+}
+
 static void reconcile(prof_heap *st, unsigned cls)
 {
 	mk_span *from = st->from[cls], *px = &st->proxy[cls];
 	if (!from)
 		return;
-	/* The inlined malloc's pop counts in the proxy's `used` (zeroed by install): no walk to count.
-	 * What is left joins the span's own free list, walking the shorter of the two to its end: the
+	/* What is left joins the span's own free list, walking the shorter of the two to its end: the
 	 * span's holds carved + pin - used blocks (the stolen ones count in used), pin 1 while current. */
-	uint32_t left = st->taken[cls] - px->used;
-	st->left[cls] -= (int64_t)px->used * from->block_size;   /* px->used <= taken: fits before the point */
+	count_popped(st, cls);
+	uint32_t left = st->taken[cls];
 	if (left) {
 		uint64_t own = from->carved + (st->heap->current[cls] == from) - from->used;
 		if (!from->free) {
@@ -205,8 +221,7 @@ static void install(prof_heap *st, mk_heap *h, unsigned cls)
 		st->from[cls] = s;
 		st->taken[cls] = k;
 	}
-	for (unsigned d = mk__classes[cls].direct_lo; d < mk__classes[cls].direct_hi; d++)
-		h->direct[d] = px;
+	point_direct(h, cls, px);
 }
 
 static bool is_direct(unsigned cls) { return mk__classes[cls].direct_lo < mk__classes[cls].direct_hi; }
@@ -347,15 +362,12 @@ void mk__prof_heap_release(mk_heap *h, bool parking)
 		mk_span *px = &st->proxy[cls];
 		if (parking && st->from[cls] && px->used < st->taken[cls] && st->from[cls] == h->current[cls] &&
 		    h->direct[mk__classes[cls].direct_lo] == px) {
-			st->left[cls] -= (int64_t)px->used * px->block_size;
-			st->taken[cls] -= px->used;
-			px->used = 0;
+			count_popped(st, cls);
 			continue;
 		}
 		reconcile(st, cls);
 		if (h->direct[mk__classes[cls].direct_lo] == px)
-			for (unsigned d = mk__classes[cls].direct_lo; d < mk__classes[cls].direct_hi; d++)
-				h->direct[d] = h->current[cls];
+			point_direct(h, cls, h->current[cls]);
 	}
 }
 

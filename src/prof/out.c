@@ -75,6 +75,24 @@ void mk__out_printf(mk_out *o, const char *fmt, ...)
 	mk__out_write(o, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
+void mk__out_hex16(mk_out *o, unsigned long v)
+{
+	char t[18] = "0x";
+	for (int i = 17; i >= 2; i--, v >>= 4)
+		t[i] = "0123456789abcdef"[v & 15];
+	mk__out_write(o, t, sizeof t);
+}
+
+void mk__out_dec(mk_out *o, unsigned long v)
+{
+	char t[20];
+	int i = sizeof t;
+	do
+		t[--i] = (char)('0' + v % 10);
+	while (v /= 10);
+	mk__out_write(o, t + i, sizeof t - (size_t)i);
+}
+
 void mk__out_xml(mk_out *o, const char *s)
 {
 	for (; *s; s++) {

@@ -139,8 +139,12 @@ static void write_symbols(mk_out *o, const prof_site *s, size_t n)
 	mk__out_printf(o, "--- symbol\nbinary=%s\n", exe);
 	names nm;
 	if (names_of(pcs, &k, &nm)) {
-		for (size_t i = 0; i < k; i++)
-			mk__out_printf(o, "0x%016lx %s\n", (unsigned long)pcs[i], nm.name[i]);
+		for (size_t i = 0; i < k; i++) {
+			mk__out_hex16(o, (unsigned long)pcs[i]);
+			mk__out_str(o, " ");
+			mk__out_str(o, nm.name[i]);
+			mk__out_str(o, "\n");
+		}
 		names_free(&nm);
 	}
 	mk__out_str(o, "---\n");
@@ -173,13 +177,20 @@ int mk__prof_write(const char *path, bool symbols)
 	mk__out_printf(o, "heap profile: %lu: %lu [%lu: %lu] @ heap_v2/%ld\n", (unsigned long)lc,
 	               (unsigned long)lb, (unsigned long)ac, (unsigned long)ab, mk__prof_opt.rate);
 	for (size_t i = 0; i < n; i++) {
-		mk__out_printf(o, "%lu: %lu [%lu: %lu] @", (unsigned long)s[i].live_count,
-		               (unsigned long)(s[i].live_count * s[i].size), (unsigned long)s[i].alloc_count,
-		               (unsigned long)(s[i].alloc_count * s[i].size));
+		mk__out_dec(o, (unsigned long)s[i].live_count);
+		mk__out_str(o, ": ");
+		mk__out_dec(o, (unsigned long)(s[i].live_count * s[i].size));
+		mk__out_str(o, " [");
+		mk__out_dec(o, (unsigned long)s[i].alloc_count);
+		mk__out_str(o, ": ");
+		mk__out_dec(o, (unsigned long)(s[i].alloc_count * s[i].size));
+		mk__out_str(o, "] @");
 		if (s[i].nframes == 0)
 			mk__out_str(o, " 0x1");    /* no stack (sampled before the unwinder was ready) */
-		for (unsigned f = 0; f < s[i].nframes; f++)
-			mk__out_printf(o, " 0x%016lx", (unsigned long)s[i].frames[f]);
+		for (unsigned f = 0; f < s[i].nframes; f++) {
+			mk__out_str(o, " ");
+			mk__out_hex16(o, (unsigned long)s[i].frames[f]);
+		}
 		mk__out_str(o, "\n");
 	}
 	mk__out_str(o, "\nMAPPED_LIBRARIES:\n");

@@ -86,9 +86,9 @@ static bool take(int64_t *countdown, uint64_t *rng, size_t size)
 		*countdown -= (int64_t)size;
 		return false;
 	}
-	*countdown -= (int64_t)size;
-	while (*countdown < 0)
-		*countdown += gap(rng) + 1;
+	/* The points are a Bernoulli process over bytes: those after the block's end do not depend on those
+	 * inside it, so the next one is a fresh gap away (one draw, however many points a huge block holds). */
+	*countdown = gap(rng);
 	return true;
 }
 
@@ -172,6 +172,9 @@ static void reconcile(prof_heap *st, unsigned cls)
 }
 
 #define PIECE_MIN 32
+#ifndef PIECE_MAX
+#define PIECE_MAX 64
+#endif
 #define CARVE_AFTER 8
 
 /* Cuts the next piece of the current span's free list into the proxy, and makes the proxy what the
@@ -181,6 +184,8 @@ static void install(prof_heap *st, mk_heap *h, unsigned cls)
 	mk_span *s = h->current[cls], *px = &st->proxy[cls];
 	uint32_t bs = mk__classes[cls].size;
 	uint64_t room = st->left[cls] > 0 ? (uint64_t)st->left[cls] / bs : 0;
+	if (room > PIECE_MAX)
+		room = PIECE_MAX;
 	uint64_t want = room < PIECE_MIN ? room : PIECE_MIN;
 	uint32_t k = 0;
 	s = mk__heap_move_on(h, cls, (uint32_t)want);

@@ -172,9 +172,6 @@ static void reconcile(prof_heap *st, unsigned cls)
 }
 
 #define PIECE_MIN 32
-#ifndef PIECE_MAX
-#define PIECE_MAX 64
-#endif
 #define CARVE_AFTER 8
 
 /* Cuts the next piece of the current span's free list into the proxy, and makes the proxy what the
@@ -184,8 +181,6 @@ static void install(prof_heap *st, mk_heap *h, unsigned cls)
 	mk_span *s = h->current[cls], *px = &st->proxy[cls];
 	uint32_t bs = mk__classes[cls].size;
 	uint64_t room = st->left[cls] > 0 ? (uint64_t)st->left[cls] / bs : 0;
-	if (room > PIECE_MAX)
-		room = PIECE_MAX;
 	uint64_t want = room < PIECE_MIN ? room : PIECE_MIN;
 	uint32_t k = 0;
 	s = mk__heap_move_on(h, cls, (uint32_t)want);

@@ -119,8 +119,6 @@ static prof_heap *state_of(mk_heap *h, bool create)
 	return st;
 }
 
-/* The proxy of cls is empty (or about to be abandoned): counts what was popped from it and gives what was
- * not back to the span it came from. */
 /* Counts on the class's countdown what the inlined malloc popped from its proxy (the pops count in the
  * proxy's `used`: no walk to count; used <= taken, so they fit before the point), leaving a piece of the
  * blocks not popped. */
@@ -138,6 +136,8 @@ static void point_direct(mk_heap *h, unsigned cls, mk_span *s)
 		h->direct[d] = s;
 }
 
+/* The proxy of cls is empty (or about to be abandoned): counts what was popped from it and gives what was
+ * not back to the span it came from. */
 static void reconcile(prof_heap *st, unsigned cls)
 {
 	mk_span *from = st->from[cls], *px = &st->proxy[cls];

@@ -8,7 +8,8 @@
  *
  * Heaps are never unmapped: a thread's exit parks its heap (with whatever blocks are still out) in a pool
  * and the next new thread adopts it, so late remote frees always find a live heap, and 10,000 threads in a
- * row use as many heaps as ran at once. */
+ * row use as many heaps as ran at once.  A few heaps park with their current spans in place, for the next
+ * thread to go on with (see "parked heaps that keep their spans"). */
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
@@ -31,6 +32,16 @@ static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
 static mk_heap *pool;            /* abandoned heaps */
 static mk_heap *all_heaps;
 static size_t heap_count, pool_count;
+/* Parked heaps that keep their spans for the next thread (see heap_abandon): at most PARK_KEEP_HEAPS, each
+ * with at most PARK_KEEP_BYTES in the spans it keeps. */
+#define PARK_KEEP_HEAPS 4
+#define PARK_KEEP_BYTES ((size_t)1 << 20)
+/* Those heaps (NULL: a free place) and when the oldest one's spans are due back (UINT64_MAX: none), under
+ * heaps_lock; park_due_ms is read without it by refill.  park_places counts the places taken: by those
+ * heaps, and by exiting threads that took one before collecting their heap and have not parked it yet. */
+static mk_heap *park_kept[PARK_KEEP_HEAPS];
+static _Atomic unsigned park_places;
+static _Atomic uint64_t park_due_ms = UINT64_MAX;
 static mk_heap *spare;           /* heaps carved from the last mapping and not used yet */
 static size_t spare_left;
 static pthread_key_t exit_key;
@@ -43,6 +54,8 @@ static __thread int thread_exited;
 void mk__heaps_lock(void) { pthread_mutex_lock(&heaps_lock); }
 void mk__heaps_unlock(void) { pthread_mutex_unlock(&heaps_lock); }
 static void unfull(mk_heap *h, mk_span *s);
+static void park_sweep_try(void);
+static void park_unkeep(mk_heap *h);
 
 void mk__heaps_after_fork_child(void)
 {
@@ -60,6 +73,12 @@ void mk__heaps_after_fork_child(void)
 	for (h = pool; h; h = h->next_in_pool)   /* the same for the parked heaps a child thread may adopt */
 		while (h->full.first)
 			unfull(h, h->full.first);
+	/* A thread of the parent that had taken a place among the heaps that keep spans, and not parked its
+	 * heap yet, does not exist here: the places taken are the heaps' that hold them. */
+	unsigned places = 0;
+	for (unsigned i = 0; i < PARK_KEEP_HEAPS; i++)
+		places += park_kept[i] != NULL;
+	atomic_store_explicit(&park_places, places, memory_order_relaxed);
 }
 
 static mk_heap *owner_of(const mk_span *s) { return (mk_heap *)((uintptr_t)MK_LOAD(s->heap) & ~MK_FULL_TAG); }
@@ -158,6 +177,8 @@ static mk_heap *heap_get(void)
 	if (h) {
 		pool = h->next_in_pool;
 		pool_count--;
+		if (h->parked_keep)   /* its spans are this thread's now */
+			park_unkeep(h);
 		mk__stat_heap(1);
 	} else {
 		h = heap_new_locked();
@@ -361,6 +382,9 @@ static MK_SLOW void *refill(mk_heap *h, unsigned cls)
 	MK_STAT_OWN_INC(h->stats.cls[cls].refills);
 	if (atomic_load_explicit(&h->xblocks, memory_order_relaxed))
 		drain_xblocks(h);
+	uint64_t due = atomic_load_explicit(&park_due_ms, memory_order_relaxed);
+	if (mk_unlikely(due != UINT64_MAX) && due <= mk__now_ms())   /* (a coarse clock: a few ns) */
+		park_sweep_try();
 	mk_span *s, *next;
 	for (s = h->active[cls].first; s; s = next) {
 		next = s->next;
@@ -654,18 +678,49 @@ void mk__free_slow(void *p)
 
 /* ---- thread exit and abandoned heaps ---- */
 
+/* Parked heaps that keep their spans.  Retiring a heap's spans at its thread's exit, for the next thread
+ * to make new ones, costs span churn (threadchurn: 17,000 spans made for 1,000 threads) and memory: the
+ * new spans come from other runs while the old ones wait, dirty, for the purge delay (that workload's peak
+ * RSS was twice glibc's).  So a heap parks with its current spans still current, up to PARK_KEEP_BYTES
+ * of them, and at most PARK_KEEP_HEAPS heaps at a time do so; the thread that adopts the heap allocates
+ * from them at once.  What a parked heap keeps goes back once it has waited the purge delay (seen at the
+ * next thread exit, or by the next refill of any thread), or by malloc_trim; with a purge delay of 0,
+ * nothing is kept. */
+
+/* Whether the current span of cls stays current as its heap parks, its free blocks counted in *kept (the
+ * memory that keeping it holds back from other threads; its uncarved tail may be resident too, cut from
+ * dirty slices, but would stay so as well for the purge delay as a free run; with the profiler on, the
+ * blocks a proxy holds count as used).  A span with no free block is not kept: it has nothing to give. */
+static bool keep_current(mk_heap *h, unsigned cls, size_t *kept)
+{
+	mk_span *c = h->current[cls];
+	if (c == &mk__empty_span || c->state != MK_SPAN_ACTIVE)
+		return false;
+	collect(c);   /* so that free + used = carved + pin */
+	size_t free_bytes = (size_t)(c->carved + 1 - c->used) * c->block_size;
+	if (free_bytes == 0 || *kept + free_bytes > PARK_KEEP_BYTES)
+		return false;
+	*kept += free_bytes;
+	return true;
+}
+
 /* Takes back what other threads freed and gives every empty span to its segment (the current ones too:
- * the next malloc of the heap's thread picks a span again; but a heap parked with the profiler on keeps
- * the current spans its proxies hold pieces of, see mk__prof_heap_release). */
-static void heap_collect(mk_heap *h, bool parking)
+ * the next malloc of the heap's thread picks a span again; but with `keep` the current spans stay, up to
+ * keep_current's bound, and a heap parked with the profiler on keeps the current spans its proxies hold
+ * pieces of, see mk__prof_heap_release).  Returns whether keep_current kept any. */
+static bool heap_collect(mk_heap *h, bool parking, bool keep)
 {
 	if (mk_unlikely(mk__prof_on))
 		mk__prof_heap_release(h, parking);
 	drain_xblocks(h);
+	size_t kept = 0;   /* bytes of free blocks in the current spans kept */
+	bool any = false;
 	for (unsigned w = 0; w < sizeof h->classes / sizeof h->classes[0]; w++)
 		for (uint64_t bits = h->classes[w]; bits; bits &= bits - 1) {
 			unsigned cls = w * 64 + (unsigned)__builtin_ctzll(bits);
-			if (!(mk_unlikely(mk__prof_on) && parking && mk__prof_kept(h, cls)))
+			if (keep && keep_current(h, cls, &kept))
+				any = true;
+			else if (!(mk_unlikely(mk__prof_on) && parking && mk__prof_kept(h, cls)))
 				set_current(h, cls, &mk__empty_span);
 			mk_span *next;
 			for (mk_span *s = h->active[cls].first; s; s = next) {
@@ -686,17 +741,88 @@ static void heap_collect(mk_heap *h, bool parking)
 			retire(h, s);
 	}
 	kept_release(h, true, 0);   /* after: draining xblocks may have kept some */
+	return any;
+}
+
+/* Under heaps_lock: h keeps its spans no longer (adopted, swept, trimmed), and its place is free. */
+static void park_unkeep(mk_heap *h)
+{
+	for (unsigned i = 0; i < PARK_KEEP_HEAPS; i++)
+		if (park_kept[i] == h)
+			park_kept[i] = NULL;
+	h->parked_keep = false;
+	atomic_fetch_sub_explicit(&park_places, 1, memory_order_relaxed);
+}
+
+/* Under heaps_lock: the parked heaps that have kept their spans for the purge delay give them back. */
+static void park_sweep_locked(uint64_t now)
+{
+	uint64_t delay = (uint64_t)mk__opt.purge_delay_ms, due = UINT64_MAX;
+	for (unsigned i = 0; i < PARK_KEEP_HEAPS; i++) {
+		mk_heap *h = park_kept[i];
+		if (!h)
+			continue;
+		if (now >= h->parked_ms + delay) {
+			heap_collect(h, false, false);
+			MK_STORE(h->generation, h->generation + 1);   /* after: see collect_parked */
+			park_unkeep(h);
+		} else if (h->parked_ms + delay < due) {
+			due = h->parked_ms + delay;
+		}
+	}
+	atomic_store_explicit(&park_due_ms, due, memory_order_relaxed);
+}
+
+void mk__heaps_delay_changed(void)
+{
+	atomic_store_explicit(&park_due_ms, 0, memory_order_relaxed);   /* the next refill sweeps, by the new delay */
+}
+
+/* From refill, when the segments' clock says some are due: never waits for the lock (another thread holding
+ * it will see them due in turn). */
+static MK_SLOW void park_sweep_try(void)
+{
+	if (pthread_mutex_trylock(&heaps_lock) != 0)
+		return;
+	int saved = errno;   /* retiring may call the system */
+	park_sweep_locked(mk__now_ms());
+	pthread_mutex_unlock(&heaps_lock);
+	errno = saved;
 }
 
 static void heap_abandon(mk_heap *h)
 {
-	heap_collect(h, true);
+	/* A place among the PARK_KEEP_HEAPS, taken before collecting and given back if nothing was kept. */
+	bool keep = atomic_fetch_add_explicit(&park_places, 1, memory_order_relaxed) < PARK_KEEP_HEAPS &&
+	            mk__opt.purge_delay_ms > 0;   /* 0: freed memory goes back at once */
+	keep = heap_collect(h, true, keep) && keep;
+	if (!keep)
+		atomic_fetch_sub_explicit(&park_places, 1, memory_order_relaxed);
+	uint64_t now = mk__now_ms();
 	pthread_mutex_lock(&heaps_lock);
+	if (keep) {
+		unsigned i = 0;
+		while (i < PARK_KEEP_HEAPS && park_kept[i])   /* one is free: the places taken count this heap's */
+			i++;
+		if (i < PARK_KEEP_HEAPS) {
+			park_kept[i] = h;
+			if (now + (uint64_t)mk__opt.purge_delay_ms < atomic_load_explicit(&park_due_ms, memory_order_relaxed))
+				atomic_store_explicit(&park_due_ms, now + (uint64_t)mk__opt.purge_delay_ms, memory_order_relaxed);
+		} else {   /* (never: but a heap kept out of park_kept would never be swept) */
+			heap_collect(h, false, false);
+			atomic_fetch_sub_explicit(&park_places, 1, memory_order_relaxed);
+			keep = false;
+		}
+	}
+	h->parked_keep = keep;
+	h->parked_ms = now;
 	MK_STORE(h->owned, 0);
 	MK_STORE(h->generation, h->generation + 1);
 	h->next_in_pool = pool;
 	pool = h;
 	pool_count++;
+	if (atomic_load_explicit(&park_due_ms, memory_order_relaxed) <= now)
+		park_sweep_locked(now);
 	pthread_mutex_unlock(&heaps_lock);
 }
 
@@ -717,16 +843,19 @@ void mk__heaps_collect_abandoned(void)
 	pthread_mutex_lock(&heaps_lock);
 	for (mk_heap *h = pool; h; h = h->next_in_pool) {
 		mk__os_point("collect_abandoned.heap");
-		heap_collect(h, false);
+		heap_collect(h, false, false);
 		MK_STORE(h->generation, h->generation + 1);   /* after: see collect_parked */
+		if (h->parked_keep)
+			park_unkeep(h);
 	}
+	atomic_store_explicit(&park_due_ms, UINT64_MAX, memory_order_relaxed);
 	pthread_mutex_unlock(&heaps_lock);
 	mk_heap *mine = mk__tls_heap;
 	if (mine != &mk__empty_heap)
-		heap_collect(mine, false);
+		heap_collect(mine, false, false);
 	if (mk_unlikely(mk__prof_on)) {   /* freed sampled blocks wait in mk__prof_heap's spans (src/prof) */
 		mk__prof_lock();
-		heap_collect(&mk__prof_heap, false);
+		heap_collect(&mk__prof_heap, false, false);
 		mk__prof_unlock();
 	}
 }

@@ -504,7 +504,9 @@ bool mk__segments_check(int *errors)
 				SEG_ERROR("memkit: check: segment %p slice %u has a bad length %u\n", (void *)seg, i, s->slices);
 				break;
 			}
-			bool is_free = MK_LOAD(s->state) == MK_SPAN_FREE;
+			/* Read once: another thread may move a span between active and full meanwhile. */
+			uint8_t state = MK_LOAD(s->state);
+			bool is_free = state == MK_SPAN_FREE;
 			for (unsigned k = i; k < i + s->slices; k++) {
 				unsigned h = head_of(seg, k);
 				bool edge = k == i || k == i + s->slices - 1;
@@ -517,16 +519,16 @@ bool mk__segments_check(int *errors)
 					SEG_ERROR("memkit: check: segment %p has adjacent free runs at %u\n", (void *)seg, i);
 				free_slices += s->slices;
 				free_mask |= mk__slice_bits(i, s->slices);
-			} else if (MK_LOAD(s->state) == MK_SPAN_ACTIVE || MK_LOAD(s->state) == MK_SPAN_FULL) {
+			} else if (state == MK_SPAN_ACTIVE || state == MK_SPAN_FULL) {
 				if (s->start != slice_addr(seg, i) || s->block_size == 0 || s->capacity == 0 ||
 				    s->carved > s->capacity || (size_t)s->capacity * s->block_size > (size_t)s->slices * MK_SLICE_SIZE)
 					SEG_ERROR("memkit: check: span %p has inconsistent geometry\n", (void *)s);
 				if (__atomic_load_n(&s->used, __ATOMIC_RELAXED) > s->carved + 1) /* + the pin */
 					SEG_ERROR("memkit: check: span %p has more blocks in use than carved\n", (void *)s);
 			} else {
-				SEG_ERROR("memkit: check: span %p has bad state %u\n", (void *)s, MK_LOAD(s->state));
+				SEG_ERROR("memkit: check: span %p has bad state %u\n", (void *)s, state);
 			}
-			prev_free = MK_LOAD(s->state) == MK_SPAN_FREE;
+			prev_free = is_free;
 			i += s->slices;
 		}
 		if (seg->dirty_mask & ~free_mask)

@@ -24,6 +24,7 @@
 #define MK_TYPES_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -152,6 +153,10 @@ typedef struct mk_heap {
 	uint64_t kept_ms[4];
 	uint32_t nkept, kept_slices;
 	struct mk_heap *next_in_pool;    /* abandoned heaps waiting for a new thread */
+	/* Parked with its current spans kept for the next thread, since parked_ms (heap.c, "parked heaps
+	 * that keep their spans"): both under the heaps lock. */
+	uint64_t parked_ms;
+	bool parked_keep;
 	struct mk_heap *next_all;        /* every heap ever made */
 	mk_heap_stats stats;             /* counted by the owner on slow paths, summed at report time (stats.c) */
 	/* Other threads'. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "memkit.h"
 #include "engine/engine.h"
@@ -203,6 +204,156 @@ static void test_parked_heap_collected_by_freer(void)
 	CHECK(mk_check() == 0);
 }
 
+/* ---- heaps that park with their current spans (heap.c) ---- */
+
+static void *use_and_free(void *arg)
+{
+	(void)arg;
+	void *p[100];
+	for (int i = 0; i < 100; i++)
+		p[i] = mk_malloc(48);
+	for (int i = 0; i < 100; i++)
+		mk_free(p[i]);
+	return NULL;
+}
+
+static void *first_block(void *arg)
+{
+	*(void **)arg = mk_malloc(48);
+	return NULL;
+}
+
+struct keeping { int heaps; size_t most_bytes; };
+
+static void count_keeping(const mk_heap *h, void *arg)
+{
+	struct keeping *k = arg;
+	if (!h->parked_keep)
+		return;
+	k->heaps++;
+	size_t bytes = 0;   /* free blocks in the current spans, as heap.c's keep_current counts them */
+	for (unsigned c = 0; c < MK_NCLASSES; c++) {
+		const mk_span *s = h->current[c];
+		if (s != &mk__empty_span)
+			bytes += (size_t)(s->carved + 1 - s->used) * s->block_size;
+	}
+	if (bytes > k->most_bytes)
+		k->most_bytes = bytes;
+}
+
+static struct keeping keeping(void)
+{
+	struct keeping k = { 0, 0 };
+	mk__heaps_walk(count_keeping, &k);
+	return k;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+static uint64_t stat_of(const char *name)
+{
+	uint64_t v = 0;
+	CHECK(mk_stats_get(name, &v) == 0);
+	return v;
+}
+
+/* A thread's exit parks its heap with its current spans: the next thread allocates from them at once (no
+ * new span), and once the heap has waited the purge delay the next refill of any thread gives them back. */
+static void test_parked_heap_keeps_spans(void)
+{
+	mk_malloc_trim(0);
+	REQUIRE(keeping().heaps == 0);
+	pthread_t t;
+	pthread_create(&t, NULL, use_and_free, NULL);
+	pthread_join(t, NULL);
+	CHECK(keeping().heaps == 1);
+	uint64_t made = stat_of("small.spans_made");
+	void *q = NULL;
+	pthread_create(&t, NULL, first_block, &q);   /* adopts that heap */
+	pthread_join(t, NULL);
+	CHECK(q != NULL && stat_of("small.spans_made") == made);
+	CHECK(keeping().heaps == 1);                  /* parked again, with q out */
+	mk_free(q);                                   /* a remote free into the kept span */
+	CHECK(mk_check() == 0);
+	/* After the delay, the next refill (a class this thread has no current span of, after the trim) sees
+	 * the heap due. */
+	sleep_ms(3 * mk__opt.purge_delay_ms + 5);
+	void *r = mk_malloc(3000);
+	CHECK(keeping().heaps == 0);
+	mk_free(r);
+	CHECK(mk_check() == 0);
+	/* malloc_trim gives them back at once */
+	pthread_create(&t, NULL, use_and_free, NULL);
+	pthread_join(t, NULL);
+	CHECK(keeping().heaps == 1);
+	mk_malloc_trim(0);
+	CHECK(keeping().heaps == 0);
+	CHECK(mk_check() == 0);
+}
+
+static pthread_barrier_t all_up;
+
+static void *use_many_classes(void *arg)
+{
+	(void)arg;
+	enum { N = 40 };
+	void *p[N];
+	for (int i = 0; i < N; i++)   /* 8 KiB to 128 KiB: spans of 8 blocks, up to 1 MiB each */
+		p[i] = mk_malloc((size_t)(8 + 3 * i) * 1024);
+	pthread_barrier_wait(&all_up);   /* six heaps at once, not one adopted six times */
+	for (int i = 0; i < N; i++)
+		mk_free(p[i]);
+	return NULL;
+}
+
+/* At most 4 heaps park with spans, each with at most 1 MiB of free blocks in them (PARK_KEEP_HEAPS and
+ * PARK_KEEP_BYTES in heap.c). */
+static void test_parked_spans_are_bounded(void)
+{
+	enum { T = 6 };
+	long delay = mk__opt.purge_delay_ms;
+	mk__opt.purge_delay_ms = 10000;   /* threads that exit a delay apart would sweep the first heaps kept */
+	mk_malloc_trim(0);
+	pthread_barrier_init(&all_up, NULL, T);
+	pthread_t t[T];
+	for (int i = 0; i < T; i++)
+		pthread_create(&t[i], NULL, use_many_classes, NULL);
+	for (int i = 0; i < T; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&all_up);
+	struct keeping k = keeping();
+	CHECK(k.heaps == 4);
+	CHECK(k.most_bytes > 0 && k.most_bytes <= (size_t)1 << 20);
+	if (test_case_failed)
+		fprintf(stderr, "  %d heaps keep spans, at most %zu bytes free in them\n", k.heaps, k.most_bytes);
+	CHECK(mk_check() == 0);
+	mk_malloc_trim(0);
+	CHECK(keeping().heaps == 0);
+	mk__opt.purge_delay_ms = delay;
+}
+
+/* The purge delay set by mallopt applies to what parked heaps keep at once. */
+static void test_parked_spans_follow_mallopt(void)
+{
+	long delay = mk__opt.purge_delay_ms;
+	REQUIRE(mk_mallopt(MEMKIT_M_PURGE_DELAY, 3600000) == 1);
+	mk_malloc_trim(0);
+	pthread_t t;
+	pthread_create(&t, NULL, use_and_free, NULL);
+	pthread_join(t, NULL);
+	CHECK(keeping().heaps == 1);
+	REQUIRE(mk_mallopt(MEMKIT_M_PURGE_DELAY, 0) == 1);
+	mk_free(mk_malloc(5000));   /* a refill: due at once by the new delay */
+	CHECK(keeping().heaps == 0);
+	CHECK(mk_check() == 0);
+	REQUIRE(mk_mallopt(MEMKIT_M_PURGE_DELAY, (int)delay) == 1);
+}
+
 static void test_trim_gives_memory_back(void)
 {
 	enum { N = 100000 };
@@ -365,6 +516,9 @@ static void cases(void)
 	RUN(test_medium_spans_coalesce);
 	RUN(test_remote_frees_come_back);
 	RUN(test_parked_heap_collected_by_freer);
+	RUN(test_parked_heap_keeps_spans);
+	RUN(test_parked_spans_are_bounded);
+	RUN(test_parked_spans_follow_mallopt);
 	RUN(test_trim_gives_memory_back);
 	RUN(test_huge_cache_and_remap);
 	RUN(test_aligned_blocks_are_real_blocks);

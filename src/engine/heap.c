@@ -775,7 +775,18 @@ static void park_sweep_locked(uint64_t now)
 
 void mk__heaps_delay_changed(void)
 {
-	atomic_store_explicit(&park_due_ms, 0, memory_order_relaxed);   /* the next refill sweeps, by the new delay */
+	/* Then mk__heaps_sweep_parked, once the locks are released; and should a heap be parked meanwhile,
+	 * by a thread past taking its place, the next refill sweeps (by the new delay) all the same. */
+	atomic_store_explicit(&park_due_ms, 0, memory_order_relaxed);
+}
+
+void mk__heaps_sweep_parked(void)
+{
+	pthread_mutex_lock(&heaps_lock);
+	int saved = errno;   /* retiring may call the system */
+	park_sweep_locked(mk__now_ms());
+	pthread_mutex_unlock(&heaps_lock);
+	errno = saved;
 }
 
 /* From refill, when the segments' clock says some are due: never waits for the lock (another thread holding

@@ -39,7 +39,8 @@ typedef struct option {
 
 static const option options[] = {
 	{ "MEMKIT_PURGE_DELAY", T_MS, 10, 0, PURGE_DELAY_MAX,
-	  "how long freed pages, and wholly free segments, stay before they go back to the system (0: at once)",
+	  "how long freed pages, wholly free segments, and the spans an exited thread's heap keeps for the next "
+	  "thread stay before they go back (0: at once)",
 	  &mk__opt.purge_delay_ms, NULL },
 	{ "MEMKIT_PURGE_LIMIT", T_SIZE, 0, 0, PURGE_LIMIT_MAX,
 	  "unpurged free memory allowed before the oldest is purged at once, down to half of it (0: adaptive, "
@@ -399,6 +400,8 @@ int mk__engine_mallopt(int param, int value)
 		if (m->sets == &mk__opt.purge_delay_ms)
 			mk__heaps_delay_changed();
 		mk__unlock_all();
+		if (m->sets == &mk__opt.purge_delay_ms)
+			mk__heaps_sweep_parked();
 		return 1;
 	}
 	return 0;

@@ -280,9 +280,8 @@ void     mk__heaps_lock(void) MK_HIDDEN;
 void     mk__heaps_unlock(void) MK_HIDDEN;
 void     mk__heaps_after_fork_child(void) MK_HIDDEN;
 void     mk__heaps_collect_abandoned(void) MK_HIDDEN;
-/* options.c, when mallopt sets the purge delay: the first with every lock held, the second after. */
-void     mk__heaps_delay_changed(void) MK_HIDDEN;
-void     mk__heaps_sweep_parked(void) MK_HIDDEN;   /* what parked heaps kept, by the delay now */
+/* What parked heaps kept goes back if due by the purge delay now: options.c, when mallopt sets it. */
+void     mk__heaps_sweep_parked(void) MK_HIDDEN;
 int      mk__heap_check(mk_heap *h) MK_HIDDEN;
 size_t   mk__heaps_count(size_t *abandoned) MK_HIDDEN;
 void     mk__heaps_walk(void (*visit)(const mk_heap *h, void *arg), void *arg) MK_HIDDEN;    /* every heap */

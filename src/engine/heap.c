@@ -54,7 +54,7 @@ static __thread int thread_exited;
 void mk__heaps_lock(void) { pthread_mutex_lock(&heaps_lock); }
 void mk__heaps_unlock(void) { pthread_mutex_unlock(&heaps_lock); }
 static void unfull(mk_heap *h, mk_span *s);
-static void park_sweep_try(void);
+static void park_sweep(bool wait);
 static void park_unkeep(mk_heap *h);
 
 void mk__heaps_after_fork_child(void)
@@ -384,7 +384,7 @@ static MK_SLOW void *refill(mk_heap *h, unsigned cls)
 		drain_xblocks(h);
 	uint64_t due = atomic_load_explicit(&park_due_ms, memory_order_relaxed);
 	if (mk_unlikely(due != UINT64_MAX) && due <= mk__now_ms())   /* (a coarse clock: a few ns) */
-		park_sweep_try();
+		park_sweep(false);
 	mk_span *s, *next;
 	for (s = h->active[cls].first; s; s = next) {
 		next = s->next;
@@ -773,33 +773,21 @@ static void park_sweep_locked(uint64_t now)
 	atomic_store_explicit(&park_due_ms, due, memory_order_relaxed);
 }
 
-void mk__heaps_delay_changed(void)
+/* The sweep, taking heaps_lock: from refill when some are due, with a try (never waiting on the slow path;
+ * the thread holding the lock will see them due in turn), and from mallopt after it set the delay. */
+static MK_SLOW void park_sweep(bool wait)
 {
-	/* Then mk__heaps_sweep_parked, once the locks are released; and should a heap be parked meanwhile,
-	 * by a thread past taking its place, the next refill sweeps (by the new delay) all the same. */
-	atomic_store_explicit(&park_due_ms, 0, memory_order_relaxed);
-}
-
-void mk__heaps_sweep_parked(void)
-{
-	pthread_mutex_lock(&heaps_lock);
-	int saved = errno;   /* retiring may call the system */
-	park_sweep_locked(mk__now_ms());
-	pthread_mutex_unlock(&heaps_lock);
-	errno = saved;
-}
-
-/* From refill, when the segments' clock says some are due: never waits for the lock (another thread holding
- * it will see them due in turn). */
-static MK_SLOW void park_sweep_try(void)
-{
-	if (pthread_mutex_trylock(&heaps_lock) != 0)
+	if (wait)
+		pthread_mutex_lock(&heaps_lock);
+	else if (pthread_mutex_trylock(&heaps_lock) != 0)
 		return;
 	int saved = errno;   /* retiring may call the system */
 	park_sweep_locked(mk__now_ms());
 	pthread_mutex_unlock(&heaps_lock);
 	errno = saved;
 }
+
+void mk__heaps_sweep_parked(void) { park_sweep(true); }
 
 static void heap_abandon(mk_heap *h)
 {

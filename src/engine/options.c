@@ -397,8 +397,6 @@ int mk__engine_mallopt(int param, int value)
 		mk__init();        /* so that the environment, read once, does not overwrite it later */
 		mk__lock_all();    /* the purge paths read these under their locks */
 		*m->sets = v;
-		if (m->sets == &mk__opt.purge_delay_ms)
-			mk__heaps_delay_changed();
 		mk__unlock_all();
 		if (m->sets == &mk__opt.purge_delay_ms)
 			mk__heaps_sweep_parked();

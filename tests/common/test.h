@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static int test_case_failed;
@@ -120,6 +121,14 @@ static inline int test_expect_abort(void (*fn)(void *), void *arg, const char *e
 	if (!ok)
 		fprintf(stderr, "  expected abort with \"%s\"; got status %#x, stderr: %s\n", expect, status, buf);
 	return ok;
+}
+
+/* Sleeps ms milliseconds, signals or not. */
+static inline void test_sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) != 0)
+		;
 }
 
 #endif

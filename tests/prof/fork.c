@@ -27,13 +27,6 @@
 #define NOINLINE __attribute__((noinline))
 static const char *dir;
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) != 0)
-		;
-}
-
 /* 2 MiB in 4 KiB blocks, kept: at a 4 KiB rate about 500 samples. */
 static void *kept[512];
 NOINLINE void site_forked(void)
@@ -53,7 +46,7 @@ static int profile_appears(const char *path, long ms)
 			if (e > 0)
 				return 1;
 		}
-		sleep_ms(20);
+		test_sleep_ms(20);
 	}
 	return 0;
 }
@@ -85,7 +78,7 @@ static int wait_child(pid_t pid, long ms)
 	for (long t = 0; t < ms; t += 10) {
 		if (waitpid(pid, &st, WNOHANG) == pid)
 			return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-		sleep_ms(10);
+		test_sleep_ms(10);
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
@@ -112,7 +105,7 @@ static int signalled_child(int depth, long sample_ms)
 		close(ready[0]);
 		int r = depth > 1 ? signalled_child(depth - 1, sample_ms) : 0;
 		site_forked();
-		sleep_ms(sample_ms);            /* the time view's sampler runs meanwhile */
+		test_sleep_ms(sample_ms);            /* the time view's sampler runs meanwhile */
 		char heap[256], map[256];
 		snprintf(heap, sizeof heap, "%s/f.%d.heap", dir, (int)getpid());   /* MEMKIT_PROF_FILE */
 		snprintf(map, sizeof map, "%s/m.%d.svg", dir, (int)getpid());      /* MEMKIT_MAP */
@@ -123,7 +116,7 @@ static int signalled_child(int depth, long sample_ms)
 		for (long t = 0; ok && t < 10000 && points < want; t += 20) {
 			points = time_points(map);
 			if (points < want)
-				sleep_ms(20);
+				test_sleep_ms(20);
 		}
 		if (!ok)
 			fprintf(stderr, "  pid %d (depth %d): no profile %s after the signal\n", (int)getpid(), depth, heap);
@@ -168,7 +161,7 @@ static void stop_hook(const char *name)
 	if (getpid() != armed_pid || strcmp(name, "prof.sample") != 0 || atomic_exchange(&stopped, 1))
 		return;
 	while (!atomic_load(&released))
-		sleep_ms(1);
+		test_sleep_ms(1);
 }
 
 static _Atomic int churn_stop;
@@ -191,7 +184,7 @@ static void test_fork_mid_sample(void)
 	pthread_t t;
 	REQUIRE(pthread_create(&t, NULL, churn, NULL) == 0);
 	for (int i = 0; i < 5000 && !atomic_load(&stopped); i++)
-		sleep_ms(1);
+		test_sleep_ms(1);
 	CHECK(atomic_load(&stopped));
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -238,7 +231,7 @@ static void test_fork_while_iterating_objects(void)
 	atomic_store(&iterate_stop, 0);
 	pthread_t t;
 	REQUIRE(pthread_create(&t, NULL, iterate, NULL) == 0);
-	sleep_ms(10);
+	test_sleep_ms(10);
 	for (int i = 0; i < 5; i++) {
 		pid_t pid = fork();
 		if (pid == 0) {

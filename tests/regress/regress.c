@@ -55,13 +55,6 @@ static const char *only;
 			in_child(fn, seconds);                  \
 	}
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) != 0)
-		;
-}
-
 /* A point hook that stops the thread reaching `stop_at` (once) until the test lets it go; it only acts in
  * the process that armed it (forked children inherit the hook). */
 static const char *stop_at;
@@ -78,7 +71,7 @@ static void stop_hook(const char *name)
 		return;
 	}
 	while (!atomic_load(&released))
-		sleep_ms(1);
+		test_sleep_ms(1);
 }
 
 static void arm(const char *name, void (*action)(void))
@@ -94,7 +87,7 @@ static void arm(const char *name, void (*action)(void))
 static int wait_stopped(long ms)
 {
 	for (long t = 0; t < ms && !atomic_load(&stopped); t++)
-		sleep_ms(1);
+		test_sleep_ms(1);
 	return atomic_load(&stopped);
 }
 
@@ -158,7 +151,7 @@ static void huge_realloc_race(void)
 	pthread_create(&r, NULL, realloc_thread, &job);
 	REQUIRE(wait_stopped(5000));
 	pthread_create(&t, NULL, huge_alloc_thread, NULL);
-	sleep_ms(200);           /* the allocating thread maps, then waits for the registry (or not) */
+	test_sleep_ms(200);           /* the allocating thread maps, then waits for the registry (or not) */
 	atomic_store(&released, 1);
 	pthread_join(r, NULL);
 	pthread_join(t, NULL);
@@ -234,11 +227,11 @@ static void two_point_hook(const char *name)
 	if (strcmp(name, "collect_abandoned.heap") == 0 && pthread_equal(pthread_self(), trim_thread) &&
 	    !atomic_exchange(&trim_stopped, 1)) {
 		while (!atomic_load(&trim_go))
-			sleep_ms(1);
+			test_sleep_ms(1);
 	} else if (strcmp(name, "remote_free.after_publish") == 0 && !atomic_exchange(&freer_stopped, 1)) {
 		atomic_store(&trim_go, 1);
 		while (!atomic_load(&freer_go))
-			sleep_ms(1);
+			test_sleep_ms(1);
 	}
 }
 
@@ -261,12 +254,12 @@ static void remote_free_racing_trim(void)
 	mk__os_set_point_hook(two_point_hook);
 	pthread_create(&trim_thread, NULL, trimmer, NULL);
 	for (int i = 0; i < 5000 && !atomic_load(&trim_stopped); i++)
-		sleep_ms(1);
+		test_sleep_ms(1);
 	REQUIRE(atomic_load(&trim_stopped));
 	pthread_t f;
 	pthread_create(&f, NULL, free_in_thread, parked[PARKED_BLOCKS - 1]);
 	for (int i = 0; i < 5000 && !atomic_load(&trim_done); i++)
-		sleep_ms(1);
+		test_sleep_ms(1);
 	CHECK(atomic_load(&freer_stopped) && atomic_load(&trim_done));
 	atomic_store(&freer_go, 1);
 	pthread_join(f, NULL);
@@ -395,7 +388,7 @@ static int calloc_after_purge_attempt(void)
 		return 0;
 	memset(p, 0xa5, n);
 	mk_free(p);
-	sleep_ms(300);            /* past the cache's purge age */
+	test_sleep_ms(300);            /* past the cache's purge age */
 	mk_free(r);               /* a huge free ages the cache: p's mapping is purged, or should be */
 	unsigned char *q = mk_calloc(1, n);   /* only p's mapping is cached */
 	int ok = q && all_zero(q, n);
@@ -719,9 +712,9 @@ static void purge_merge_keeps_age(void)
 		l[i] = mk_malloc(LARGE_REQ);
 	REQUIRE(l[0] && l[1] && l[2] && l[3]);
 	mk_free(l[0]);          /* t0 */
-	sleep_ms(600);
+	test_sleep_ms(600);
 	mk_free(l[1]);          /* t0 + 600: merges with l[0]'s run, which must stay as old as it is */
-	sleep_ms(600);
+	test_sleep_ms(600);
 	mk_free(l[3]);          /* t0 + 1200: a purge of what is older than 1000 ms: l[0]'s slices only */
 	size_t keep = mk_mallinfo2().keepcost;
 	CHECK(keep == 2 * LARGE_RUN);   /* l[1] and l[3] */
@@ -793,7 +786,7 @@ static void purge_budget_adapts(void)
 	static void *l[N];
 	for (int round = 0; round < 3; round++) {
 		if (round == 2)
-			sleep_ms(1100);   /* a second without a purge being regretted: the share halves */
+			test_sleep_ms(1100);   /* a second without a purge being regretted: the share halves */
 		for (int i = 0; i < N; i++)
 			if (!l[i])
 				REQUIRE((l[i] = mk_malloc(LARGE_REQ)) != NULL);   /* round 1: from the runs just purged */
@@ -817,7 +810,7 @@ static void purge_budget_ignores_fresh_slices(void)
 	REQUIRE(a && b);
 	mk_free(a);
 	mk_free(b);
-	sleep_ms(150);   /* the refill below, from the purged holes, comes too late to be regretted */
+	test_sleep_ms(150);   /* the refill below, from the purged holes, comes too late to be regretted */
 	for (int i = 0; i < N; i++)
 		if (!l[i])
 			REQUIRE((l[i] = mk_malloc(LARGE_REQ)) != NULL);
@@ -964,7 +957,7 @@ static void huge_cache_bounds(void)
 	huge_round(h, N, 0x77);
 	struct mallinfo2 mi = mk_mallinfo2();
 	CHECK(mi.hblks == 0 && mi.keepcost == 16 * 8 * MiB);   /* 16 kept, the 4 oldest unmapped */
-	sleep_ms(300);                                        /* past the 100 ms purge age */
+	test_sleep_ms(300);                                        /* past the 100 ms purge age */
 	mk_free(mk_malloc(3 * MiB));                          /* a huge free ages the cache */
 	size_t rss = test_rss(), above = rss > base ? rss - base : 0;
 #ifndef MK_TEST_SANITIZE   /* a sanitizer's shadow of the blocks is resident too */
@@ -988,7 +981,7 @@ static void huge_cache_floor_adapts(void)
 	size_t base = test_rss(), above[3];
 	for (int round = 0; round < 3; round++) {
 		if (round == 2)
-			sleep_ms(1100);   /* no miss for a second: the floor halves at the next free */
+			test_sleep_ms(1100);   /* no miss for a second: the floor halves at the next free */
 		huge_round(h, N, 0x5a);
 		size_t rss = test_rss();
 		above[round] = rss > base ? rss - base : 0;
@@ -1019,7 +1012,7 @@ static void huge_cache_floor_ignores_growth(void)
 			REQUIRE(big);
 			memset(big, 0x5b, 40 * MiB);
 			mk_free(big);
-			sleep_ms(150);
+			test_sleep_ms(150);
 		}
 	}
 	size_t rss = test_rss(), above = rss > base ? rss - base : 0;

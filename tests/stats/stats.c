@@ -24,12 +24,6 @@ static uint64_t get(const char *name)
 	return v;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
 /* ---- the children: each returns its exit status (0: every check held) ---- */
 
 static int failed;
@@ -153,7 +147,7 @@ static int child_segment_delay(void)
 		mk_free(l[i]);
 	EXPECT(get("segments.current") == segs);   /* all still mapped: none free for 300 ms yet */
 	EXPECT(get("segments.unmapped") == unmapped);
-	sleep_ms(700);
+	test_sleep_ms(700);
 	mk_free(mk_malloc(130 * KiB));   /* an allocator call after the delay: the segments' purge round */
 	EXPECT(get("segments.current") <= 2);   /* one kept for reuse, maybe one more for the new block */
 	EXPECT(get("segments.unmapped") >= unmapped + segs - 2);

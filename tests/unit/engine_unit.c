@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 
 #include "memkit.h"
 #include "engine/engine.h"
@@ -248,13 +247,6 @@ static struct keeping keeping(void)
 	return k;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) != 0)
-		;
-}
-
 static uint64_t stat_of(const char *name)
 {
 	uint64_t v = 0;
@@ -282,7 +274,7 @@ static void test_parked_heap_keeps_spans(void)
 	CHECK(mk_check() == 0);
 	/* After the delay, the next refill (a class this thread has no current span of, after the trim) sees
 	 * the heap due. */
-	sleep_ms(3 * mk__opt.purge_delay_ms + 5);
+	test_sleep_ms(3 * mk__opt.purge_delay_ms + 5);
 	void *r = mk_malloc(3000);
 	CHECK(keeping().heaps == 0);
 	mk_free(r);

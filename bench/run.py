@@ -47,12 +47,13 @@ SHARED_PEERS = [
     ("rpmalloc", "librpmalloc.so", "rpmalloc 2.0.1"),
 ]
 # memkit's own, preloaded from the build tree when they have been built, with the environment each run
-# gets.  memkit-prof is the default build with the heap profiler on at its default rate, as a user runs
-# it: the profile dumped at exit (into the run's temporary directory: "{tmp}" below) and the leak report
-# on stderr (see docs/profiling.md).
+# gets.  memkit-prof is the profiling build (libmemkit-prof.so) with the heap profiler on at its default
+# rate, as a user runs it: the profile dumped at exit (into the run's temporary directory: "{tmp}" below)
+# and the leak report on stderr (see docs/profiling.md, which also has the default build's figures with
+# MEMKIT_PROF=1).
 OURS = [("memkit", "libmemkit.so", None), ("memkit-secure", "libmemkit-secure.so", None),
         ("memkit-sbrk", "libmemkit-sbrk.so", None),
-        ("memkit-prof", "libmemkit.so", {"MEMKIT_PROF": "1", "MEMKIT_PROF_FILE": "{tmp}/memkit.%p.heap"})]
+        ("memkit-prof", "libmemkit-prof.so", {"MEMKIT_PROF": "1", "MEMKIT_PROF_FILE": "{tmp}/memkit.%p.heap"})]
 # Ratios are to this allocator: mimalloc 3 when PEERS_DIR has it (the reference peer), else
 # Debian's mimalloc 2.0.9.  Set in main() (and from a results file by --report).
 BASELINE = "mimalloc"
@@ -180,12 +181,15 @@ def find_allocators(install, wanted, notes):
         else:
             notes.append("%s skipped: %s is not built" % (name, os.path.relpath(path, ROOT)))
     # MEMKIT_BASELINE=path/to/libmemkit.so (another build, e.g. of the previous commit): measured as
-    # "memkit-base", interleaved with the rest, so a change's before and after come from one run.
+    # "memkit-base", interleaved with the rest, so a change's before and after come from one run; with
+    # MEMKIT_BASELINE_ENV="NAME=value ..." in its environment (e.g. MEMKIT_PROF=1).
     base = os.environ.get("MEMKIT_BASELINE")
     if base:
         if os.path.exists(base):
+            env = dict(kv.split("=", 1) for kv in os.environ.get("MEMKIT_BASELINE_ENV", "").split() if "=" in kv)
+            shown = " ".join("%s=%s" % kv for kv in env.items()) + (" " if env else "") + base
             allocs.append(dict(name="memkit-base", preload=os.path.abspath(base), version="MEMKIT_BASELINE",
-                               shown=base))
+                               shown=shown, env=env or None))
         else:
             notes.append("memkit-base skipped: MEMKIT_BASELINE=%s does not exist" % base)
     if wanted:

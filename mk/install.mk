@@ -3,7 +3,8 @@
 #   LIBDIR      libmemkit.so.VERSION + libmemkit.so.MAJOR + libmemkit.so, libmemkit.a, libmemkit-mk.a,
 #               libmemkit-region.so.VERSION + its two links, libmemkit-region.a
 #   PRELOADDIR  the libraries only for LD_PRELOAD (no versioned soname: nothing links them):
-#               libmemkit-sbrk.so and, when its build rule exists (mk/secure.mk), libmemkit-secure.so
+#               libmemkit-sbrk.so and, when their build rules exist (mk/secure.mk, mk/prof.mk),
+#               libmemkit-secure.so and libmemkit-prof.so
 #   PKGCONFIGDIR memkit.pc, memkit-region.pc        CMAKEDIR  the CMake package (find_package(memkit))
 #   INCLUDEDIR  memkit.h, memkit_region.h           BINDIR    the wrapper memkit, the profile reader mkprof
 #   MANDIR      man1/memkit.1, man1/mkprof.1, man3/memkit.3, man3/memkit_region.3
@@ -25,9 +26,9 @@ INSTALL      ?= install
 INSTALL_SHARED := libmemkit libmemkit-region
 INSTALL_LIBS   := libmemkit.a libmemkit-mk.a libmemkit-region.a
 INSTALL_PRELOAD := libmemkit-sbrk.so
-# The secure build is installed once a fragment (mk/secure.mk) adds it to ALL.  Recursive: ALL is complete
+# The secure and profiling builds are installed once a fragment (mk/secure.mk, mk/prof.mk) adds them to ALL.  Recursive: ALL is complete
 # only after every fragment is read; the Makefile adds it to install's prerequisites then.
-INSTALL_OPTIONAL = $(notdir $(filter $(BUILD)/libmemkit-secure.so,$(ALL)))
+INSTALL_OPTIONAL = $(notdir $(filter $(BUILD)/libmemkit-secure.so $(BUILD)/libmemkit-prof.so,$(ALL)))
 INSTALL_HEADERS := memkit.h memkit_region.h
 INSTALL_PC     := memkit.pc memkit-region.pc
 INSTALL_CMAKE  := memkit-config.cmake memkit-config-version.cmake
@@ -79,7 +80,7 @@ uninstall:
 # The tests (tests/install/): the flag conventions (make -n); install and uninstall into a temporary
 # DESTDIR, with pkg-config and CMake consumers; the wrapper's flags; the man pages.  Each rule only makes sure what the script uses is built.
 tests/install/install.sh: $(INSTALL_PREREQS)
-tests/install/wrapper.sh: $(BUILD)/memkit $(BUILD)/libmemkit.so
+tests/install/wrapper.sh: $(BUILD)/memkit $(BUILD)/libmemkit.so $(BUILD)/libmemkit-prof.so
 tests/install/man.sh: $(addprefix $(BUILD)/man/,$(INSTALL_MAN1) $(INSTALL_MAN3))
 tests/install/flags.sh: $(BUILD)/memkit $(BUILD)/man/memkit.3 $(BUILD)/libmemkit.so $(BUILD)/libmemkit-region.so
 TESTS += tests/install/flags.sh tests/install/man.sh tests/install/wrapper.sh tests/install/install.sh

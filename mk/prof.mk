@@ -41,8 +41,38 @@ $(BUILD)/mkprof: tools/mkprof.c
 	@mkdir -p $(@D)
 	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm $(MK_LDLIBS) $(LDLIBS)
 
+# The profiling build: build/libmemkit-prof.so, the engine's sources compiled with -DMK_PROF_COUNT=1 in
+# their own tree (build/profbuild/obj/): its inlined malloc counts bytes down to the next sample point
+# (3 instructions more than libmemkit.so's), so that MEMKIT_PROF=1 samples without the proxies' delayed
+# reuse (docs/profiling.md, "two builds").  build/profbuild/libmemkit.so.MAJOR links to it, so that a
+# program linked with -lmemkit runs on it with LD_LIBRARY_PATH=build/profbuild (the tests do).
+PROFB_DIR := $(BUILD)/profbuild/obj
+PROFB_OBJ := $(ENGINE_SRC:%.c=$(PROFB_DIR)/%.o) $(PROFB_DIR)/api-override.o $(PROFB_DIR)/api-mk.o \
+             $(PROFB_DIR)/cxx-override.o $(BUILD)/obj/cxx-runtime.o
+$(PROFB_DIR)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) -DMK_PROF_COUNT=1 -c $< -o $@
+$(PROFB_DIR)/api-override.o: src/override/api.c
+	@mkdir -p $(@D)
+	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) -DMK_PROF_COUNT=1 $(API_ENGINE) -DMK_API_PREFIX= -DMK_API_OVERRIDE -c $< -o $@
+$(PROFB_DIR)/api-mk.o: src/override/api.c
+	@mkdir -p $(@D)
+	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(ENGINE_CFLAGS) -DMK_PROF_COUNT=1 $(API_ENGINE) -DMK_API_PREFIX=mk_ -DMK_API_PREFIXED -c $< -o $@
+$(PROFB_DIR)/cxx-override.o: src/override/cxx.c
+	@mkdir -p $(@D)
+	$(CC) $(MK_CPPFLAGS) $(CPPFLAGS) $(MK_CFLAGS) $(CFLAGS) $(CXX_OVERRIDE_CFLAGS) -DMK_PROF_COUNT=1 $(API_ENGINE) -c $< -o $@
+$(BUILD)/libmemkit-prof.so.$(VERSION): $(PROFB_OBJ)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(MK_LDLIBS) $(LDLIBS) -Wl,-z,now -Wl,-soname,libmemkit-prof.so.$(VERSION_MAJOR)
+$(eval $(call mk_shared_links,$(BUILD)/libmemkit-prof.so))
+$(BUILD)/profbuild/libmemkit.so.$(VERSION_MAJOR): $(BUILD)/libmemkit-prof.so.$(VERSION)
+	@mkdir -p $(@D)
+	ln -sf ../$(<F) $@
+ALL += $(BUILD)/libmemkit-prof.so $(BUILD)/profbuild/libmemkit.so.$(VERSION_MAJOR)
+
 PROF_TESTS := $(BUILD)/tests/prof-sites $(BUILD)/tests/prof-map $(BUILD)/tests/prof-fork-mk $(BUILD)/tests/prof-reload \
               $(BUILD)/tests/prof-tables
 tests/prof/prof.sh: $(PROF_TESTS) $(BUILD)/tests/prof-leak $(BUILD)/mkprof $(BUILD)/libmemkit.so $(BUILD)/tests/fuzz-plain
+tests/prof/prof-build.sh: $(PROF_TESTS) $(BUILD)/tests/prof-leak $(BUILD)/mkprof $(BUILD)/libmemkit-prof.so \
+	$(BUILD)/profbuild/libmemkit.so.$(VERSION_MAJOR) $(BUILD)/tests/fuzz-plain
 ALL += $(BUILD)/mkprof
-TESTS += $(PROF_TESTS) tests/prof/prof.sh
+TESTS += $(PROF_TESTS) tests/prof/prof.sh tests/prof/prof-build.sh

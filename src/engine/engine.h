@@ -42,7 +42,22 @@
 
 /* The calling thread's heap.  A thread starts on mk__empty_heap, whose spans have no free block, so the
  * first malloc falls into the slow path, which gives the thread a real heap: no "initialised?" test. */
+#ifndef MK_PROF_COUNT
+#define MK_PROF_COUNT 0
+#endif
+#if MK_PROF_COUNT
+/* The profiling build (libmemkit-prof.so, docs/profiling.md): the inlined malloc counts the bytes it hands
+ * out down to the next sample point, kept beside the heap pointer so that one TLS address serves both.
+ * Below 0: the slow path (a point fell in the block, or the thread has not drawn its first gap yet). */
+typedef struct mk_tls {
+	mk_heap *heap;
+	int64_t prof_left;
+} mk_tls;
+extern __thread mk_tls mk__tls __attribute__((tls_model("initial-exec"))) MK_HIDDEN;
+#define mk__tls_heap (mk__tls.heap)
+#else
 extern __thread mk_heap *mk__tls_heap __attribute__((tls_model("initial-exec"))) MK_HIDDEN;
+#endif
 extern const mk_heap mk__empty_heap MK_HIDDEN;
 extern mk_span mk__empty_span MK_HIDDEN;
 
@@ -142,8 +157,19 @@ MK_INLINE void *mk__span_pop(mk_span *s)
  * with work of their own after a failure (C++'s new-handler loop), which then need n kept across no call. */
 MK_INLINE void *mk__engine_alloc_fast(size_t n)
 {
+#if MK_PROF_COUNT
+	/* The block's class size is counted, as the default build's profiler counts (sample.c); a span with
+	 * no free block leaves the count to the slow path. */
+	if (mk_likely(n <= MK_DIRECT_MAX)) {
+		mk_span *s = mk__tls_heap->direct[(n + 15) >> 4];
+		if (mk_unlikely(s->free == NULL || (mk__tls.prof_left -= s->block_size) < 0))
+			return NULL;
+		return mk__span_pop(s);
+	}
+#else
 	if (mk_likely(n <= MK_DIRECT_MAX))
 		return mk__span_pop(mk__tls_heap->direct[(n + 15) >> 4]);
+#endif
 	return NULL;
 }
 

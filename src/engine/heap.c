@@ -486,6 +486,10 @@ void *mk__alloc_slow(size_t n)
 	mk_heap *h = heap_get();
 	if (mk_unlikely(!h))
 		return NULL;
+#if MK_PROF_COUNT
+	if (mk_unlikely(mk__tls.prof_left < 0) && !mk__prof_on)
+		mk__tls.prof_left = INT64_MAX;   /* not profiling: the count never reaches 0 again */
+#endif
 	void *p = mk_unlikely(mk__prof_on) ? mk__prof_alloc_in(h, n) : alloc_in(h, n);
 	return mk_unlikely(thread_exited) ? park_again(h, p) : p;
 }

@@ -19,7 +19,11 @@
 #include "os/os.h"
 #include "prof/prof.h"
 
+#if MK_PROF_COUNT
+__thread mk_tls mk__tls __attribute__((tls_model("initial-exec"))) = { (mk_heap *)&mk__empty_heap, 0 };
+#else
 __thread mk_heap *mk__tls_heap __attribute__((tls_model("initial-exec"))) = (mk_heap *)&mk__empty_heap;
+#endif
 uint8_t mk__segmap[(size_t)1 << MK_SEGMAP_BITS];
 uintptr_t mk__secret;
 /* Set once our handlers are known to be registered: by the thread that registered them, or by the child

@@ -55,7 +55,8 @@ static const option options[] = {
 	  &mk__opt.verbose, NULL },
 	{ "MEMKIT_HELP", T_BOOL, 0, 0, 1, "print this table on stderr at start, then go on", &mk__opt.help, NULL },
 	/* The heap profiler and heap maps (src/prof/, docs/profiling.md). */
-	{ "MEMKIT_PROF", T_BOOL, 0, 0, 1, "sample allocations for the heap profiler (docs/profiling.md)",
+	{ "MEMKIT_PROF", T_BOOL, 0, 0, 1,
+	  "sample allocations for the heap profiler (docs/profiling.md; cheapest under libmemkit-prof.so: memkit --prof)",
 	  &mk__prof_opt.prof, NULL },
 	{ "MEMKIT_PROF_RATE", T_SIZE, 512 * 1024, 1, (long)1 << 40,
 	  "mean bytes allocated between two samples", &mk__prof_opt.rate, NULL },

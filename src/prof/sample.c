@@ -171,6 +171,7 @@ static void reconcile(prof_heap *st, unsigned cls)
 		mk__span_emptied(from);
 }
 
+#if !MK_PROF_COUNT
 #define PIECE_MIN 32
 #define CARVE_AFTER 8
 
@@ -226,6 +227,8 @@ static void install(prof_heap *st, mk_heap *h, unsigned cls)
 
 static bool is_direct(unsigned cls) { return mk__classes[cls].direct_lo < mk__classes[cls].direct_hi; }
 
+#endif
+
 /* A sampled block of class cls, from mk__prof_heap, recorded with the caller's stack. */
 static void *sample_small(unsigned cls)
 {
@@ -267,6 +270,36 @@ static bool sampled_on(int64_t *countdown, prof_heap *st, size_t size)
 
 static bool sampled(prof_heap *st, size_t size) { return sampled_on(&st->countdown, st, size); }
 
+#if MK_PROF_COUNT
+/* The profiling build: the inlined malloc counted the block's size down to the next point (mk__tls), unless
+ * its span had no free block; a count below 0 means a point fell in the block it was about to hand out.
+ * One countdown per thread for all the direct classes (no proxies, so nothing to hide one class's points
+ * from another's). */
+static __thread bool drawn;      /* this thread's first gap is drawn */
+
+static void *alloc_direct(prof_heap *st, mk_heap *h, unsigned cls)
+{
+	if (mk_unlikely(mk__prof_busy == 2))
+		atomic_fetch_add_explicit(&mk__prof_capture_allocs, 1, memory_order_relaxed);
+	if (mk_unlikely(!drawn)) {
+		drawn = true;
+		mk__tls.prof_left = gap(&st->rng);
+	}
+	if (mk__tls.prof_left >= 0)      /* the span had no free block: not counted yet */
+		mk__tls.prof_left -= (int64_t)mk__classes[cls].size;
+	if (mk__tls.prof_left < 0) {
+		/* The points are a Bernoulli process over bytes: the next one is a fresh gap past the block. */
+		mk__tls.prof_left = gap(&st->rng);
+		if (!mk__prof_busy) {
+			void *p = sample_small(cls);
+			if (p)
+				return p;
+		}
+	}
+	return mk__heap_alloc_class(h, cls);
+}
+#endif
+
 static void *alloc_counted(prof_heap *st, mk_heap *h, size_t n)
 {
 	if (mk_unlikely(!st || st->heap != h))
@@ -279,16 +312,24 @@ static void *alloc_counted(prof_heap *st, mk_heap *h, size_t n)
 	}
 	bool direct = n <= MK_DIRECT_MAX;
 	unsigned cls = direct ? mk__direct_class[(n + 15) >> 4] : mk__class_of(n);
-	if (!st)
+	if (!st) {
+#if MK_PROF_COUNT
+		mk__tls.prof_left = INT64_MAX;   /* no state for this heap (out of memory): no more samples */
+#endif
 		return mk__heap_alloc_class(h, cls);
+	}
 	if (!direct)   /* counted on the thread's own countdown (mk__prof_alloc_in) */
 		return sampled_on(&mk__prof_mid_left, st, mk__classes[cls].size) ? sample_small(cls)
 		                                                                  : mk__heap_alloc_class(h, cls);
+#if MK_PROF_COUNT
+	return alloc_direct(st, h, cls);
+#else
 	reconcile(st, cls);
 	void *p = sampled_on(&st->left[cls], st, mk__classes[cls].size) ? sample_small(cls)
 	                                                                 : mk__heap_alloc_class(h, cls);
 	install(st, h, cls);
 	return p;
+#endif
 }
 
 void *mk__prof_alloc(mk_heap *h, size_t n)
@@ -326,10 +367,12 @@ void *mk__prof_note(void *p, size_t align)
 		}
 		/* An aligned allocation may have refilled the class and pointed its direct entries at the
 		 * real span again. */
+#if !MK_PROF_COUNT
 		if (st && is_direct(cls) && h->direct[mk__classes[cls].direct_lo] != &st->proxy[cls]) {
 			reconcile(st, cls);
 			install(st, h, cls);
 		}
+#endif
 	} else if (hit) {
 		sample_big(p, size);
 	}
@@ -355,6 +398,10 @@ void mk__prof_forget(const void *p)
  * the heap is used again or malloc_trim collects it (parking false: everything back). */
 void mk__prof_heap_release(mk_heap *h, bool parking)
 {
+#if MK_PROF_COUNT
+	(void)h, (void)parking;   /* no proxies in the profiling build */
+	return;
+#endif
 	prof_heap *st = state_of(h, false);
 	if (!st)
 		return;

@@ -28,7 +28,8 @@ result() {
 make -s --no-print-directory install "${vars[@]}" >"$root/install.log" 2>&1
 result install $? "$(tail -3 "$root/install.log" | tr '\n' ' ')"
 
-# Every file and link, with what each link points to.  The secure build is installed when it is built.
+# Every file and link, with what each link points to.  The secure and profiling builds are installed when
+# they are built.
 expected() {
 	local l
 	for l in libmemkit libmemkit-region; do
@@ -40,6 +41,8 @@ expected() {
 		$prefix/include/memkit.h $prefix/include/memkit_region.h $prefix/bin/memkit $prefix/bin/mkprof \
 		$prefix/share/man/man1/memkit.1 $prefix/share/man/man1/mkprof.1 $prefix/share/man/man3/memkit.3 $prefix/share/man/man3/memkit_region.3
 	[ -e build/libmemkit-secure.so ] && echo "$preloaddir/libmemkit-secure.so"
+	[ -e build/libmemkit-prof.so ] && echo "$preloaddir/libmemkit-prof.so"
+	return 0
 }
 present() {
 	(cd "$dest" && find . \( -type f -o -type l \) -printf '/%P\n' | while read -r f; do

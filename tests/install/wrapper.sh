@@ -5,7 +5,7 @@
 # it does not understand with status 2 and one line.
 set -u
 cd "$(dirname "$0")/../.."
-echo "PLAN 22"
+echo "PLAN 25"
 top=$PWD
 wrapper=$top/build/memkit
 part() { sed -n "s/^#define MEMKIT_VERSION_$1 *\([0-9]*\).*/\1/p" include/memkit.h; }
@@ -35,10 +35,10 @@ check version "memkit $version/0" "$out/$rc"
 run --help
 lib_help=$(env MEMKIT_HELP=1 LD_PRELOAD="$lib" true 2>&1)
 flags=0
-for f in --stats --stats=json --verbose --secure --help --version ' -- '; do
+for f in --stats --stats=json --verbose --secure --prof --help --version ' -- '; do
 	case $out in *"$f"*) flags=$((flags + 1)) ;; esac
 done
-check help "usage: memkit/7 flags/library's list last/0" \
+check help "usage: memkit/8 flags/library's list last/0" \
 	"$(echo "$out" | head -1 | cut -c1-13)/$flags flags/$(case $out in *"$lib_help") echo "library's list last" ;; esac)/$rc"
 
 # --help's list comes from a real process started with MEMKIT_HELP=1 and the preload (a stand-in true
@@ -79,6 +79,22 @@ else
 	run --secure true
 	check secure-missing "1/memkit: --secure: $top/build/libmemkit-secure.so is not there (the secure build is not installed; in a source tree: make build/libmemkit-secure.so)" "$rc/$err"
 fi
+
+# --prof: the profiling build, with MEMKIT_PROF=1 unless the environment sets it; not with --secure.
+prof_show='printf "%s|%s" "$LD_PRELOAD" "${MEMKIT_PROF-}"'
+if [ -e "$top/build/libmemkit-prof.so" ]; then
+	run --prof sh -c "$prof_show"
+	check prof "$top/build/libmemkit-prof.so|1/0" "$out/$rc"
+	out=$(cd "$work" && MEMKIT_PROF=0 "$wrapper" --prof sh -c "$prof_show")
+	check prof-keeps-memkit-prof "$top/build/libmemkit-prof.so|0" "$out"
+else
+	run --prof true
+	check prof-missing "1/memkit: --prof: $top/build/libmemkit-prof.so is not there (the profiling build is not installed; in a source tree: make build/libmemkit-prof.so)" "$rc/$err"
+	run --prof true
+	check prof-missing-again "1" "$rc"
+fi
+run --prof --secure true
+check prof-and-secure "2/memkit: --prof and --secure: one build at a time" "$rc/$err"
 
 # Options end at --, and at the program: what follows is the program's.
 run -- --stats

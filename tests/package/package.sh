@@ -75,7 +75,9 @@ gone=$( { holds libmemkit0 "$lib/libmemkit.so.$version" "$lib/libmemkit.so.${ver
 		"$lib/libmemkit-mk.a" "$lib/libmemkit-region.so" "$lib/libmemkit-region.a" "$lib/pkgconfig/memkit.pc" \
 		"$lib/pkgconfig/memkit-region.pc" "$lib/cmake/memkit/memkit-config.cmake" usr/share/man/man3/memkit.3.gz
 	holds memkit-tools usr/bin/memkit usr/bin/mkprof usr/share/man/man1/memkit.1.gz usr/share/man/man1/mkprof.1.gz
-	# The secure build, when the tree builds one, goes with the wrapper, in the private PRELOADDIR.
+	# The secure and profiling builds, when the tree builds them, go with the wrapper, in the private
+	# PRELOADDIR.
+	[ -e "$src/build/libmemkit-prof.so" ] && holds memkit-tools "$lib/memkit/libmemkit-prof.so"
 	[ -e "$src/build/libmemkit-secure.so" ] && holds memkit-tools "$lib/memkit/libmemkit-secure.so"; } )
 [ -z "$gone" ]
 result contents $? "$(echo "$gone" | head -3 | tr '\n' ' ')"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The profiler and the heap maps end to end, under build/libmemkit.so: the leak report at exit (right
+# The profiler and the heap maps end to end, under build/libmemkit.so (or the library PROF_SH_LIB
+# names: tests/prof/prof-build.sh runs this on the profiling build): the leak report at exit (right
 # stacks, estimates within the bound of tests/prof/profile.h), google-pprof reading the profile, mkprof's
 # top-N and flame graph, a dump on MEMKIT_PROF_SIGNAL, growth dumps, the time view, python3 profiled, and
 # headless Chromium rendering a heap map (skipped, with a line saying so, where chromium is not installed;
@@ -7,6 +8,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 B=build
+LIB=${PROF_SH_LIB:-$PWD/$B/libmemkit.so}
 LEAK=$B/tests/prof-leak
 d=$(mktemp -d /tmp/memkit-prof.XXXXXX)
 trap 'rm -rf "$d"' EXIT
@@ -85,7 +87,7 @@ ok $? "MEMKIT_MAP + MEMKIT_MAP_INTERVAL: the map with the time view ($pts points
 py='import json; d=[{"k": str(i) * 5, "v": list(range(i % 50))} for i in range(40000)]; print(len(json.dumps(d)))'
 want=$(/usr/bin/python3 -c "$py")
 got=$(PYTHONMALLOC=malloc MEMKIT_PROF=1 MEMKIT_PROF_FILE=$d/py.heap MEMKIT_PROF_LEAKS=0 MEMKIT_MAP=$d/py.svg \
-	LD_PRELOAD=$PWD/$B/libmemkit.so /usr/bin/python3 -c "$py")
+	LD_PRELOAD=$LIB /usr/bin/python3 -c "$py")
 [ "$got" = "$want" ] && [ -n "$want" ]
 ok $? "python3 under the profiler: same output"
 $B/mkprof --top 3 $d/py.heap >$d/py.txt && grep -q 'top 3 by allocated bytes' $d/py.txt && svg_ok $d/py.svg &&
@@ -95,9 +97,9 @@ ok $? "python3's profile read by mkprof and google-pprof; its heap map well-form
 # 14: the differential fuzzer (every function of the family, threads, cross-thread frees, fork, trim,
 # mk_check) under the profiler at a 4 KiB rate: seed 1, then a random seed.
 seed=$(( $(date +%s) % 100000 ))
-MEMKIT_PROF=1 MEMKIT_PROF_RATE=4096 MEMKIT_PROF_AT_EXIT=0 MEMKIT_PROF_LEAKS=0 LD_PRELOAD=$PWD/$B/libmemkit.so \
+MEMKIT_PROF=1 MEMKIT_PROF_RATE=4096 MEMKIT_PROF_AT_EXIT=0 MEMKIT_PROF_LEAKS=0 LD_PRELOAD=$LIB \
 	$B/tests/fuzz-plain -s 1 -t 2 >$d/fuzz.log 2>&1 &&
-MEMKIT_PROF=1 MEMKIT_PROF_RATE=4096 MEMKIT_PROF_AT_EXIT=0 MEMKIT_PROF_LEAKS=0 LD_PRELOAD=$PWD/$B/libmemkit.so \
+MEMKIT_PROF=1 MEMKIT_PROF_RATE=4096 MEMKIT_PROF_AT_EXIT=0 MEMKIT_PROF_LEAKS=0 LD_PRELOAD=$LIB \
 	$B/tests/fuzz-plain -s $seed -t 2 >>$d/fuzz.log 2>&1
 rc=$?
 [ $rc = 0 ] || tail -5 $d/fuzz.log

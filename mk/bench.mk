@@ -16,7 +16,8 @@ bench-workloads: $(BENCH_BINS)
 
 # What the runner compares besides the peers, built when its rule exists (the engine, the classic sbrk
 # allocator, the lab binary-trees): a part that does not build yet is left out of the run, not fatal.
-BENCH_OPTIONAL := $(BUILD)/libmemkit.so $(BUILD)/libmemkit-prof.so $(BUILD)/libmemkit-secure.so $(BUILD)/libmemkit-sbrk.so $(foreach v,0 1 2 3 4,$(BUILD)/lab/binarytrees-v$(v))
+BENCH_OPTIONAL := $(BUILD)/libmemkit.so $(BUILD)/libmemkit-prof.so $(BUILD)/libmemkit-secure.so $(BUILD)/libmemkit-sbrk.so \
+                  $(foreach v,0 1 2 3 4,$(BUILD)/lab/binarytrees-v$(v))
 
 bench: bench-workloads
 	@tools/deps.sh bench/packages

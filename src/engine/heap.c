@@ -708,10 +708,17 @@ static bool keep_current(mk_heap *h, unsigned cls, size_t *kept)
 	return true;
 }
 
+/* Whether the drop-in's profiler points direct entries at proxy spans (src/prof/sample.c).  Then a current
+ * span must not stay current in a parked heap outside the profiler's own bookkeeping (mk__prof_kept): the
+ * next thread would pop its blocks straight through the direct table, unseen by the byte count, as long
+ * as its frees keep the span from running dry (a malloc/free loop: its bytes went unsampled). */
+static bool proxies_on(void) { return !MK_PROF_COUNT && mk_unlikely(mk__prof_on); }
+
 /* Takes back what other threads freed and gives every empty span to its segment (the current ones too:
  * the next malloc of the heap's thread picks a span again; but with `keep` the current spans stay, up to
- * keep_current's bound, and a heap parked with the profiler on keeps the current spans its proxies hold
- * pieces of, see mk__prof_heap_release).  Returns whether keep_current kept any. */
+ * keep_current's bound, but not with the drop-in's proxies on: see proxies_on; and a heap parked with the
+ * profiler on keeps the current spans its proxies hold pieces of, see mk__prof_heap_release).  Returns
+ * whether keep_current kept any. */
 static bool heap_collect(mk_heap *h, bool parking, bool keep)
 {
 	if (mk_unlikely(mk__prof_on))
@@ -722,7 +729,7 @@ static bool heap_collect(mk_heap *h, bool parking, bool keep)
 	for (unsigned w = 0; w < sizeof h->classes / sizeof h->classes[0]; w++)
 		for (uint64_t bits = h->classes[w]; bits; bits &= bits - 1) {
 			unsigned cls = w * 64 + (unsigned)__builtin_ctzll(bits);
-			if (keep && keep_current(h, cls, &kept))
+			if (keep && !proxies_on() && keep_current(h, cls, &kept))
 				any = true;
 			else if (!(mk_unlikely(mk__prof_on) && parking && mk__prof_kept(h, cls)))
 				set_current(h, cls, &mk__empty_span);

@@ -2,6 +2,9 @@
  * own heap.  This is the one file of the profiler that knows how thread heaps keep their spans (the
  * direct table, current spans and their pin, `used`): adapting to a change there is local to it.
  *
+ * Two builds.  In the profiling build (MK_PROF_COUNT, libmemkit-prof.so) the inlined malloc counts the
+ * bytes itself (engine.h) and alloc_direct below samples: no proxies.  What follows is the drop-in's.
+ *
  * Zero cost when off.  The inlined malloc pops from h->direct[(n + 15) >> 4] and calls the slow path when
  * that span has no free block; the inlined free pushes onto the block's own span when the heap owns it.
  * Neither is changed.  When profiling is on, the slow path (mk__prof_alloc) points a heap's direct entries

@@ -5,7 +5,7 @@
 # it does not understand with status 2 and one line.
 set -u
 cd "$(dirname "$0")/../.."
-echo "PLAN 25"
+echo "PLAN 26"
 top=$PWD
 wrapper=$top/build/memkit
 part() { sed -n "s/^#define MEMKIT_VERSION_$1 *\([0-9]*\).*/\1/p" include/memkit.h; }
@@ -95,6 +95,10 @@ else
 fi
 run --prof --secure true
 check prof-and-secure "2/memkit: --prof and --secure: one build at a time" "$rc/$err"
+# --prof --help: the library's list, from a run that does not profile (no leak report, no profile file).
+run --prof --help
+case $out$err in *"leak report (pid"*) leak=1 ;; *) leak=0 ;; esac
+check prof-help-quiet "0/0/0" "$leak/$rc/$(ls "$work" | grep -c '\.heap$')"
 
 # Options end at --, and at the program: what follows is the program's.
 run -- --stats

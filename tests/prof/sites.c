@@ -96,6 +96,28 @@ static void *remote_thread(void *arg)
 	return NULL;
 }
 
+/* Threads one after another, each a malloc/free loop: each adopts the heap its predecessor parked (with
+ * its current spans, in the default build), and its loop must not run through them unseen (it did: the
+ * estimate was an eighth of the truth). */
+enum { N_CHAIN = 1000, CHAIN_LOOP = 1000 };
+static _Atomic long chain_truth;
+NOINLINE void site_chain(void)
+{
+	long bytes = 0;
+	for (int i = 0; i < CHAIN_LOOP; i++) {
+		void *volatile p = malloc(1 + (size_t)(i * 7 % 60));   /* classes 16 to 64 */
+		bytes += (long)malloc_usable_size(p);
+		free(p);
+	}
+	chain_truth += bytes;
+}
+static void *chain_thread(void *arg)
+{
+	(void)arg;
+	site_chain();
+	return NULL;
+}
+
 static struct profile prof;
 static int have_profile;
 
@@ -135,6 +157,10 @@ static void setup(void)
 	pthread_join(t, NULL);
 	for (int i = 0; i < N_REMOTE; i++)   /* freed by another thread than the one that allocated them */
 		free(remote_blocks[i]);
+	for (int i = 0; i < N_CHAIN; i++) {
+		pthread_create(&t, NULL, chain_thread, NULL);
+		pthread_join(t, NULL);
+	}
 	dump("live", &prof);
 	have_profile = prof.nlines > 0;
 }
@@ -185,6 +211,14 @@ static void test_interleaved_classes_counted(void)
 	REQUIRE(have_profile);
 	CHECK(within("site_mixed allocated", prof_estimate(&prof, "site_mixed", 1), mixed_truth,
 	             5 * sqrt(mixed_var) + mixed_max));
+}
+
+static void test_thread_chain_loops_counted(void)
+{
+	REQUIRE(have_profile);
+	/* The bound of the largest of the sizes, 64 bytes (the smaller ones' samples weigh less). */
+	CHECK(within("site_chain allocated", prof_estimate(&prof, "site_chain", 1), (double)chain_truth,
+	             prof_bound(N_CHAIN * CHAIN_LOOP, 64, RATE)));
 }
 
 static void test_remote_frees_forgotten(void)
@@ -375,6 +409,7 @@ static void cases(void)
 	RUN(test_large_and_huge_sites);
 	RUN(test_malloc_free_loop_counted);
 	RUN(test_interleaved_classes_counted);
+	RUN(test_thread_chain_loops_counted);
 	RUN(test_remote_frees_forgotten);
 	RUN(test_frees_forgotten);
 	RUN(test_heap_consistent);

@@ -118,6 +118,19 @@ static void *chain_thread(void *arg)
 	return NULL;
 }
 
+/* C++'s operator new[] and delete[] (libmemkit.so's, called by their mangled names): their inlined fast
+ * path is malloc's, and in the profiling build their slow path runs it once more: counted once all the
+ * same. */
+void *_Znam(size_t n);
+void _ZdaPv(void *p);
+enum { N_CXX = 200000 };
+static void **keep_cxx;
+NOINLINE void site_cxx(void)
+{
+	for (int i = 0; i < N_CXX; i++)
+		keep_cxx[i] = _Znam(64);
+}
+
 static struct profile prof;
 static int have_profile;
 
@@ -145,6 +158,7 @@ static void setup(void)
 	keep_mid = calloc(N_MID, sizeof(void *));
 	keep_large = calloc(N_LARGE, sizeof(void *));
 	keep_huge = calloc(N_HUGE, sizeof(void *));
+	keep_cxx = calloc(N_CXX, sizeof(void *));
 	site_small();
 	site_mid();
 	site_large();
@@ -152,6 +166,7 @@ static void setup(void)
 	site_loop();
 	site_aligned();
 	site_mixed();
+	site_cxx();
 	pthread_t t;
 	pthread_create(&t, NULL, remote_thread, NULL);
 	pthread_join(t, NULL);
@@ -211,6 +226,14 @@ static void test_interleaved_classes_counted(void)
 	REQUIRE(have_profile);
 	CHECK(within("site_mixed allocated", prof_estimate(&prof, "site_mixed", 1), mixed_truth,
 	             5 * sqrt(mixed_var) + mixed_max));
+}
+
+static void test_cxx_new_counted(void)
+{
+	REQUIRE(have_profile);
+	CHECK(within("site_cxx live", prof_estimate(&prof, "site_cxx", 0), 64.0 * N_CXX, prof_bound(N_CXX, 64, RATE)));
+	for (int i = 0; i < N_CXX; i++)
+		_ZdaPv(keep_cxx[i]);
 }
 
 static void test_thread_chain_loops_counted(void)
@@ -410,6 +433,7 @@ static void cases(void)
 	RUN(test_malloc_free_loop_counted);
 	RUN(test_interleaved_classes_counted);
 	RUN(test_thread_chain_loops_counted);
+	RUN(test_cxx_new_counted);
 	RUN(test_remote_frees_forgotten);
 	RUN(test_frees_forgotten);
 	RUN(test_heap_consistent);

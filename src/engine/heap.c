@@ -502,8 +502,11 @@ static void *alloc_aligned_in(mk_heap *h, size_t align, size_t n)
 		unsigned cls = mk__class_of(n ? n : 1);
 		while (cls < MK_NCLASSES && mk__classes[cls].size % align != 0)
 			cls++;
-		if (cls < MK_NCLASSES)
+		if (cls < MK_NCLASSES) {
+			if (mk_unlikely(mk__prof_on))
+				mk__prof_class_release(h, cls);
 			return mk__heap_alloc_class(h, cls);
+		}
 	}
 	if (n <= MK_LARGE_MAX && align <= MK_SLICE_SIZE)  /* spans start on 64 KiB boundaries */
 		return mk__large_alloc(n);

@@ -36,6 +36,8 @@ void  mk__prof_forget(const void *p) MK_HIDDEN;            /* before a large or 
 void  mk__prof_heap_release(mk_heap *h, bool parking) MK_HIDDEN;   /* heap_collect, before: proxies give
                                                               their blocks back (parking: only the counts) */
 bool  mk__prof_kept(const mk_heap *h, unsigned cls) MK_HIDDEN;   /* heap_collect: a piece of cls kept */
+void  mk__prof_class_release(mk_heap *h, unsigned cls) MK_HIDDEN; /* before an aligned allocation of a
+                                                              class: its proxy's piece back to its span */
 bool  mk__prof_direct_ok(const mk_heap *h, unsigned d) MK_HIDDEN;  /* mk_check: direct[d] is h's proxy */
 void  mk__prof_heap_init(void) MK_HIDDEN;
 void  mk__prof_after_sample(void) MK_HIDDEN;                 /* growth dumps */

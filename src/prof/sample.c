@@ -421,6 +421,24 @@ void mk__prof_heap_release(mk_heap *h, bool parking)
 	}
 }
 
+/* An aligned allocation takes a block of the class from its current span by the slow path's own means
+ * (mk__heap_alloc_class), not through the proxy.  With the span's free list cut off into the proxy, that
+ * refill would find the span carved to its end with nothing free and park it as full while the proxy
+ * still held its blocks; giving them back to the full span afterwards left a free span marked full in
+ * the heap's lists, and the lists broke (mk_check, then faults and false "invalid pointer" aborts).  So
+ * the piece goes back first; the next malloc of the class cuts a new one.  The profiling build has no
+ * proxies: nothing to give back. */
+void mk__prof_class_release(mk_heap *h, unsigned cls)
+{
+#if !MK_PROF_COUNT
+	prof_heap *st = state_of(h, false);
+	if (st && is_direct(cls))
+		reconcile(st, cls);
+#else
+	(void)h, (void)cls;
+#endif
+}
+
 bool mk__prof_kept(const mk_heap *h, unsigned cls)
 {
 	prof_heap *st = state_of((mk_heap *)h, false);

@@ -275,6 +275,30 @@ static void test_frees_forgotten(void)
 
 static void test_heap_consistent(void) { CHECK(mk_check() == 0); }
 
+/* Aligned blocks of a class whose current span has its free list in a proxy, among mallocs of the class:
+ * the aligned path took the span for full, then the proxy's blocks came back to it, and the heap's span
+ * lists broke within a hundred rounds (mk_check first, then faults). */
+static void test_aligned_among_mallocs(void)
+{
+	void *volatile b[64];
+	for (int i = 0; i < 64; i++)   /* one span of the 1 KiB class, carved to its end */
+		b[i] = malloc(1024);
+	for (int i = 0; i < 64; i++)
+		free(b[i]);
+	int bad = 0;
+	for (int i = 0; i < 4000 && !bad; i++) {
+		void *volatile p = malloc(1024);
+		free(p);
+		void *volatile q = aligned_alloc(1024, 1024);
+		bad = q == NULL || ((uintptr_t)q & 1023) != 0;
+		free(q);
+		if (i % 8 == 0 && mk_check() != 0)
+			bad = 1;
+	}
+	CHECK(!bad);
+	CHECK(mk_check() == 0);
+}
+
 /* A thread exits with pieces of free lists in its proxies: its heap is parked with them (no walk to give
  * them back), the next thread pops them, no block is handed out twice, the heaps stay consistent, and
  * malloc_trim gives every piece back (no live block of the class left). */
@@ -437,6 +461,7 @@ static void cases(void)
 	RUN(test_remote_frees_forgotten);
 	RUN(test_frees_forgotten);
 	RUN(test_heap_consistent);
+	RUN(test_aligned_among_mallocs);
 	RUN(test_parked_heap_proxies);
 	RUN(test_fork_while_threads_allocate);
 	RUN(test_dump_errors);

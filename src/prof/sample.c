@@ -122,6 +122,7 @@ static prof_heap *state_of(mk_heap *h, bool create)
 	return st;
 }
 
+#if !MK_PROF_COUNT   /* the drop-in's proxies, down to is_direct: the profiling build has none */
 /* Counts on the class's countdown what the inlined malloc popped from its proxy (the pops count in the
  * proxy's `used`: no walk to count; used <= taken, so they fit before the point), leaving a piece of the
  * blocks not popped. */
@@ -174,7 +175,6 @@ static void reconcile(prof_heap *st, unsigned cls)
 		mk__span_emptied(from);
 }
 
-#if !MK_PROF_COUNT
 #define PIECE_MIN 32
 #define CARVE_AFTER 8
 
@@ -368,8 +368,8 @@ void *mk__prof_note(void *p, size_t align)
 				p = q;
 			}
 		}
-		/* An aligned allocation may have refilled the class and pointed its direct entries at the
-		 * real span again. */
+		/* The aligned allocation gave the class's piece back first (mk__prof_class_release) and may
+		 * have refilled the class, pointing its direct entries at the real span again. */
 #if !MK_PROF_COUNT
 		if (st && is_direct(cls) && h->direct[mk__classes[cls].direct_lo] != &st->proxy[cls]) {
 			reconcile(st, cls);
@@ -401,10 +401,7 @@ void mk__prof_forget(const void *p)
  * the heap is used again or malloc_trim collects it (parking false: everything back). */
 void mk__prof_heap_release(mk_heap *h, bool parking)
 {
-#if MK_PROF_COUNT
-	(void)h, (void)parking;   /* no proxies in the profiling build */
-	return;
-#endif
+#if !MK_PROF_COUNT
 	prof_heap *st = state_of(h, false);
 	if (!st)
 		return;
@@ -419,6 +416,9 @@ void mk__prof_heap_release(mk_heap *h, bool parking)
 		if (h->direct[mk__classes[cls].direct_lo] == px)
 			point_direct(h, cls, h->current[cls]);
 	}
+#else
+	(void)h, (void)parking;   /* no proxies in the profiling build */
+#endif
 }
 
 /* An aligned allocation takes a block of the class from its current span by the slow path's own means
